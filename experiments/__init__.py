@@ -1,0 +1,1 @@
+"""Configs, the `langevin` command line, run directories and sample-vs-theory comparisons."""

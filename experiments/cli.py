@@ -1,0 +1,179 @@
+"""The `langevin` command line.
+
+    langevin run [NAME|CONFIG.toml] [--set section.key=value ...] [--out DIR]
+    langevin resume DIR
+    langevin report DIR
+    langevin presets
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+from pathlib import Path
+
+from experiments import config as cfg
+from experiments import presets, rundir
+from experiments.build import build_run, make_data
+from experiments.data import DataError, read_dataset, save_dataset
+from langevin.run import NonFiniteError, run_chains
+from langevin.store import SampleStore
+
+
+class _StopFlag:
+    """Set by SIGINT/SIGTERM; the loop checkpoints and returns at the next step."""
+
+    def __init__(self) -> None:
+        self.requested = False
+
+    def __call__(self) -> bool:
+        return self.requested
+
+    def install(self) -> None:
+        def handler(signum, _frame):
+            if self.requested:  # a second Ctrl-C stops at once
+                raise KeyboardInterrupt
+            self.requested = True
+            print(f"\nreceived {signal.Signals(signum).name}: checkpointing and stopping ...",
+                  file=sys.stderr)
+
+        signal.signal(signal.SIGINT, handler)
+        signal.signal(signal.SIGTERM, handler)
+
+
+def _progress_bar(num_chains: int, enabled: bool):
+    """A tqdm bar counting chain-steps (rate = chain-steps/s, with the ETA)."""
+    if not enabled:
+        return None, lambda: None
+    from tqdm.auto import tqdm
+
+    bar = tqdm(unit="chain-step", unit_scale=True, dynamic_ncols=True, mininterval=1.0)
+
+    def update(step: int, total: int) -> None:
+        if bar.total != total * num_chains:
+            bar.total = total * num_chains
+        bar.update(step * num_chains - bar.n)
+
+    return update, bar.close
+
+
+def _resolve_source(source: str | None) -> tuple[str, list[dict]]:
+    """(run name, override mappings) for a preset name or a TOML file."""
+    if source is None:
+        return "default", [presets.get_preset("default").overrides]
+    if source.endswith(".toml") or Path(source).is_file():
+        return Path(source).stem, [cfg.load_toml(source)]
+    return source, [presets.get_preset(source).overrides]
+
+
+def execute(run_dir: Path, config: dict, name: str) -> int:
+    """Sample (or resume) the run in `run_dir`, then write its report."""
+    data = read_dataset(run_dir / rundir.DATA_FILE)
+    setup = build_run(config, data)
+    meta_path = run_dir / rundir.META_FILE
+    meta = rundir.read_json(meta_path)
+    stop = _StopFlag()
+    stop.install()
+    update, close = _progress_bar(config["sampler"]["num_chains"], config["sampler"]["progress"])
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    try:
+        result = run_chains(
+            integrator=setup.integrator, initial_theta=setup.initial_theta,
+            generator=setup.generator, observables=setup.observables, plan=setup.plan,
+            store=SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"]),
+            checkpoint_dir=run_dir / rundir.CHECKPOINT_DIR, config_hash=cfg.config_hash(config),
+            stop_requested=stop, progress=update,
+        )
+    except NonFiniteError as err:
+        close()
+        meta["status"] = "failed: non-finite"
+        rundir.write_json_atomic(meta_path, meta)
+        print(f"error: {err}", file=sys.stderr)
+        return 3
+    close()
+    meta["status"] = result.status
+    meta["segments"].append({"started": started, "ended_at_step": result.step,
+                             "seconds": result.seconds,
+                             "chain_steps_per_second": result.chain_steps_per_second})
+    rundir.write_json_atomic(meta_path, meta)
+    if result.status == "interrupted":
+        print(f"interrupted at step {result.step}; continue with: langevin resume {run_dir}",
+              file=sys.stderr)
+        return 130
+    print(f"sampled {result.step} steps x {config['sampler']['num_chains']} chains in "
+          f"{result.seconds:.1f} s ({result.chain_steps_per_second:.3g} chain-steps/s)")
+    from experiments.report import write_report
+
+    write_report(run_dir)
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def cmd_run(args) -> int:
+    name, overrides = _resolve_source(args.source)
+    config, _ = cfg.resolve(overrides, args.set or [])
+    data = make_data(config)  # validates user data before anything is written
+    run_dir = rundir.create_run_dir(Path(args.out) if args.out else rundir.default_run_dir(name))
+    setup_physics = build_run(config, data).physics  # validates device/dtype/model up front
+    rundir.write_text_atomic(run_dir / rundir.CONFIG_FILE, cfg.dumps_toml(config))
+    save_dataset(run_dir / rundir.DATA_FILE, data)
+    meta = rundir.initial_meta(config, setup_physics.as_metadata(), config["sampler"]["device"],
+                               config["sampler"]["dtype"], name)
+    rundir.write_json_atomic(run_dir / rundir.META_FILE, meta)
+    return execute(run_dir, config, name)
+
+
+def cmd_resume(args) -> int:
+    run_dir = Path(args.run_dir)
+    if not (run_dir / rundir.CONFIG_FILE).is_file():
+        raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no config.toml)")
+    config = rundir.load_config(run_dir)
+    return execute(run_dir, config, rundir.read_json(run_dir / rundir.META_FILE).get("name", ""))
+
+
+def cmd_report(args) -> int:
+    from experiments.report import write_report
+
+    summary_path = write_report(Path(args.run_dir))
+    print(f"wrote {summary_path}")
+    return 0
+
+
+def cmd_presets(_args) -> int:
+    for name, preset in presets.PRESETS.items():
+        print(f"{name:20s} {preset.description}")
+    return 0
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="langevin", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="start a run from a preset name or a TOML config")
+    run.add_argument("source", nargs="?", help="preset name (see `langevin presets`) or CONFIG.toml")
+    run.add_argument("--set", action="append", metavar="KEY=VALUE",
+                     help="override a config key, e.g. --set sampler.num_chains=64")
+    run.add_argument("--out", help="run directory (default runs/NAME-TIMESTAMP)")
+    run.set_defaults(func=cmd_run)
+    resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
+    resume.add_argument("run_dir")
+    resume.set_defaults(func=cmd_resume)
+    report = sub.add_parser("report", help="write summary.json and figures of a run")
+    report.add_argument("run_dir")
+    report.set_defaults(func=cmd_report)
+    sub.add_parser("presets", help="list the named presets").set_defaults(func=cmd_presets)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except (cfg.ConfigError, DataError, FileExistsError, FileNotFoundError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

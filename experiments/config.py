@@ -1,0 +1,276 @@
+"""Run configuration: schema, TOML loading, `--set` overrides, validation, hashing.
+
+A config is a two-level mapping `section.key`. Every key is declared in `SCHEMA` with
+its type, default and check; an unknown key or a bad value raises `ConfigError`
+naming the key and the value, before any compute starts.
+
+The posterior can be stated in either of the two views of docs/conventions.md:
+Bayesian (`posterior.sigma_w2`, `posterior.sigma_a2`, `posterior.noise_variance`, with
+`model.chi`) or training (`training.temperature`, `training.weight_decay_w`,
+`training.weight_decay_a`). Setting any `training.*` key selects the training view;
+all three must then be given and no `posterior.*` key may be set.
+"""
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class ConfigError(ValueError):
+    """A config key or value is invalid; the message names the key and the value."""
+
+
+@dataclass(frozen=True)
+class Key:
+    kind: type  # int, float, str, bool or list
+    default: Any
+    check: Callable[[Any], str | None] | None = None  # returns an error text or None
+    doc: str = ""
+
+
+def _positive(v):
+    return None if v > 0 and math.isfinite(v) else "must be positive and finite"
+
+
+def _non_negative(v):
+    return None if v >= 0 and math.isfinite(v) else "must be non-negative and finite"
+
+
+def _one_of(*choices):
+    return lambda v: None if v in choices else f"must be one of {list(choices)}"
+
+
+def _device(v):
+    return None if v == "cpu" or v == "cuda" or v.startswith("cuda:") else "must be 'cpu', 'cuda' or 'cuda:N'"
+
+
+def _finite_list(v):
+    return None if all(isinstance(x, (int, float)) and math.isfinite(x) for x in v) else "must be a list of finite numbers"
+
+
+ACTIVATION_NAMES = ("erf", "relu", "tanh", "linear", "quadratic")
+INTEGRATOR_NAMES = ("euler_maruyama",)
+
+SCHEMA: dict[str, dict[str, Key]] = {
+    "sampler": {
+        "num_chains": Key(int, 16, _positive, "independent chains, sampled in one batch"),
+        "num_steps": Key(int, 20_000, _positive, "sampling steps after burn-in"),
+        "burn_in": Key(int, 5_000, _non_negative, "steps before recording starts"),
+        "thin": Key(int, 20, _positive, "record observables every `thin` sampling steps"),
+        "step_size": Key(float, 0.005, _positive, "dimensionless step size (see preconditioner)"),
+        "preconditioner": Key(str, "prior", _one_of("prior", "none"),
+                              "'prior': eta_l = step_size/gamma_l; 'none': eta_l = step_size"),
+        "integrator": Key(str, "euler_maruyama", _one_of(*INTEGRATOR_NAMES)),
+        "seed": Key(int, 0, None, "seed of the sampler's generator (initialization + noise)"),
+        "device": Key(str, "cpu", _device),
+        "dtype": Key(str, "float32", _one_of("float32", "float64")),
+        "checkpoint_every": Key(int, 5_000, _positive, "steps between flush + checkpoint"),
+        "progress": Key(bool, True, None, "show a progress bar"),
+    },
+    "model": {
+        "width": Key(int, 64, _positive, "hidden width N"),
+        "activation": Key(str, "erf", _one_of(*ACTIVATION_NAMES)),
+        "scaling": Key(str, "standard", _one_of("standard", "mean_field"),
+                       "chi = 1 (standard) or chi = width (mean_field)"),
+        "chi": Key(float, 0.0, _non_negative, "explicit chi; 0 means: from model.scaling"),
+    },
+    "posterior": {
+        "sigma_w2": Key(float, 1.0, _positive, "input weights ~ N(0, sigma_w2/d)"),
+        "sigma_a2": Key(float, 1.0, _positive, "readout ~ N(0, sigma_a2/(chi N))"),
+        "noise_variance": Key(float, 0.05, _positive,
+                              "noise variance sigma~^2; the likelihood variance is sigma~^2/chi"),
+    },
+    "training": {
+        "temperature": Key(float, 0.0, _non_negative, "Langevin temperature T (0: unset)"),
+        "weight_decay_w": Key(float, 0.0, _non_negative, "weight decay of w (0: unset)"),
+        "weight_decay_a": Key(float, 0.0, _non_negative, "weight decay of a (0: unset)"),
+    },
+    "data": {
+        "source": Key(str, "single_index", _one_of("single_index", "npz")),
+        "path": Key(str, "", None, "the .npz file (X, y, optional X_test, y_test)"),
+        "d": Key(int, 16, _positive, "input dimension of the single-index teacher"),
+        "n_train": Key(int, 128, _positive),
+        "n_test": Key(int, 256, _positive),
+        "seed": Key(int, 1, None, "seed of the data (separate from the sampler's)"),
+        "hermite_coefficients": Key(list, [0.0, 1.0, 0.0, -0.3], _finite_list,
+                                    "y = sum_k c_k He_k(w*.x), k = 0, 1, ..."),
+        "label_noise": Key(float, 0.0, _non_negative, "std of Gaussian noise added to y_train"),
+    },
+    "observables": {
+        "outputs_train": Key(bool, False, None, "record f on the training inputs"),
+        "outputs_test": Key(bool, True, None, "record f on the test inputs"),
+        "control_directions": Key(int, 2, _non_negative,
+                                  "random unit directions (orthogonal to w*) for q_control"),
+        "q_every": Key(int, 0, _non_negative, "cadence of q, q_control (0: sampler.thin)"),
+    },
+}
+
+TRAINING_KEYS = tuple(SCHEMA["training"])
+
+
+def default_config() -> dict[str, dict[str, Any]]:
+    return {sec: {k: copy.deepcopy(key.default) for k, key in keys.items()}
+            for sec, keys in SCHEMA.items()}
+
+
+def _coerce(name: str, key: Key, value: Any) -> Any:
+    if key.kind is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"config key {name!r} must be true or false, got {value!r}")
+        return value
+    if key.kind is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                return int(value)
+            raise ConfigError(f"config key {name!r} must be an integer, got {value!r}")
+        return value
+    if key.kind is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"config key {name!r} must be a number, got {value!r}")
+        return float(value)
+    if key.kind is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"config key {name!r} must be a string, got {value!r}")
+        return value
+    if key.kind is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"config key {name!r} must be a list, got {value!r}")
+        return [float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in value]
+    raise AssertionError(key.kind)
+
+
+def set_key(config: dict, dotted: str, value: Any) -> None:
+    """Set `section.key` to `value` after checking the key exists and the type fits."""
+    section, _, name = dotted.partition(".")
+    if section not in SCHEMA:
+        raise ConfigError(f"unknown config section {section!r} (in key {dotted!r}); "
+                          f"sections are {sorted(SCHEMA)}")
+    if name not in SCHEMA[section]:
+        raise ConfigError(f"unknown config key {dotted!r}; keys of [{section}] are "
+                          f"{sorted(SCHEMA[section])}")
+    config[section][name] = _coerce(dotted, SCHEMA[section][name], value)
+
+
+def merge(config: dict, overrides: dict) -> dict:
+    """Apply a nested {section: {key: value}} mapping to a copy of `config`."""
+    out = copy.deepcopy(config)
+    for section, values in overrides.items():
+        if not isinstance(values, dict):
+            raise ConfigError(f"config entry {section!r} must be a [section] table, got {values!r}")
+        for name, value in values.items():
+            set_key(out, f"{section}.{name}", value)
+    return out
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """`section.key=value`; the value is read as TOML, else taken as a bare string."""
+    if "=" not in text:
+        raise ConfigError(f"--set expects section.key=value, got {text!r}")
+    dotted, raw = (part.strip() for part in text.split("=", 1))
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return dotted, value
+
+
+def load_toml(path: str | Path) -> dict:
+    try:
+        with open(path, "rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as err:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {err}") from None
+
+
+def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> None:
+    """Check every value and the cross-key rules. `user_keys`: keys the user set."""
+    for section, keys in SCHEMA.items():
+        for name, key in keys.items():
+            value = config[section][name]
+            if key.check is not None:
+                problem = key.check(value)
+                if problem:
+                    raise ConfigError(f"config key '{section}.{name}' {problem}, got {value!r}")
+    training_set = [k for k in TRAINING_KEYS if config["training"][k] > 0]
+    if training_set:
+        missing = [k for k in TRAINING_KEYS if config["training"][k] <= 0]
+        if missing:
+            raise ConfigError(
+                f"the training view needs all of training.{{{', '.join(TRAINING_KEYS)}}}; "
+                f"missing or zero: {['training.' + k for k in missing]}")
+        clash = sorted(k for k in user_keys if k.startswith("posterior."))
+        if clash:
+            raise ConfigError(f"state the posterior in one view only: training.* is set and so "
+                              f"is {clash}")
+    sampler, data = config["sampler"], config["data"]
+    if sampler["num_steps"] < sampler["thin"]:
+        raise ConfigError(f"config key 'sampler.num_steps' ({sampler['num_steps']}) must be at "
+                          f"least sampler.thin ({sampler['thin']})")
+    if data["source"] == "npz" and not data["path"]:
+        raise ConfigError("config key 'data.path' must name an .npz file when data.source = 'npz'")
+    if data["source"] == "single_index" and not data["hermite_coefficients"]:
+        raise ConfigError("config key 'data.hermite_coefficients' must not be empty")
+    if config["model"]["scaling"] == "mean_field" and config["model"]["chi"] not in (0.0, float(config["model"]["width"])):
+        raise ConfigError(f"config key 'model.chi' = {config['model']['chi']!r} contradicts "
+                          f"model.scaling = 'mean_field' (chi = width = {config['model']['width']})")
+
+
+def resolve(overrides: list[dict], set_args: list[str] = ()) -> tuple[dict, set[str]]:
+    """Defaults, then each override mapping in order, then `--set` strings; validated."""
+    config = default_config()
+    user_keys: set[str] = set()
+    for mapping in overrides:
+        config = merge(config, mapping)
+        user_keys |= {f"{s}.{k}" for s, v in mapping.items() for k in v}
+    for text in set_args:
+        dotted, value = parse_override(text)
+        set_key(config, dotted, value)
+        user_keys.add(dotted)
+    validate(config, user_keys)
+    return config, user_keys
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} to TOML")
+
+
+def dumps_toml(config: dict) -> str:
+    """TOML text of a two-level config (the subset of TOML that configs use)."""
+    lines = []
+    for section, values in config.items():
+        lines.append(f"[{section}]")
+        lines.extend(f"{k} = {_toml_value(v)}" for k, v in values.items())
+        lines.append("")
+    return "\n".join(lines)
+
+
+# Keys that do not change a single stored number: they may differ on resume.
+_NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "checkpoint_every")}
+
+
+def config_hash(config: dict) -> str:
+    """SHA-256 (16 hex digits) of the settings that determine the draws."""
+    hashed = {s: {k: v for k, v in vals.items() if (s, k) not in _NOT_HASHED}
+              for s, vals in config.items()}
+    return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]

@@ -1,0 +1,120 @@
+"""Data sets of a run: the single-index Hermite teacher, or the user's .npz file.
+
+Single-index teacher (theory.md §2.3, §4.1): x ~ N(0, I_d),
+    y(x) = Σ_k c_k He_k(w*·x),   |w*| = 1,
+with He_k the probabilists' Hermite polynomials (He_1 = z, He_3 = z³ − 3z). The
+grokking model is c = (0, 1, 0, ε). Data are generated with NumPy from `data.seed`,
+separately from the sampler's generator, in float64.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+
+
+class DataSet(NamedTuple):
+    x_train: np.ndarray  # (n_train, d)
+    y_train: np.ndarray  # (n_train,)
+    x_test: np.ndarray  # (n_test, d)
+    y_test: np.ndarray  # (n_test,)
+    teacher_direction: np.ndarray | None  # (d,) unit vector w*, or None for user data
+    control_directions: np.ndarray | None  # (k, d) unit vectors orthogonal to w*
+
+
+class DataError(ValueError):
+    """Bad user data; the message names the array and the problem."""
+
+
+def hermite_he(k: int, z: np.ndarray) -> np.ndarray:
+    """He_k(z) by the recurrence He_{k+1} = z He_k − k He_{k−1}."""
+    previous, current = np.ones_like(z), z
+    if k == 0:
+        return previous
+    for j in range(1, k):
+        previous, current = current, z * current - j * previous
+    return current
+
+
+def single_index_target(z: np.ndarray, coefficients: list[float]) -> np.ndarray:
+    return sum(c * hermite_he(k, z) for k, c in enumerate(coefficients) if c != 0.0) + 0.0 * z
+
+
+def single_index_data(d: int, n_train: int, n_test: int, coefficients: list[float], seed: int,
+                      label_noise: float = 0.0, num_control: int = 0) -> DataSet:
+    """Draw w* uniformly on the sphere, x ~ N(0, I_d) and y = Σ_k c_k He_k(w*·x)."""
+    rng = np.random.default_rng(seed)
+    teacher = rng.standard_normal(d)
+    teacher /= np.linalg.norm(teacher)
+    x_train = rng.standard_normal((n_train, d))
+    x_test = rng.standard_normal((n_test, d))
+    y_train = single_index_target(x_train @ teacher, coefficients)
+    if label_noise > 0:
+        y_train = y_train + label_noise * rng.standard_normal(n_train)
+    y_test = single_index_target(x_test @ teacher, coefficients)
+    control = rng.standard_normal((num_control, d))
+    control -= np.outer(control @ teacher, teacher)  # orthogonal to w*: a pure control
+    control /= np.linalg.norm(control, axis=1, keepdims=True)
+    return DataSet(x_train, y_train, x_test, y_test, teacher, control if num_control else None)
+
+
+def _checked(name: str, array, ndim: int, path: str) -> np.ndarray:
+    array = np.asarray(array)
+    if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+        raise DataError(f"{path}: array {name!r} must be real numbers, got dtype {array.dtype}")
+    if array.ndim != ndim:
+        raise DataError(f"{path}: array {name!r} must have {ndim} dimension(s), got shape "
+                        f"{array.shape}")
+    if not np.isfinite(array).all():
+        bad = int((~np.isfinite(array)).sum())
+        raise DataError(f"{path}: array {name!r} has {bad} non-finite value(s)")
+    return array.astype(np.float64)
+
+
+def load_npz(path: str | Path) -> DataSet:
+    """User data: X (n, d), y (n,), optional X_test (m, d), y_test (m,), optional
+    teacher_direction (d,). Shapes, dtypes and finiteness are checked."""
+    path = str(path)
+    if not Path(path).is_file():
+        raise DataError(f"data.path {path!r} is not a file")
+    with np.load(path) as archive:
+        keys = set(archive.files)
+        if not {"X", "y"} <= keys:
+            raise DataError(f"{path}: needs arrays 'X' and 'y', found {sorted(keys)}")
+        x = _checked("X", archive["X"], 2, path)
+        y = _checked("y", archive["y"], 1, path)
+        if x.shape[0] != y.shape[0]:
+            raise DataError(f"{path}: 'X' has {x.shape[0]} rows but 'y' has {y.shape[0]} entries")
+        if ("X_test" in keys) != ("y_test" in keys):
+            raise DataError(f"{path}: give both 'X_test' and 'y_test' or neither")
+        if "X_test" in keys:
+            x_test = _checked("X_test", archive["X_test"], 2, path)
+            y_test = _checked("y_test", archive["y_test"], 1, path)
+            if x_test.shape[1] != x.shape[1]:
+                raise DataError(f"{path}: 'X_test' has {x_test.shape[1]} columns, 'X' has "
+                                f"{x.shape[1]}")
+            if x_test.shape[0] != y_test.shape[0]:
+                raise DataError(f"{path}: 'X_test' has {x_test.shape[0]} rows but 'y_test' has "
+                                f"{y_test.shape[0]} entries")
+        else:
+            x_test, y_test = x[:0], y[:0]
+        teacher = None
+        if "teacher_direction" in keys:
+            teacher = _checked("teacher_direction", archive["teacher_direction"], 1, path)
+            if teacher.shape[0] != x.shape[1]:
+                raise DataError(f"{path}: 'teacher_direction' has length {teacher.shape[0]}, "
+                                f"'X' has {x.shape[1]} columns")
+            teacher = teacher / np.linalg.norm(teacher)
+    return DataSet(x, y, x_test, y_test, teacher, None)
+
+
+def save_dataset(path: str | Path, data: DataSet) -> None:
+    arrays = {k: v for k, v in data._asdict().items() if v is not None}
+    np.savez(path, **arrays)
+
+
+def read_dataset(path: str | Path) -> DataSet:
+    with np.load(path) as archive:
+        return DataSet(**{f: (archive[f] if f in archive.files else None)
+                          for f in DataSet._fields})

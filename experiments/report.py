@@ -1,0 +1,142 @@
+"""`langevin report DIR`: diagnostics, posterior means with MCSE, theory comparisons and
+figures, computed from the run directory alone (so figures can be redrawn without
+sampling again). Writes `summary.json` (atomically) and `figures/*.png`."""
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+from experiments import rundir
+from experiments.data import read_dataset
+from langevin import diagnostics
+from langevin.store import SampleStore
+
+# Rank-normalized R-hat above this flags a run (Vehtari et al. 2021 recommend 1.01).
+RHAT_THRESHOLD = 1.01
+# Fewer bulk-ESS than this per chain makes R-hat and MCSE unreliable (Vehtari et al. 2021).
+MIN_ESS_PER_CHAIN = 50
+
+
+def _finite(x: float) -> float | None:
+    return float(x) if math.isfinite(x) else None
+
+
+def scalar_diagnostics(ds: xr.Dataset) -> dict:
+    """summarize() of every (chain, draw) variable, plus worst-case R-hat/ESS of arrays."""
+    out = {}
+    for name, var in ds.data_vars.items():
+        if var.dims[:2] != ("chain", "draw") or var.sizes["draw"] < 4:
+            continue
+        values = var.transpose("chain", "draw", ...).values
+        if var.ndim == 2:
+            out[name] = diagnostics.summarize({name: values})[name]
+        else:
+            rhat = diagnostics.rank_normalized_split_rhat(values)
+            ess = diagnostics.effective_sample_size(values, "bulk")
+            out[name] = {"shape": list(values.shape[2:]),
+                         "r_hat_max": _finite(np.nanmax(rhat)),
+                         "ess_bulk_min": _finite(np.nanmin(ess))}
+    return out
+
+
+def thermometer(ds: xr.Dataset, temperature: float) -> dict:
+    """Virial temperature per layer against T, in units of its MCSE."""
+    out = {}
+    for name in ds.data_vars:
+        if not name.startswith("virial_temperature_") or ds.sizes["draw"] < 4:
+            continue
+        values = ds[name].transpose("chain", "draw").values
+        mean = float(values.mean())
+        mcse = float(diagnostics.mcse_mean(values))
+        out[name.removeprefix("virial_temperature_")] = {
+            "mean": mean, "mcse": mcse, "target_temperature": temperature,
+            "deviation_in_mcse": (mean - temperature) / mcse if mcse > 0 else None,
+        }
+    return out
+
+
+def warnings_for(diag: dict, thermo: dict, num_chains: int) -> list[str]:
+    notes = []
+    for name, stats in diag.items():
+        rhat = stats.get("r_hat", stats.get("r_hat_max"))
+        ess = stats.get("ess_bulk", stats.get("ess_bulk_min"))
+        if rhat is not None and rhat > RHAT_THRESHOLD:
+            notes.append(f"{name}: R-hat {rhat:.3f} > {RHAT_THRESHOLD}: chains disagree "
+                         "(burn-in too short or chains not mixed)")
+        if ess is not None and ess < MIN_ESS_PER_CHAIN * num_chains:
+            notes.append(f"{name}: bulk ESS {ess:.0f} < {MIN_ESS_PER_CHAIN} per chain: "
+                         "R-hat and MCSE are unreliable; sample longer")
+    for layer, t in thermo.items():
+        dev = t["deviation_in_mcse"]
+        if dev is not None and abs(dev) > 4:
+            relative = t["mean"] / t["target_temperature"] - 1
+            notes.append(
+                f"virial temperature of layer {layer} is {t['mean']:.4g} vs T = "
+                f"{t['target_temperature']:.4g} ({relative:+.2%}, {dev:+.1f} MCSE): the "
+                "discretization bias of the step size (O(step_size)), or burn-in too short; "
+                "halve sampler.step_size to tell them apart")
+    return notes
+
+
+def posterior_predictions(ds: xr.Dataset, y_test: np.ndarray) -> dict | None:
+    if "f_test" not in ds:
+        return None
+    f = ds["f_test"].transpose("chain", "draw", "test_point").values
+    mean = f.mean(axis=(0, 1))
+    mcse = diagnostics.mcse_mean(f) if f.shape[1] >= 4 else np.full_like(mean, np.nan)
+    test_mse = float(np.mean((mean - y_test) ** 2))
+    return {"mean": mean, "mcse": mcse, "variance": f.var(axis=(0, 1), ddof=1),
+            "test_mse_of_posterior_mean": test_mse}
+
+
+def q_draws(store: SampleStore, config: dict) -> xr.DataArray | None:
+    """The stored q = w·w* draws, from the root group or from their cadence subgroup."""
+    every = config["observables"]["q_every"]
+    group = "" if every in (0, config["sampler"]["thin"]) else f"every_{every}"
+    if store.num_draws(group) == 0:
+        return None
+    ds = store.open(group)
+    return ds["q"].load() if "q" in ds else None
+
+
+def write_report(run_dir: Path) -> Path:
+    """Compute summary.json and figures for `run_dir` from its files only."""
+    run_dir = Path(run_dir)
+    config = rundir.load_config(run_dir)
+    meta = rundir.read_json(run_dir / rundir.META_FILE)
+    data = read_dataset(run_dir / rundir.DATA_FILE)
+    store = SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"])
+    if store.num_draws("") == 0:
+        raise ValueError(f"{str(run_dir)!r} has no stored draws yet")
+    ds = store.open().load()
+    temperature = meta["convention"]["temperature"]
+    diag = scalar_diagnostics(ds)
+    thermo = thermometer(ds, temperature)
+    predictions = posterior_predictions(ds, data.y_test)
+    summary = {
+        "run": {"name": meta.get("name"), "status": meta.get("status"),
+                "num_chains": int(ds.sizes["chain"]), "num_draws": int(ds.sizes["draw"]),
+                "config_hash": meta.get("config_hash")},
+        "convention": meta["convention"],
+        "diagnostics": diag,
+        "thermometer": thermo,
+        "predictions": None if predictions is None else {
+            "test_mse_of_posterior_mean": predictions["test_mse_of_posterior_mean"],
+            "mean": predictions["mean"], "mcse": predictions["mcse"],
+            "variance": predictions["variance"]},
+        "warnings": warnings_for(diag, thermo, int(ds.sizes["chain"])),
+        "theory": {},
+    }
+    from experiments import comparisons, figures
+
+    summary["theory"] = comparisons.compare_with_theory(config, meta, data, ds)
+    figures_dir = run_dir / rundir.FIGURES_DIR
+    figures_dir.mkdir(exist_ok=True)
+    figures.draw_all(figures_dir, ds, q_draws(store, config), data, meta, predictions,
+                     summary["theory"])
+    path = run_dir / rundir.SUMMARY_FILE
+    rundir.write_json_atomic(path, summary)
+    return path

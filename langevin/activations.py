@@ -1,0 +1,50 @@
+"""Activation functions with their derivatives, for the analytic backward pass.
+
+Registry: plain dict name -> Activation(value, derivative). The derivative is used by
+`models.TwoLayerNetwork.data_gradient`; tests compare it with autograd.
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, NamedTuple
+
+import torch
+
+Tensor = torch.Tensor
+
+
+class Activation(NamedTuple):
+    value: Callable[[Tensor], Tensor]
+    derivative: Callable[[Tensor], Tensor]
+
+
+_TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)  # d/dz erf(z) = (2/√π) e^{−z²}
+
+
+def _erf_derivative(h: Tensor) -> Tensor:
+    return _TWO_OVER_SQRT_PI * torch.exp(-h * h)
+
+
+def _tanh_derivative(h: Tensor) -> Tensor:
+    t = torch.tanh(h)
+    return 1.0 - t * t
+
+
+def _relu_derivative(h: Tensor) -> Tensor:
+    # The subgradient at 0 is taken as 0 (as torch.relu's autograd does).
+    return (h > 0).to(h.dtype)
+
+
+ACTIVATIONS: dict[str, Activation] = {
+    "erf": Activation(torch.erf, _erf_derivative),
+    "relu": Activation(torch.relu, _relu_derivative),
+    "tanh": Activation(torch.tanh, _tanh_derivative),
+    "linear": Activation(lambda h: h, torch.ones_like),
+    "quadratic": Activation(lambda h: h * h, lambda h: 2.0 * h),
+}
+
+
+def get_activation(name: str) -> Activation:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(ACTIVATIONS)}, got {name!r}")
+    return ACTIVATIONS[name]

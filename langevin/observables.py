@@ -1,0 +1,127 @@
+"""Observables: pure functions of the sampler state returning named (C, ...) tensors.
+
+An `Observable` bundles the function, the names of the trailing dimensions of each
+variable it returns (after the leading (chain, draw)), and its own cadence `every`
+(in sampling steps; None means the run's `thin`). Factories capture what the function
+needs (test inputs, the teacher direction, control directions) as explicit tensors.
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping, NamedTuple
+
+import torch
+
+from langevin.integrators import LangevinState
+
+Tensor = torch.Tensor
+
+
+class Observable(NamedTuple):
+    fn: Callable[[LangevinState], dict[str, Tensor]]
+    dims: dict[str, tuple[str, ...]]
+    every: int | None = None
+
+
+def _sum_trailing(x: Tensor) -> Tensor:
+    return x.sum(tuple(range(1, x.ndim)))
+
+
+def train_loss() -> Observable:
+    """L_c = ½ Σ_μ (f_c(x_μ) − y_μ)² on the training set."""
+    return Observable(lambda state: {"train_loss": state.loss}, {"train_loss": ()})
+
+
+def potential_energy() -> Observable:
+    """U_c(θ) = L_c + Σ_l (γ_l/2)|θ_l|²."""
+    return Observable(lambda state: {"potential": state.potential}, {"potential": ()})
+
+
+def squared_norms(layers: tuple[str, ...]) -> Observable:
+    """|θ_{c,l}|² for every layer l (prior mean: P_l · prior variance)."""
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        return {f"squared_norm_{l}": _sum_trailing(state.theta[l] ** 2) for l in layers}
+
+    return Observable(fn, {f"squared_norm_{l}": () for l in layers})
+
+
+def virial_temperature(layers: tuple[str, ...]) -> Observable:
+    """Configurational (virial) temperature per layer, T_l = θ_l·∇_l U / P_l.
+
+    Integration by parts under p ∝ exp(−U/T) gives E[θ_i ∂_i U] = T for every
+    coordinate, so at equilibrium E[T_l] = T for every layer: a thermometer that needs
+    no theory. (Under ULA it equals T up to the O(step) discretization bias.)
+    """
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        out = {}
+        for l in layers:
+            param = state.theta[l]
+            count = param[0].numel()
+            out[f"virial_temperature_{l}"] = _sum_trailing(param * state.gradient[l]) / count
+        return out
+
+    return Observable(fn, {f"virial_temperature_{l}": () for l in layers})
+
+
+def outputs(predict: Callable[[dict, Tensor], Tensor], x: Tensor, name: str, point_dim: str,
+            every: int | None = None) -> Observable:
+    """f_c(x_μ) on fixed inputs x of shape (n, d): variable `name`, dims (point_dim,)."""
+    return Observable(lambda state: {name: predict(state.theta, x)}, {name: (point_dim,)}, every)
+
+
+def teacher_projections(teacher_direction: Tensor, control_directions: Tensor | None = None,
+                        every: int | None = None) -> Observable:
+    """q_{c,i} = w_{c,i}·w* for every neuron (dims (neuron,)), and the same projection on
+    fixed unit control directions (variable q_control, dims (neuron, direction)).
+
+    Under the prior q ~ N(0, σ_w²/d); feature learning shows up as a wider or
+    multi-modal law of q, while the control projections stay at the prior.
+    """
+    dims = {"q": ("neuron",)}
+    if control_directions is not None:
+        dims["q_control"] = ("neuron", "direction")
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        w = state.theta["w"]
+        out = {"q": torch.matmul(w, teacher_direction)}
+        if control_directions is not None:
+            out["q_control"] = torch.matmul(w, control_directions.transpose(0, 1))
+        return out
+
+    return Observable(fn, dims, every)
+
+
+def weight_second_moments(teacher_direction: Tensor) -> Observable:
+    """Second moments of the input weights, averaged over the neurons of a chain:
+
+        along w*:        m_∥ = mean_i (w_i·w*)²
+        orthogonal:      m_⊥ = mean_i (|w_i|² − (w_i·w*)²) / (d − 1)
+
+    These estimate the eigenvalues b (along w*) and a (orthogonal) of the weight
+    covariance Σ = a P_⊥ + b w*w*ᵀ of the adaptive-kernel theory (prior: σ_w²/d both).
+    """
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        w = state.theta["w"]
+        d = w.shape[-1]
+        q2 = torch.matmul(w, teacher_direction) ** 2
+        norm2 = (w * w).sum(-1)
+        return {
+            "w_second_moment_parallel": q2.mean(-1),
+            "w_second_moment_perp": ((norm2 - q2) / max(d - 1, 1)).mean(-1),
+        }
+
+    return Observable(fn, {"w_second_moment_parallel": (), "w_second_moment_perp": ()})
+
+
+def check_unique_names(observables: Mapping[str, Observable]) -> None:
+    """Every variable name must come from exactly one observable."""
+    seen: dict[str, str] = {}
+    for obs_name, obs in observables.items():
+        for var in obs.dims:
+            if var in seen:
+                raise ValueError(
+                    f"variable {var!r} is produced by both {seen[var]!r} and {obs_name!r}"
+                )
+            seen[var] = obs_name

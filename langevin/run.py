@@ -1,0 +1,209 @@
+"""The sampling loop: the only loop and the only I/O of the sampler.
+
+Phases: `burn_in` steps (nothing recorded), then `num_steps` sampling steps. Sampling
+step k = 1..num_steps records every observable whose cadence divides k (its `every`, or
+`thin`). Recorded values are buffered on the device in preallocated tensors (no
+`torch.cat` in the loop) and, every `checkpoint_every` steps, appended to the store,
+after which a checkpoint (state, generator state, step, draw counts, config hash) is
+written atomically. A run killed at any point resumes from its last checkpoint and
+stores exactly the draws of an uninterrupted run: the store is cut back to the
+checkpoint's draw counts and the generator continues from its saved state.
+"""
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Callable, Mapping, NamedTuple
+
+import numpy as np
+import torch
+
+from langevin.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, state_to_device
+from langevin.integrators import Integrator, LangevinState
+from langevin.observables import Observable, check_unique_names
+from langevin.store import SampleStore, group_name
+
+
+class RunPlan(NamedTuple):
+    burn_in: int  # steps before recording starts
+    num_steps: int  # sampling steps after burn-in
+    thin: int  # default cadence of observables, in steps
+    checkpoint_every: int  # steps between flushes + checkpoints
+
+    @property
+    def total_steps(self) -> int:
+        return self.burn_in + self.num_steps
+
+
+class RunResult(NamedTuple):
+    state: LangevinState
+    step: int
+    status: str  # "completed" or "interrupted"
+    seconds: float
+    chain_steps_per_second: float
+
+
+class NonFiniteError(FloatingPointError):
+    """The sampler produced NaN or ±inf; the last good checkpoint is kept."""
+
+
+def validate_plan(plan: RunPlan) -> None:
+    for key in ("burn_in", "num_steps", "thin", "checkpoint_every"):
+        value = getattr(plan, key)
+        minimum = 0 if key == "burn_in" else 1
+        if not isinstance(value, (int, np.integer)) or value < minimum:
+            raise ValueError(f"{key} must be an integer >= {minimum}, got {value!r}")
+
+
+class _GroupBuffer:
+    """Device-side buffer of one cadence group between two flushes."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self.values: dict[str, torch.Tensor] = {}
+        self.steps: list[int] = []
+
+    def put(self, step: int, values: Mapping[str, torch.Tensor]) -> None:
+        slot = len(self.steps)
+        for name, value in values.items():
+            if name not in self.values:
+                self.values[name] = torch.empty(
+                    (self.capacity, *value.shape), dtype=value.dtype, device=value.device
+                )
+            self.values[name][slot] = value.detach()
+        self.steps.append(step)
+
+    def drain(self) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        count = len(self.steps)
+        arrays = {
+            # (draw, chain, ...) -> (chain, draw, ...)
+            name: buf[:count].transpose(0, 1).cpu().numpy()
+            for name, buf in self.values.items()
+        }
+        steps = np.asarray(self.steps, dtype=np.int64)
+        self.steps = []
+        return arrays, steps
+
+
+def _non_finite_report(state: LangevinState, integrator: Integrator, first: int, last: int) -> str:
+    bad_chains = (~torch.isfinite(state.potential)).nonzero().flatten().tolist()
+    layers = [
+        layer for layer, param in state.theta.items() if not bool(torch.isfinite(param).all())
+    ]
+    layers = layers or [
+        layer for layer, grad in state.gradient.items() if not bool(torch.isfinite(grad).all())
+    ]
+    sizes = ", ".join(f"{layer}: {eta:.3g}" for layer, eta in integrator.step_sizes.items())
+    return (
+        f"non-finite potential (NaN or overflow) between steps {first} and {last} in chains "
+        f"{bad_chains[:10]}{'...' if len(bad_chains) > 10 else ''}; non-finite layer(s): "
+        f"{layers or 'none (the potential overflowed)'}; per-layer step sizes {{{sizes}}}, "
+        f"temperature {integrator.temperature:.3g}. The step size is too large for this "
+        "posterior: lower sampler.step_size. The last good checkpoint is kept."
+    )
+
+
+def run_chains(
+    *,
+    integrator: Integrator,
+    initial_theta: Mapping[str, torch.Tensor],
+    generator: torch.Generator,
+    observables: Mapping[str, Observable],
+    plan: RunPlan,
+    store: SampleStore,
+    checkpoint_dir: str | Path,
+    config_hash: str,
+    stop_requested: Callable[[], bool] = lambda: False,
+    progress: Callable[[int, int], None] | None = None,
+) -> RunResult:
+    """Run (or resume) the chains to `plan.total_steps`, streaming draws to `store`.
+
+    If `checkpoint_dir` holds a checkpoint with the same `config_hash`, the run resumes
+    from it (bit-identically on the same device); `initial_theta` is then ignored.
+    `stop_requested()` is polled every step; when it returns True the run flushes,
+    checkpoints and returns with status "interrupted". `progress(step, total)` is called
+    every few steps.
+    """
+    validate_plan(plan)
+    check_unique_names(observables)
+    device = next(iter(initial_theta.values())).device
+
+    checkpoint = load_checkpoint(checkpoint_dir)
+    groups = {group_name(obs.every or plan.thin, plan.thin) for obs in observables.values()}
+    if checkpoint is None:
+        state = integrator.init(dict(initial_theta))
+        step = 0
+        draw_counts = {g: 0 for g in groups}
+        store.truncate(draw_counts)
+    else:
+        if checkpoint.config_hash != config_hash:
+            raise ValueError(
+                f"checkpoint in {checkpoint_dir} was written by a different configuration "
+                f"(hash {checkpoint.config_hash} != {config_hash}); refusing to resume"
+            )
+        state = LangevinState(**state_to_device(checkpoint.state, device))
+        generator.set_state(checkpoint.generator_state)
+        step = checkpoint.step
+        draw_counts = {g: int(checkpoint.draws.get(g, 0)) for g in groups}
+        store.truncate(draw_counts)
+
+    buffers = {
+        g: _GroupBuffer(capacity=plan.checkpoint_every // min(
+            obs.every or plan.thin for obs in observables.values()
+            if group_name(obs.every or plan.thin, plan.thin) == g) + 1)
+        for g in groups
+    }
+    dims = {g: {} for g in groups}
+    for obs in observables.values():
+        dims[group_name(obs.every or plan.thin, plan.thin)].update(obs.dims)
+
+    def flush_and_checkpoint(at_step: int, since_step: int) -> None:
+        if not bool(torch.isfinite(state.potential).all()):
+            raise NonFiniteError(_non_finite_report(state, integrator, since_step, at_step))
+        for g, buf in buffers.items():
+            arrays, steps = buf.drain()
+            for name, values in arrays.items():
+                if not np.isfinite(values).all():
+                    raise NonFiniteError(
+                        f"observable {name!r} is non-finite between steps {since_step} and "
+                        f"{at_step}; the last good checkpoint is kept"
+                    )
+            store.append(g, arrays, steps, dims[g])
+            draw_counts[g] += len(steps)
+        save_checkpoint(
+            checkpoint_dir,
+            Checkpoint(state._asdict(), generator.get_state(), at_step, draw_counts, config_hash),
+        )
+
+    start_step, start_time = step, time.perf_counter()
+    last_flush = step
+    status = "completed"
+    progress_every = max(1, min(100, plan.total_steps // 200))
+    while step < plan.total_steps:
+        state, _info = integrator.step(state, generator)
+        step += 1
+        sample_index = step - plan.burn_in  # 1-based index of the sampling step
+        if sample_index > 0:
+            recorded: dict[str, dict[str, torch.Tensor]] = {}
+            for obs in observables.values():
+                every = obs.every or plan.thin
+                if sample_index % every == 0:
+                    recorded.setdefault(group_name(every, plan.thin), {}).update(obs.fn(state))
+            for g, values in recorded.items():
+                buffers[g].put(sample_index, values)
+        stop = stop_requested()
+        if step % plan.checkpoint_every == 0 or step == plan.total_steps or stop:
+            flush_and_checkpoint(step, last_flush)
+            last_flush = step
+        elif step % 100 == 0 and not bool(torch.isfinite(state.potential).all()):
+            raise NonFiniteError(_non_finite_report(state, integrator, last_flush, step))
+        if progress is not None and (step % progress_every == 0 or step == plan.total_steps):
+            progress(step, plan.total_steps)
+        if stop:
+            status = "interrupted"
+            break
+    seconds = time.perf_counter() - start_time
+    num_chains = state.potential.shape[0]
+    rate = (step - start_step) * num_chains / seconds if seconds > 0 else math.nan
+    return RunResult(state, step, status, seconds, rate)

@@ -1,0 +1,61 @@
+"""Converters between the Bayesian and the training statement of the posterior."""
+import math
+
+import pytest
+
+from langevin import convention as cv
+
+
+def test_round_trip_bayes_training_bayes():
+    spec = cv.BayesianSpec({"w": 0.3, "a": 0.02}, noise_variance=0.07)
+    for loss in ("half_sse", "sse"):
+        back = cv.training_to_bayes(cv.bayes_to_training(spec, loss), loss)
+        assert back.noise_variance == pytest.approx(spec.noise_variance, rel=1e-15)
+        for layer in spec.prior_variances:
+            assert back.prior_variances[layer] == pytest.approx(spec.prior_variances[layer], rel=1e-15)
+
+
+def test_round_trip_training_bayes_training():
+    spec = cv.TrainingSpec(0.004, {"w": 12.0, "a": 3.5})
+    back = cv.bayes_to_training(cv.training_to_bayes(spec))
+    assert back.temperature == pytest.approx(spec.temperature, rel=1e-15)
+    assert back.weight_decays == pytest.approx(spec.weight_decays, rel=1e-15)
+
+
+def test_fan_in_prior_gives_gamma_equal_T_fan_in_over_sigma2():
+    # design.md: to get σ_l²/fan_in set γ_l = T·fan_in/σ_l².
+    d, width, sigma_w2, sigma_a2, chi, noise = 150, 700, 0.5, 8.0, 700.0, 0.3
+    variances = cv.two_layer_prior_variances(d, width, sigma_w2, sigma_a2, chi)
+    T = cv.temperature_from_noise_variance(cv.scaled_noise_variance(noise, chi))
+    spec = cv.bayes_to_training(cv.BayesianSpec(variances, cv.scaled_noise_variance(noise, chi)))
+    assert spec.temperature == pytest.approx(noise / chi)
+    assert spec.weight_decays["w"] == pytest.approx(T * d / sigma_w2)
+    assert spec.weight_decays["a"] == pytest.approx(T * chi * width / sigma_a2)
+
+
+def test_sse_convention_of_the_ringel_group_code():
+    # AdaptiveGPs: SSE loss, temperature = 2σ², wd = ½ T fan_in ⇒ prior variance 2/fan_in.
+    sigma2, fan_in = 1e-3, 64
+    T = cv.temperature_from_noise_variance(sigma2, loss="sse")
+    assert T == pytest.approx(2e-3)
+    assert cv.prior_variance_from_weight_decay(0.5 * T * fan_in, T) == pytest.approx(2 / fan_in)
+    assert cv.noise_variance_from_temperature(T, loss="sse") == pytest.approx(sigma2)
+
+
+def test_chi_for_scaling():
+    assert cv.chi_for_scaling("standard", 64) == 1.0
+    assert cv.chi_for_scaling("mean_field", 64) == 64.0
+    with pytest.raises(ValueError, match="scaling"):
+        cv.chi_for_scaling("ntk", 64)
+
+
+@pytest.mark.parametrize("bad", [-1.0, 0.0, math.inf, math.nan])
+def test_invalid_values_are_named(bad):
+    with pytest.raises(ValueError, match="temperature"):
+        cv.noise_variance_from_temperature(bad)
+    with pytest.raises(ValueError, match="noise_variance"):
+        cv.temperature_from_noise_variance(bad)
+    with pytest.raises(ValueError, match="weight_decay"):
+        cv.prior_variance_from_weight_decay(bad, 1.0)
+    with pytest.raises(ValueError, match="loss"):
+        cv.temperature_from_noise_variance(1.0, loss="mse")
