@@ -20,11 +20,13 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(VENV)/bin/langevin run
 
+# One BLAS thread for NumPy/SciPy in tests: small dense solves on a 2-core machine are
+# far slower with OpenBLAS threads competing with torch's.
 test: setup
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-all: setup
-	$(PY) -m pytest -q
+	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
 
 benchmark: setup
 	$(PY) benchmarks/step_throughput.py

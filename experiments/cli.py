@@ -110,22 +110,38 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
     return 0
 
 
-def cmd_run(args) -> int:
-    name, overrides = _resolve_source(args.source)
-    config, _ = cfg.resolve(overrides, args.set or [])
+def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path | None) -> tuple[Path, dict]:
+    """Validate everything, then create the run directory with its config, data and meta."""
+    config, _ = cfg.resolve(overrides, set_args)
     data = make_data(config)  # validates user data before anything is written
-    run_dir = rundir.create_run_dir(Path(args.out) if args.out else rundir.default_run_dir(name))
-    setup_physics = build_run(config, data).physics  # validates device/dtype/model up front
+    physics = build_run(config, data).physics  # validates device/dtype/model up front
+    run_dir = rundir.create_run_dir(out if out else rundir.default_run_dir(name))
     rundir.write_text_atomic(run_dir / rundir.CONFIG_FILE, cfg.dumps_toml(config))
     save_dataset(run_dir / rundir.DATA_FILE, data)
-    meta = rundir.initial_meta(config, setup_physics.as_metadata(), config["sampler"]["device"],
+    meta = rundir.initial_meta(config, physics.as_metadata(), config["sampler"]["device"],
                                config["sampler"]["dtype"], name)
     rundir.write_json_atomic(run_dir / rundir.META_FILE, meta)
+    return run_dir, config
+
+
+def cmd_run(args) -> int:
+    name, overrides = _resolve_source(args.source)
+    out = Path(args.out) if args.out else None
+    if name in presets.PRESETS and presets.PRESETS[name].sweep:
+        from experiments import sweep
+
+        return sweep.run_sweep(name, presets.PRESETS[name], args.set or [],
+                               out or rundir.default_run_dir(name), start_run, execute)
+    run_dir, config = start_run(name, overrides, args.set or [], out)
     return execute(run_dir, config, name)
 
 
 def cmd_resume(args) -> int:
     run_dir = Path(args.run_dir)
+    from experiments import sweep
+
+    if sweep.is_sweep_dir(run_dir):
+        return sweep.resume_sweep(run_dir, execute)
     if not (run_dir / rundir.CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no config.toml)")
     config = rundir.load_config(run_dir)
@@ -133,9 +149,14 @@ def cmd_resume(args) -> int:
 
 
 def cmd_report(args) -> int:
+    from experiments import sweep
     from experiments.report import write_report
 
-    summary_path = write_report(Path(args.run_dir))
+    run_dir = Path(args.run_dir)
+    if sweep.is_sweep_dir(run_dir):
+        summary_path = sweep.write_sweep_report(run_dir)
+    else:
+        summary_path = write_report(run_dir)
     print(f"wrote {summary_path}")
     return 0
 

@@ -13,6 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from theory.hermite import hermite_he
+
 
 class DataSet(NamedTuple):
     x_train: np.ndarray  # (n_train, d)
@@ -25,16 +27,6 @@ class DataSet(NamedTuple):
 
 class DataError(ValueError):
     """Bad user data; the message names the array and the problem."""
-
-
-def hermite_he(k: int, z: np.ndarray) -> np.ndarray:
-    """He_k(z) by the recurrence He_{k+1} = z He_k − k He_{k−1}."""
-    previous, current = np.ones_like(z), z
-    if k == 0:
-        return previous
-    for j in range(1, k):
-        previous, current = current, z * current - j * previous
-    return current
 
 
 def single_index_target(z: np.ndarray, coefficients: list[float]) -> np.ndarray:

@@ -1,0 +1,109 @@
+"""The Gaussian-process (NNGP) limit beside the sampled posterior of a two-layer run.
+
+Applies to standard scaling (χ = 1), where the posterior tends to the NNGP posterior as
+N → ∞ at fixed σ_a² with corrections O(1/N) (theory.md §1). For every quantity the
+sampled value comes with its MCSE (langevin.diagnostics) and the GP value beside it:
+
+- posterior mean and variance of f on the test points;
+- per-Hermite learnabilities R_k = f·He_k / y·He_k on the test set (sampled: per draw,
+  then averaged; GP: from the GP mean; continuum theory: the single-index spectrum with
+  EK and the self-consistent κ);
+- the second moments of the input weights along w* and orthogonal to it, which stay
+  at the prior σ_w²/d in the GP limit.
+"""
+from __future__ import annotations
+
+import numpy as np
+import xarray as xr
+
+from experiments.data import DataSet
+from experiments.theory_inputs import TwoLayerTheoryInputs
+from langevin import diagnostics
+from theory.gaussian_process import gp_posterior
+from theory.hermite import hermite_he
+from theory.kernels import two_layer_diag, two_layer_gram
+from theory.single_index_spectrum import predicted_learnabilities, single_index_spectrum
+
+
+def gp_prediction(inputs: TwoLayerTheoryInputs, data: DataSet):
+    kernel = dict(activation=inputs.activation, sigma_a2=inputs.gp_sigma_a2,
+                  sigma_w2=inputs.sigma_w2)
+    K_train = two_layer_gram(data.x_train, None, **kernel)
+    K_test_train = two_layer_gram(data.x_test, data.x_train, **kernel)
+    K_test_diag = two_layer_diag(data.x_test, **kernel)
+    return gp_posterior(K_train, K_test_train, K_test_diag, data.y_train, inputs.noise_variance)
+
+
+def _scalar_with_mcse(values: np.ndarray) -> dict:
+    """Posterior mean of a (chain, draw) series with its MCSE."""
+    return {"sampled": float(values.mean()), "mcse": float(diagnostics.mcse_mean(values))}
+
+
+def mean_and_variance_gap(f: np.ndarray, gp_mean: np.ndarray, gp_variance: np.ndarray) -> dict:
+    """Sampled test-output mean/variance vs the GP, with MCSEs and relative gaps.
+
+    f: (chain, draw, test_point). The MCSE of the variance is that of the mean of the
+    series (f − f̄)², a first-order estimate (f̄ itself is estimated).
+    """
+    mean = f.mean(axis=(0, 1))
+    mean_mcse = diagnostics.mcse_mean(f)
+    squared = (f - mean) ** 2
+    variance = squared.mean(axis=(0, 1)) * f.shape[0] * f.shape[1] / (f.shape[0] * f.shape[1] - 1)
+    variance_mcse = diagnostics.mcse_mean(squared)
+    z_mean = (mean - gp_mean) / mean_mcse
+    return {
+        "test_mean": gp_mean, "test_variance": gp_variance,
+        "sampled_mean": mean, "sampled_mean_mcse": mean_mcse,
+        "sampled_variance": variance, "sampled_variance_mcse": variance_mcse,
+        "relative_gap_mean": float(np.linalg.norm(mean - gp_mean) / np.linalg.norm(gp_mean)),
+        "relative_gap_mean_mcse": float(np.linalg.norm(mean_mcse) / np.linalg.norm(gp_mean)),
+        "relative_gap_variance": float(np.linalg.norm(variance - gp_variance)
+                                       / np.linalg.norm(gp_variance)),
+        "relative_gap_variance_mcse": float(np.linalg.norm(variance_mcse)
+                                            / np.linalg.norm(gp_variance)),
+        "fraction_of_means_within_4_mcse": float(np.mean(np.abs(z_mean) < 4)),
+    }
+
+
+def hermite_learnabilities(f: np.ndarray, gp_mean: np.ndarray, data: DataSet,
+                           inputs: TwoLayerTheoryInputs) -> dict:
+    """R_k = f·He_k(Xw*) / y·He_k(Xw*) on the test set, for every k ≥ 1 with c_k ≠ 0."""
+    z = data.x_test @ data.teacher_direction
+    spectrum = single_index_spectrum(inputs.activation, len(inputs.hermite_coefficients) - 1,
+                                     inputs.input_dim, inputs.sigma_w2, inputs.gp_sigma_a2)
+    continuum = predicted_learnabilities(inputs.normalized_hermite_coefficients,
+                                         spectrum.eigenvalues, spectrum.multiplicities,
+                                         inputs.n_train, inputs.noise_variance,
+                                         tail_trace=spectrum.tail_trace)
+    out = {}
+    for k, c in enumerate(inputs.hermite_coefficients):
+        if k == 0 or c == 0.0:
+            continue
+        he = hermite_he(k, z)
+        denominator = float(data.y_test @ he)
+        per_draw = np.einsum("cdt,t->cd", f, he) / denominator
+        out[f"He{k}"] = {**_scalar_with_mcse(per_draw),
+                         "gp": float(gp_mean @ he / denominator),
+                         "continuum_ek": float(continuum.ek[k]),
+                         "continuum_self_consistent": float(continuum.self_consistent[k]),
+                         "eigenvalue": float(spectrum.eigenvalues[k])}
+    return out
+
+
+def compare_gp(inputs: TwoLayerTheoryInputs, data: DataSet, ds: xr.Dataset) -> dict | None:
+    """All GP-limit comparisons of a run, or None when the run is not in standard scaling."""
+    if inputs.chi != 1.0 or "f_test" not in ds or not len(data.y_test):
+        return None
+    gp = gp_prediction(inputs, data)
+    f = ds["f_test"].transpose("chain", "draw", "test_point").values.astype(np.float64)
+    out = mean_and_variance_gap(f, gp.mean, gp.variance)
+    out["condition_number"] = gp.condition_number
+    out["log_marginal_likelihood"] = gp.log_marginal_likelihood
+    if data.teacher_direction is not None and inputs.hermite_coefficients:
+        out["hermite_learnabilities"] = hermite_learnabilities(f, gp.mean, data, inputs)
+    prior = inputs.sigma_w2 / inputs.input_dim
+    for name in ("w_second_moment_parallel", "w_second_moment_perp"):
+        if name in ds:
+            values = ds[name].transpose("chain", "draw").values.astype(np.float64)
+            out[name] = {**_scalar_with_mcse(values), "gp": prior}
+    return out

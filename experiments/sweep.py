@@ -1,0 +1,97 @@
+"""Sweeps: one run per value of one config key, in subdirectories of a sweep directory.
+
+    SWEEP_DIR/sweep.json          the preset, the swept key and values, the --set args
+    SWEEP_DIR/<key>=<value>/      an ordinary run directory per value
+    SWEEP_DIR/summary.json        the table across values (written by `report`)
+    SWEEP_DIR/figures/
+
+`langevin resume SWEEP_DIR` continues every unfinished run; `langevin report
+SWEEP_DIR` rebuilds the table and figures from the run directories alone.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+from experiments import rundir
+from experiments.presets import Preset, get_preset
+
+SWEEP_FILE = "sweep.json"
+
+
+def is_sweep_dir(path: Path) -> bool:
+    return (Path(path) / SWEEP_FILE).is_file()
+
+
+def _subdir_name(key: str, value) -> str:
+    return f"{key.split('.')[-1]}={value}"
+
+
+def run_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
+              start_run: Callable, execute: Callable) -> int:
+    """Validate every point of the sweep first, then run them one after the other."""
+    (key, values), = preset.sweep.items()
+    from experiments import config as cfg
+
+    for value in values:  # every config of the sweep is valid before anything is written
+        cfg.resolve([preset.overrides], [*set_args, f"{key}={value}"])
+    out = rundir.create_run_dir(Path(out))
+    rundir.write_json_atomic(out / SWEEP_FILE, {"preset": name, "key": key, "values": values,
+                                                "set": set_args})
+    for value in values:
+        run_dir, config = start_run(name, [preset.overrides], [*set_args, f"{key}={value}"],
+                                    out / _subdir_name(key, value))
+        code = execute(run_dir, config, name)
+        if code != 0:
+            return code
+    write_sweep_report(out)
+    return 0
+
+
+def resume_sweep(sweep_dir: Path, execute: Callable) -> int:
+    spec = rundir.read_json(sweep_dir / SWEEP_FILE)
+    preset = get_preset(spec["preset"])
+    from experiments.cli import start_run
+
+    for value in spec["values"]:
+        run_dir = sweep_dir / _subdir_name(spec["key"], value)
+        if (run_dir / rundir.CONFIG_FILE).is_file():
+            meta = rundir.read_json(run_dir / rundir.META_FILE)
+            if meta["status"] == "completed" and (run_dir / rundir.SUMMARY_FILE).is_file():
+                continue
+            config = rundir.load_config(run_dir)
+        else:
+            if run_dir.exists():  # created but killed before its config was written
+                for leftover in run_dir.rglob("*"):
+                    if leftover.is_file():
+                        leftover.unlink()
+            run_dir, config = start_run(spec["preset"], [preset.overrides],
+                                        [*spec["set"], f"{spec['key']}={value}"], run_dir)
+        code = execute(run_dir, config, spec["preset"])
+        if code != 0:
+            return code
+    write_sweep_report(sweep_dir)
+    return 0
+
+
+def write_sweep_report(sweep_dir: Path) -> Path:
+    """Collect each run's summary.json into one table (and figures) for the sweep."""
+    from experiments import sweep_tables
+    from experiments.report import write_report
+
+    spec = rundir.read_json(sweep_dir / SWEEP_FILE)
+    rows = []
+    for value in spec["values"]:
+        run_dir = sweep_dir / _subdir_name(spec["key"], value)
+        if not (run_dir / rundir.SUMMARY_FILE).is_file():
+            if not (run_dir / rundir.CONFIG_FILE).is_file():
+                continue
+            write_report(run_dir)
+        rows.append((value, rundir.read_json(run_dir / rundir.SUMMARY_FILE)))
+    table = sweep_tables.build_table(spec["preset"], spec["key"], rows)
+    (sweep_dir / rundir.FIGURES_DIR).mkdir(exist_ok=True)
+    sweep_tables.draw(spec["preset"], spec["key"], table, sweep_dir / rundir.FIGURES_DIR)
+    path = sweep_dir / rundir.SUMMARY_FILE
+    rundir.write_json_atomic(path, {"sweep": spec, "table": table})
+    print(sweep_tables.format_table(table))
+    return path

@@ -1,0 +1,152 @@
+"""Landau φ⁶ theory of the cubic teacher (theory.md §4.1, regression case R4): the action, its
+Landau coefficients, stationary points, and the scaling-limit transition."""
+import math
+
+import numpy as np
+import pytest
+
+from theory import landau
+
+# R4 (theory.md §7): N=700, n=3000, d=150, σ_w²=0.5, σ_a²=8/N, ε=−0.3 (physical values, χ = 1).
+R4 = dict(num_samples=3000, width=700, input_dim=150, readout_variance=8 / 700,
+          input_variance=0.5, epsilon=-0.3)
+
+
+def _couplings(noise_variance):
+    u = landau.effective_interaction(R4["num_samples"], noise_variance, R4["width"],
+                                     R4["input_dim"], R4["readout_variance"])
+    kappa = landau.kernel_strength(R4["num_samples"], noise_variance, R4["readout_variance"])
+    return u, kappa
+
+
+def test_effective_interaction_r4_and_chi_invariance():
+    # u(σ² = 0.18) = 3000²·(8/700)/(0.18²·150·700) = 30.2343… (theory.md §4.1, R4).
+    u = landau.effective_interaction(3000, 0.18, 700, 150, 8 / 700)
+    assert u == pytest.approx(30.234315948601665, rel=1e-13)
+    assert round(u, 2) == 30.23
+    # Mean-field numerators: σ̃_a² = 8, σ̃² = χ σ², χ = N give the same physical couplings.
+    assert landau.effective_interaction(3000, 0.18 * 700, 700, 150, 8.0, chi=700) == pytest.approx(u, rel=1e-13)
+    assert landau.kernel_strength(3000, 0.18 * 700, 8.0, chi=700) == pytest.approx(
+        landau.kernel_strength(3000, 0.18, 8 / 700), rel=1e-13)
+
+
+@pytest.mark.parametrize("u,b,c,sw2", [(30.2, 0.29, -0.3, 0.5), (5.0, -0.7, 0.4, 1.3), (80.0, 0.1, 0.05, 0.2)])
+def test_landau_coefficients_match_taylor_fit(u, b, c, sw2):
+    # Fit Ŝ(q)/q² = A2 + A4 q² + A6 q⁴ + A8 q⁶ + … on a small symmetric grid (Chebyshev nodes
+    # in q², degree 7 in q²): the fitted low coefficients must equal the symbolic ones.
+    x = 0.02 * (1 + np.cos(np.pi * (np.arange(40) + 0.5) / 40)) / 2 + 1e-6  # q² ∈ (0, 0.02)
+    q = np.sqrt(x)
+    s_hat = landau.landau_action(q, u, b, c, sw2, input_dim=1.0) / x
+    fit = np.polynomial.polynomial.polyfit(x, s_hat, 7)
+    coeffs = landau.landau_coefficients(u, b, c, sw2)
+    scale = max(abs(coeffs.a2), abs(coeffs.a4), abs(coeffs.a6))
+    assert fit[0] == pytest.approx(coeffs.a2, abs=1e-10 * scale)
+    assert fit[1] == pytest.approx(coeffs.a4, abs=1e-8 * scale)
+    assert fit[2] == pytest.approx(coeffs.a6, abs=1e-5 * scale)
+
+
+def test_q_zero_is_stationary_for_every_parameter_value():
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        u, sw2, d = rng.uniform(0, 200), rng.uniform(0.05, 3), rng.uniform(1, 500)
+        b, c = rng.normal(scale=2, size=2)
+        assert landau.landau_action_derivative(0.0, u, b, c, sw2, d) == 0.0
+        h = 1e-4  # S is even in q, so the centred difference at 0 vanishes identically
+        assert landau.landau_action(h, u, b, c, sw2, d) == landau.landau_action(-h, u, b, c, sw2, d)
+        points = landau.stationary_points(u, b, c, sw2)
+        assert points.positions[0] == 0.0 and points.reduced_actions[0] == 0.0
+
+
+def test_action_derivative_matches_finite_differences():
+    q = np.linspace(-2.5, 2.5, 41)
+    args = (31.0, 0.28, -0.29, 0.5, 150.0)
+    h = 1e-6
+    numeric = (landau.landau_action(q + h, *args) - landau.landau_action(q - h, *args)) / (2 * h)
+    assert np.allclose(landau.landau_action_derivative(q, *args), numeric, rtol=1e-7, atol=1e-6)
+
+
+@pytest.mark.parametrize("u,b,c", [(30.67, 0.292, -0.3), (60.0, 0.2, -0.27), (40.0, 0.45, -0.3), (10.0, 0.5, -0.3)])
+def test_stationary_points_agree_with_a_dense_grid(u, b, c):
+    points = landau.stationary_points(u, b, c, 0.5)
+    derivative = lambda q: landau.landau_action_derivative(q, u, b, c, 0.5, 1.0)
+    assert np.all(np.abs(derivative(points.positions)) < 1e-10)
+    grid = np.linspace(1e-4, 4.0, 400001)
+    sign_changes = grid[1:][np.diff(np.sign(derivative(grid))) != 0]
+    assert np.allclose(np.sort(sign_changes), points.positions[1:], atol=2e-5)
+    # Minima: the action is lower than at both neighbours.
+    for q, is_min in zip(points.positions[1:], points.is_minimum[1:]):
+        s = landau.landau_action(np.array([q - 1e-3, q, q + 1e-3]), u, b, c, 0.5, 1.0)
+        assert (s[1] < s[0] and s[1] < s[2]) == is_min
+
+
+def test_degeneracy_function_marks_level_minima():
+    # Choose u so that D = 0 on a (b, c) pair: then the non-zero minimum is level with q = 0.
+    b, c, sw2 = 0.29, -0.3, 0.5
+    from scipy.optimize import brentq
+    u_c = brentq(lambda u: landau.degeneracy_function(u, b, c, sw2)[0], 1.0, 100.0, xtol=1e-14)
+    D, q_star = landau.degeneracy_function(u_c, b, c, sw2)
+    points = landau.stationary_points(u_c, b, c, sw2)
+    well = points.positions[points.is_minimum & (points.positions > 0)]
+    assert well.size == 1 and well[0] == pytest.approx(q_star, rel=1e-6)
+    assert abs(landau.landau_action(q_star, u_c, b, c, sw2, 1.0)) < 1e-12
+    below, above = (landau.degeneracy_function(f * u_c, b, c, sw2)[0] for f in (0.99, 1.01))
+    assert below < 0 < above
+
+
+def test_gfl_branch_reduces_to_gp_learnability_at_zero_interaction():
+    r, sw2 = 1.3, 0.5
+    g0 = 1 + 2 * sw2
+    branch = landau.gfl_branch_scaling_limit(0.0, r, sw2, -0.3)
+    # b = σ²/(σ² + n λ_1) with λ_1 = 4σ_a²σ_w²/(π d g0) (theory.md §2.3): b = 1/(1 + 4rσ_w²/(π g0)).
+    assert branch.b == pytest.approx(1 / (1 + 4 * r * sw2 / (math.pi * g0)), rel=1e-14)
+    assert branch.c == -0.3 and branch.converged
+    # Small u continues smoothly from the GP value, and the residual of b = 1/(1+2r/(πg0A2)) is tiny.
+    small = landau.gfl_branch_scaling_limit(1e-6, r, sw2, -0.3)
+    assert small.b == pytest.approx(branch.b, rel=1e-5) and small.residual < 1e-13
+
+
+def test_r4_transition_in_noise_variance():
+    fixed = {k: v for k, v in R4.items() if k != "num_samples"}
+    t = landau.find_landau_transition("noise_variance", 0.12, 0.3, num_samples=3000, **fixed)
+    print(f"\nR4 Landau transition (scaling limit, GFL branch): sigma2_c = {t.value:.5f} "
+          f"(paper ~0.18, gap {100 * (t.value / 0.18 - 1):+.2f}%), u_c = {t.u:.3f} (paper ~30.2, gap "
+          f"{100 * (t.u / 30.2 - 1):+.2f}%), b = {t.b:.5f}, c = {t.c}, q* = {t.well_position:.4f}, "
+          f"A2/A4/A6 = {t.coefficients.a2:.5f}/{t.coefficients.a4:.5f}/{t.coefficients.a6:.5f}, "
+          f"|D| = {t.residual:.1e}, iterations = {t.iterations}")
+    assert t.converged and t.residual < 1e-12
+    assert t.value == pytest.approx(0.18, rel=0.03)   # theory.md §9 item 2: "within a few percent"
+    assert t.u == pytest.approx(30.2, rel=0.03)
+    assert t.coefficients.a4 < 0 < t.coefficients.a6 and t.coefficients.a2 > 0
+    # The same critical point, found in the other control parameters with the rest fixed.
+    for control, bracket in (("num_samples", (2000, 4000)), ("width", (400, 1000))):
+        kwargs = dict(R4, noise_variance=t.value)
+        kwargs.pop(control)
+        other = landau.find_landau_transition(control, *bracket, **kwargs)
+        assert other.converged and other.value == pytest.approx(R4[control], rel=1e-9)
+    by_u = landau.find_landau_transition("effective_interaction", 20, 40, noise_variance=t.value,
+                                         **{k: v for k, v in R4.items() if k != "width"})
+    assert by_u.value == pytest.approx(t.u, rel=1e-9)
+
+
+def test_r4_landau_coefficients_first_order_at_0_18():
+    u, kappa = _couplings(0.18)
+    branch = landau.gfl_branch_scaling_limit(u, kappa / R4["input_dim"], R4["input_variance"], R4["epsilon"])
+    a = branch.coefficients
+    print(f"\nR4 at sigma2=0.18 (GFL scaling limit): u = {u:.3f}, b = {branch.b:.5f}, c = {branch.c}, "
+          f"A2 = {a.a2:.5f}, A4 = {a.a4:.5f}, A6 = {a.a6:.5f}")
+    assert a.a4 < 0 < a.a6
+
+
+def test_validation_errors_name_the_argument():
+    with pytest.raises(ValueError, match="noise_variance"):
+        landau.effective_interaction(3000, 0.0, 700, 150, 0.01)
+    with pytest.raises(ValueError, match="input_variance"):
+        landau.landau_action(0.1, 1.0, 0.2, -0.3, -1.0, 150)
+    with pytest.raises(ValueError, match="u must"):
+        landau.landau_coefficients(-1.0, 0.2, -0.3, 0.5)
+    with pytest.raises(ValueError, match="control"):
+        landau.find_landau_transition("temperature", 0.1, 0.2, **R4)
+    with pytest.raises(ValueError, match="noise_variance is the control"):
+        landau.find_landau_transition("noise_variance", 0.1, 0.2, noise_variance=0.2, **R4)
+    with pytest.raises(ValueError, match="change sign"):
+        landau.find_landau_transition("noise_variance", 0.25, 0.3, **R4)

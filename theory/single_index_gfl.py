@@ -1,0 +1,219 @@
+"""Gaussian feature learning (VGA) for a single-index target: the symmetric reduction
+Σ = a P_⊥ + b w* w*ᵀ of the adaptive-kernel equations (theory.md §3.3; seed slide "Exploiting
+symmetries"; equations [DERIVED] here).
+
+Setting: x ~ N(0, I_d) (continuum / equivalent-kernel limit, Σ_μ → n∫dμ_x), |w*| = 1, z* = w*·x,
+target y = y_1 He_1(z*) + y_3 He_3(z*) (unnormalized Hermites; the cubic teacher is (1, ε)).
+Two-layer erf network with prior w ~ N(0, σ_w²/d I), readout a ~ N(0, σ̃_a²/(χN)), noise
+σ² = σ̃²/χ (χ = 1 standard, χ = N mean-field scaling); physical σ_a² = σ̃_a²/χ.
+
+Unknowns: a (variance of w ⊥ w*), b (variance of q = w·w*) and the discrepancy
+σ² t̄ = τ̂_1 Ĥe_1 + τ̂_3 Ĥe_3 (normalized basis; reported as unnormalized τ_1 = τ̂_1, τ_3 = τ̂_3/√6).
+With v_k(w) = E_x[Ĥe_k(z*) erf(w·x)] = (q^k/√k!) m_k(|w|²) (Stein; v_1 = 2q/√(πg),
+v_3 = −4q³/(√(6π) g^{3/2}), g = 1 + 2|w|²), the VGA free energy per neuron (log-det term of
+theory.md §3.1 dropped, exact for χ → ∞ and irrelevant for N → ∞ at fixed σ_a²) is
+
+    F(a, b) = (d/(2σ_w²))((d−1)a + b) − ½((d−1) log a + log b) − (κ_2/2) J(a, b),
+    J = E[(τ̂·v)²],  κ_2 = σ_a² n²/(N σ⁴) = u d,
+
+where E is over w ~ N(0, Σ): q ~ N(0, b) and |w_⊥|² = a·χ²_{d−1} (perpendicular='exact', Gauss–
+Laguerre) or |w_⊥|² = (d−1)a (perpendicular='concentrated', the seed/paper approximation).
+Stationarity [DERIVED], using ∂_b E_q[f] = E[q f'(q)]/(2b), q ∂_q v_k = k v_k (1 − 2q²/g),
+∂_{|w⊥|²} v_k = −k v_k/g:
+
+    1/a = d/σ_w² + (2κ_2/(d−1)) E[ t (τ̂·v)(τ̂·k v/g) ],      t = |w_⊥|²/a,
+    1/b = d/σ_w² − (κ_2/b) E[ (τ̂·v)(τ̂·k v (1 − 2q²/g)) ],
+    (I + κ E[v vᵀ]) τ̂ = [y_1, √6 y_3],   κ = n σ_a²/σ²   (EK: t̄ = (Q + σ²/n)⁻¹ y).
+
+For the linear target with g frozen at 1 + 2 TrΣ these are theory.md §3.3's equations; keeping q² in
+g (as the Landau theory does) changes them at O(b/g). The general finite-data solver
+(`theory.adaptive_kernel`, logdet_term=False) reduces to these in the limit n → ∞ with the
+discrepancy confined to span(He_1, He_3) (a Galerkin truncation, exact as d → ∞, paper App. A.2).
+
+Predictions: f̄ = y − σ² t̄, so the learnabilities are L_k = 1 − τ_k/y_k (= f̄·He_k / y·He_k).
+GP limit (N → ∞ at fixed σ_a²): a = b = σ_w²/d and τ̂ = (I + κ E_prior[v vᵀ])⁻¹ y.
+
+Numerics: unknowns (log(a d/σ_w²), log(b d/σ_w²), τ̂_1, τ̂_3) (a, b > 0 by construction), equations
+(σ_w²/d)× the 1/a, 1/b equations and the discrepancy equation;
+`scipy.optimize.root(method='hybr')`; continuation from the GP side via `scan_single_index_gfl`.
+`free_energy` is Ψ = ½|τ̂|² − τ̂·ŷ − (N σ²/n) [KL(N(0,Σ)‖prior) − (κ_2/2) J], whose stationary
+points are the solutions (its τ̂-gradient is the discrepancy equation). Several solutions can
+coexist near a first-order point; since Ψ is a min over τ̂ of a max over Σ-branches, the dominant
+one is the solution whose own Σ is the better variational state at its τ̂ — compare branches, do
+not simply take the smallest Ψ.
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple, Optional, Sequence
+
+import numpy as np
+from scipy import optimize, special
+
+from theory import continuation as cont
+from theory.hermite import gauss_hermite_normal, single_index_projection
+
+__all__ = ["SingleIndexGFLSolution", "scan_single_index_gfl", "solve_single_index_gfl"]
+
+_SQRT6 = math.sqrt(6.0)
+_DEGREES = np.array([1.0, 3.0])
+
+
+class SingleIndexGFLSolution(NamedTuple):
+    """Solution of the symmetric reduction (module docstring).
+
+    sigma_perp: a; sigma_parallel: b (Σ = a P_⊥ + b w*w*ᵀ); discrepancy: (τ_1, τ_3), σ²t̄ = τ_1 He_1
+    + τ_3 He_3; mean_coefficients: f̄ = (y_1 − τ_1) He_1 + (y_3 − τ_3) He_3; learnabilities:
+    (L_1, L_3), nan where y_k = 0; scaled_kernel: κ E[v vᵀ] = (n/σ²) Q̃ in the normalized basis;
+    u: n²σ_a²/(σ⁴ d N); kernel_strength: κ = nσ_a²/σ²; free_energy: Ψ; converged/residual
+    (max-norm of the equations)/iterations (function evaluations)/message.
+    """
+
+    sigma_perp: float
+    sigma_parallel: float
+    discrepancy: np.ndarray
+    mean_coefficients: np.ndarray
+    learnabilities: np.ndarray
+    scaled_kernel: np.ndarray
+    u: float
+    kernel_strength: float
+    free_energy: float
+    converged: bool
+    residual: float
+    iterations: int
+    message: str
+
+
+def _positive(value, name: str) -> float:
+    value = float(value)
+    if not math.isfinite(value) or value <= 0:
+        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
+    return value
+
+
+def _perpendicular_rule(dim: int, perpendicular: str, order: int):
+    """Nodes/weights of t = |w_⊥|²/a: χ²_{d−1} (generalized Gauss–Laguerre) or t = d − 1."""
+    k = dim - 1
+    if perpendicular == "concentrated":
+        return np.array([float(k)]), np.array([1.0])
+    if perpendicular != "exact":
+        raise ValueError(f"perpendicular must be 'exact' or 'concentrated', got {perpendicular!r}")
+    alpha = 0.5 * k - 1.0
+    x, w = special.roots_genlaguerre(order, alpha)
+    return 2.0 * x, w / math.exp(special.gammaln(alpha + 1.0))
+
+
+class _Averages(NamedTuple):
+    moment: np.ndarray      # E[v vᵀ], (2, 2)
+    perp_force: float       # E[t (τ̂·v)(τ̂·k v/g)]
+    parallel_force: float   # E[(τ̂·v)(τ̂·k v (1 − 2q²/g))]
+    interaction: float      # J = E[(τ̂·v)²]
+
+
+def _averages(a, b, tau, perp_nodes, perp_weights, rule) -> _Averages:
+    q = math.sqrt(b) * rule.nodes[:, None]                 # (m, 1)
+    t = perp_nodes[None, :]                                # (1, l)
+    s = a * t + q * q                                      # |w|², (m, l)
+    g = 1.0 + 2.0 * s
+    weights = rule.weights[:, None] * perp_weights[None, :]
+    v = np.stack([np.broadcast_to(single_index_projection("erf", k, q, s, normalized=True), s.shape)
+                  for k in (1, 3)])                        # (2, m, l)
+    tv = np.tensordot(tau, v, axes=1)
+    kv = np.tensordot(tau * _DEGREES, v, axes=1)
+    moment = np.einsum("iml,jml,ml->ij", v, v, weights)
+    return _Averages(moment, float(np.sum(weights * t * tv * kv / g)),
+                     float(np.sum(weights * tv * kv * (1.0 - 2.0 * q * q / g))), float(tau @ moment @ tau))
+
+
+def solve_single_index_gfl(*, num_samples, noise_variance, width, input_dim, readout_variance,
+                           input_variance, target_coefficients=(1.0, 0.0), chi: float = 1.0,
+                           perpendicular: str = "exact", initial_guess: Optional[Sequence[float]] = None,
+                           quadrature_order: int = 48, tol: float = 1e-12) -> SingleIndexGFLSolution:
+    """Solve the (a, b, τ) equations of the module docstring.
+
+    `readout_variance` = σ̃_a², `noise_variance` = σ̃² are χ-scaled numerators (chi = 1: physical).
+    `target_coefficients` = (y_1, y_3) on unnormalized He_1, He_3. `initial_guess` =
+    (a, b, τ_1, τ_3) (unnormalized τ), default the GP solution. Requires input_dim ≥ 2.
+    """
+    n = _positive(num_samples, "num_samples")
+    N = _positive(width, "width")
+    chi = _positive(chi, "chi")
+    sa2 = _positive(readout_variance, "readout_variance") / chi
+    s2 = _positive(noise_variance, "noise_variance") / chi
+    sw2 = _positive(input_variance, "input_variance")
+    if isinstance(input_dim, bool) or int(input_dim) != input_dim or input_dim < 2:
+        raise ValueError(f"input_dim must be an integer ≥ 2, got {input_dim!r}")
+    d = int(input_dim)
+    y = np.asarray(target_coefficients, dtype=np.float64)
+    if y.shape != (2,) or not np.all(np.isfinite(y)):
+        raise ValueError(f"target_coefficients must be two finite numbers (y_1, y_3), got {target_coefficients!r}")
+    y_hat = y * np.array([1.0, _SQRT6])
+    kappa = n * sa2 / s2
+    kappa2 = sa2 * n * n / (N * s2 * s2)
+    scale = sw2 / d
+    rule = gauss_hermite_normal(int(quadrature_order))
+    perp_nodes, perp_weights = _perpendicular_rule(d, perpendicular, int(quadrature_order))
+
+    def unpack(x):
+        return scale * math.exp(x[0]), scale * math.exp(x[1]), np.asarray(x[2:4])
+
+    def equations(x):
+        a, b, tau = unpack(x)
+        avg = _averages(a, b, tau, perp_nodes, perp_weights, rule)
+        # (σ_w²/d)·(1/a, 1/b equations): O(1) and steep as a, b → 0 (no spurious flat root there).
+        return np.array([scale / a - 1.0 - 2.0 * scale * kappa2 / (d - 1) * avg.perp_force,
+                         scale / b - 1.0 + scale * kappa2 * avg.parallel_force / b,
+                         *(tau + kappa * avg.moment @ tau - y_hat)])
+
+    if initial_guess is None:
+        prior = _averages(scale, scale, np.zeros(2), perp_nodes, perp_weights, rule).moment
+        x0 = np.concatenate(([0.0, 0.0], np.linalg.solve(np.eye(2) + kappa * prior, y_hat)))
+    else:
+        guess = np.asarray(initial_guess, dtype=np.float64)
+        if guess.shape != (4,) or not np.all(np.isfinite(guess)) or guess[0] <= 0 or guess[1] <= 0:
+            raise ValueError(f"initial_guess must be (a > 0, b > 0, τ_1, τ_3), got {initial_guess!r}")
+        x0 = np.array([math.log(guess[0] / scale), math.log(guess[1] / scale), guess[2], _SQRT6 * guess[3]])
+    with np.errstate(over="ignore", invalid="ignore"):
+        sol = optimize.root(equations, x0, method="hybr", options={"xtol": tol})
+        residual_vector = equations(sol.x)
+    residual = float(np.max(np.abs(residual_vector))) if np.all(np.isfinite(residual_vector)) else math.inf
+    a, b, tau_hat = unpack(sol.x)
+    avg = _averages(a, b, tau_hat, perp_nodes, perp_weights, rule)
+    tau = tau_hat / np.array([1.0, _SQRT6])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        learn = np.where(y != 0, 1.0 - tau / np.where(y != 0, y, 1.0), np.nan)
+    alpha, beta = a / scale, b / scale
+    kl = 0.5 * ((d - 1) * (alpha - 1.0 - math.log(alpha)) + (beta - 1.0 - math.log(beta)))
+    free_energy = 0.5 * tau_hat @ tau_hat - tau_hat @ y_hat - (kappa / kappa2) * (kl - 0.5 * kappa2 * avg.interaction)
+    converged = bool(sol.success) and residual <= 1e-9
+    return SingleIndexGFLSolution(a, b, tau, y - tau, learn, kappa * avg.moment,
+                                  kappa2 / d, kappa, float(free_energy), converged, residual, int(sol.nfev),
+                                  "" if converged else f"{sol.message} (residual {residual:.3g})")
+
+
+def _guess(solution: SingleIndexGFLSolution) -> np.ndarray:
+    return np.array([solution.sigma_perp, solution.sigma_parallel, *solution.discrepancy])
+
+
+def scan_single_index_gfl(control: str, values: Sequence[float], chi_of_width=None,
+                          **params) -> cont.ContinuationResult:
+    """Continuation of `solve_single_index_gfl` in `control` ∈ {'width', 'noise_variance', 'num_samples'}.
+
+    `params` are the other keyword arguments (the control one omitted). Put the GP side first
+    (large width, large noise, few samples). With control='width', `chi_of_width(N)` sets χ at each
+    width (mean-field scaling: `lambda N: N`; the noise/readout numerators stay fixed).
+    """
+    if control not in ("width", "noise_variance", "num_samples"):
+        raise ValueError(f"control must be 'width', 'noise_variance' or 'num_samples', got {control!r}")
+    if control in params:
+        raise ValueError(f"{control} is the control parameter; do not pass it (got {params[control]!r})")
+    if chi_of_width is not None and control != "width":
+        raise ValueError("chi_of_width applies only to control='width'")
+
+    def solve_at(value, guess):
+        kwargs = dict(params, **{control: value})
+        if chi_of_width is not None:
+            kwargs["chi"] = chi_of_width(value)
+        return solve_single_index_gfl(initial_guess=guess, **kwargs)
+
+    return cont.continuation(solve_at, values, _guess)
