@@ -32,7 +32,6 @@ the solution is the NNGP: Σ = σ_w²/d I, f̄ = GP posterior mean.
 """
 from __future__ import annotations
 
-import math
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
@@ -41,6 +40,7 @@ from scipy import linalg, optimize, special
 from theory import continuation as cont
 from theory.erf_covariance_gradient import erf_gram, erf_gram_gradient
 from theory.kernels import two_layer_gram
+from theory.validation import check_positive as _positive
 
 __all__ = [
     "AdaptiveKernelSolution",
@@ -74,13 +74,6 @@ class AdaptiveKernelSolution(NamedTuple):
     residual: float
     iterations: int
     message: str
-
-
-def _positive(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return value
 
 
 def _data(X, y) -> tuple[np.ndarray, np.ndarray]:

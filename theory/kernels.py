@@ -36,6 +36,7 @@ from typing import Callable, NamedTuple, Optional, Sequence, Union
 import numpy as np
 
 from theory.hermite import ACTIVATION_FUNCTIONS, gauss_hermite_normal, gaussian_derivative_mean
+from theory.validation import check_nonnegative as _check_nonnegative
 
 __all__ = [
     "GramBlocks",
@@ -198,13 +199,6 @@ def _as_inputs(X, name: str, dim: Optional[int] = None) -> np.ndarray:
     if not np.all(np.isfinite(X)):
         raise ValueError(f"{name} must be finite")
     return X
-
-
-def _check_nonnegative(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
-    return value
 
 
 def _weight_covariance(d: int, sigma_w2, Sigma) -> np.ndarray:

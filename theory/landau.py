@@ -42,6 +42,7 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
+from theory.validation import check_finite as _finite, check_nonnegative as _nonnegative, check_positive as _positive
 
 __all__ = [
     "CONTROL_PARAMETERS",
@@ -63,27 +64,6 @@ __all__ = [
 # Control parameters a transition can be located in; 'effective_interaction' varies u at the
 # fixed r = n σ_a²/(σ² d) implied by the other arguments (equivalent to varying the width N).
 CONTROL_PARAMETERS = ("noise_variance", "num_samples", "width", "effective_interaction")
-
-
-def _positive(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return value
-
-
-def _finite(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value!r}")
-    return value
-
-
-def _nonnegative(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
-    return value
 
 
 def effective_interaction(num_samples, noise_variance, width, input_dim, readout_variance,

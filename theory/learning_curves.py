@@ -30,6 +30,7 @@ import math
 from typing import NamedTuple
 
 import numpy as np
+from theory.validation import check_nonnegative as _check_nonnegative, check_positive as _check_positive
 
 __all__ = [
     "KappaSolution",
@@ -81,20 +82,6 @@ class RGEffectiveRidge(NamedTuple):
     kappa: KappaSolution
     full: KappaSolution
     relative_kappa_error: float
-
-
-def _check_positive(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and positive, got {value!r}")
-    return value
-
-
-def _check_nonnegative(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
-    return value
 
 
 def _check_spectrum(eigenvalues, multiplicities):

@@ -41,6 +41,7 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 from scipy import optimize, special
+from theory.validation import check_nonnegative as _nonnegative, check_positive as _positive
 
 __all__ = [
     "ModularAdditionSolution",
@@ -53,20 +54,6 @@ __all__ = [
     "phase_boundaries",
     "solve_modular_addition",
 ]
-
-
-def _positive(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return value
-
-
-def _nonnegative(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be finite and non-negative, got {value!r}")
-    return value
 
 
 def modular_effective_interaction(modulus, width, readout_variance, noise_variance) -> float:

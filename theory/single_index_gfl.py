@@ -52,6 +52,7 @@ from scipy import optimize, special
 
 from theory import continuation as cont
 from theory.hermite import gauss_hermite_normal, single_index_projection
+from theory.validation import check_positive as _positive
 
 __all__ = ["SingleIndexGFLSolution", "scan_single_index_gfl", "solve_single_index_gfl"]
 
@@ -82,13 +83,6 @@ class SingleIndexGFLSolution(NamedTuple):
     residual: float
     iterations: int
     message: str
-
-
-def _positive(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a finite positive number, got {value!r}")
-    return value
 
 
 def _perpendicular_rule(dim: int, perpendicular: str, order: int):

@@ -48,6 +48,7 @@ from scipy import linalg, special
 from theory.hermite import gaussian_derivative_mean
 from theory.kernels import activation_kernel, gauss_hermite_kernel
 from theory.learning_curves import KappaSolution, ek_learnability, predicted_test_mse, solve_kappa
+from theory.validation import check_positive as _check_positive
 
 __all__ = [
     "SingleIndexLearnability",
@@ -108,13 +109,6 @@ def _check_dimension(input_dim) -> int:
     if isinstance(input_dim, bool) or not isinstance(input_dim, (int, np.integer)) or input_dim < 1:
         raise ValueError(f"input_dim must be a positive integer, got {input_dim!r}")
     return int(input_dim)
-
-
-def _check_positive(value, name: str) -> float:
-    value = float(value)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be finite and positive, got {value!r}")
-    return value
 
 
 @functools.lru_cache(maxsize=64)
