@@ -20,13 +20,15 @@ $(VENV)/.installed: pyproject.toml
 run: setup
 	$(VENV)/bin/langevin run
 
-# One BLAS thread for NumPy/SciPy in tests: small dense solves on a 2-core machine are
-# far slower with OpenBLAS threads competing with torch's.
+# One BLAS/OpenMP thread per process in tests: the test problems are small, and on a
+# 2-core machine threads of NumPy, SciPy and torch (and of test subprocesses) compete.
+TEST_ENV := OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+
 test: setup
-	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q $(PYTEST_ARGS)
+	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-all: setup
-	OPENBLAS_NUM_THREADS=1 $(PY) -m pytest -q
+	$(TEST_ENV) $(PY) -m pytest -q
 
 benchmark: setup
 	$(PY) benchmarks/step_throughput.py

@@ -145,7 +145,9 @@ def build_run(config: dict, data: DataSet) -> RunSetup:
     potential = make_potential(model, x, y, physics.weight_decays)
     step_sizes = per_layer_step_sizes(sampler["step_size"], physics.weight_decays,
                                       sampler["preconditioner"])
-    integrator = INTEGRATORS[sampler["integrator"]](potential, step_sizes, physics.temperature)
+    options = {"friction": sampler["friction"]} if sampler["integrator"] == "baoab" else {}
+    integrator = INTEGRATORS[sampler["integrator"]](potential, step_sizes, physics.temperature,
+                                                    **options)
     generator = torch.Generator(device=device).manual_seed(sampler["seed"])
     # Chains start from the prior (an independent, overdispersed start for R-hat).
     initial_theta = model.sample_prior(sampler["num_chains"], generator, dtype, device)

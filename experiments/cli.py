@@ -4,6 +4,7 @@
     langevin resume DIR
     langevin report DIR
     langevin presets
+    langevin reference [NAME|CONFIG.toml] [--set ...] [--out DIR]   (needs the [jax] extra)
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import time
 from pathlib import Path
 
 from experiments import config as cfg
-from experiments import presets, rundir
+from experiments import presets, reference_check, rundir
 from experiments.build import build_run, make_data
 from experiments.data import DataError, read_dataset, save_dataset
 from langevin.run import NonFiniteError, run_chains
@@ -30,7 +31,9 @@ class _StopFlag:
     def __call__(self) -> bool:
         return self.requested
 
-    def install(self) -> None:
+    def install(self) -> dict:
+        """Install the handlers; returns the previous ones for `restore`."""
+
         def handler(signum, _frame):
             if self.requested:  # a second Ctrl-C stops at once
                 raise KeyboardInterrupt
@@ -38,8 +41,12 @@ class _StopFlag:
             print(f"\nreceived {signal.Signals(signum).name}: checkpointing and stopping ...",
                   file=sys.stderr)
 
-        signal.signal(signal.SIGINT, handler)
-        signal.signal(signal.SIGTERM, handler)
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+    @staticmethod
+    def restore(previous: dict) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def _progress_bar(num_chains: int, enabled: bool):
@@ -74,7 +81,7 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
     meta_path = run_dir / rundir.META_FILE
     meta = rundir.read_json(meta_path)
     stop = _StopFlag()
-    stop.install()
+    previous_handlers = stop.install()
     update, close = _progress_bar(config["sampler"]["num_chains"], config["sampler"]["progress"])
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     try:
@@ -86,12 +93,13 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
             stop_requested=stop, progress=update,
         )
     except NonFiniteError as err:
-        close()
         meta["status"] = "failed: non-finite"
         rundir.write_json_atomic(meta_path, meta)
         print(f"error: {err}", file=sys.stderr)
         return 3
-    close()
+    finally:
+        close()
+        _StopFlag.restore(previous_handlers)
     meta["status"] = result.status
     meta["segments"].append({"started": started, "ended_at_step": result.step,
                              "seconds": result.seconds,
@@ -184,6 +192,7 @@ def make_parser() -> argparse.ArgumentParser:
     report.add_argument("run_dir")
     report.set_defaults(func=cmd_report)
     sub.add_parser("presets", help="list the named presets").set_defaults(func=cmd_presets)
+    reference_check.add_parser(sub)  # langevin reference: Langevin vs NUTS on a tiny problem
     return parser
 
 

@@ -60,7 +60,7 @@ def _finite_list(v):
 
 
 ACTIVATION_NAMES = ("erf", "relu", "tanh", "linear", "quadratic")
-INTEGRATOR_NAMES = ("euler_maruyama",)
+INTEGRATOR_NAMES = ("euler_maruyama", "baoab", "mala")  # = langevin.integrators.INTEGRATORS
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "sampler": {
@@ -68,10 +68,14 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "num_steps": Key(int, 20_000, _positive, "sampling steps after burn-in"),
         "burn_in": Key(int, 5_000, _non_negative, "steps before recording starts"),
         "thin": Key(int, 20, _positive, "record observables every `thin` sampling steps"),
-        "step_size": Key(float, 0.005, _positive, "dimensionless step size (see preconditioner)"),
+        "step_size": Key(float, 0.002, _positive, "dimensionless step size (see preconditioner)"),
         "preconditioner": Key(str, "prior", _one_of("prior", "none"),
                               "'prior': eta_l = step_size/gamma_l; 'none': eta_l = step_size"),
-        "integrator": Key(str, "euler_maruyama", _one_of(*INTEGRATOR_NAMES)),
+        "integrator": Key(str, "euler_maruyama", _one_of(*INTEGRATOR_NAMES),
+                          "euler_maruyama (ULA, O(step) bias), baoab (underdamped, time step "
+                          "sqrt(2 eta_l)), mala (Metropolis-adjusted, unbiased)"),
+        "friction": Key(float, 1.0, _positive,
+                        "baoab only: friction zeta; momentum decay exp(-zeta sqrt(2 eta_l))"),
         "seed": Key(int, 0, None, "seed of the sampler's generator (initialization + noise)"),
         "device": Key(str, "cpu", _device),
         "dtype": Key(str, "float32", _one_of("float32", "float64")),
@@ -88,7 +92,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     "posterior": {
         "sigma_w2": Key(float, 1.0, _positive, "input weights ~ N(0, sigma_w2/d)"),
         "sigma_a2": Key(float, 1.0, _positive, "readout ~ N(0, sigma_a2/(chi N))"),
-        "noise_variance": Key(float, 0.05, _positive,
+        "noise_variance": Key(float, 0.1, _positive,
                               "noise variance sigma~^2; the likelihood variance is sigma~^2/chi"),
     },
     "training": {
@@ -106,6 +110,13 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "hermite_coefficients": Key(list, [0.0, 1.0, 0.0, -0.3], _finite_list,
                                     "y = sum_k c_k He_k(w*.x), k = 0, 1, ..."),
         "label_noise": Key(float, 0.0, _non_negative, "std of Gaussian noise added to y_train"),
+    },
+    "diagnostics": {
+        "bias_check": Key(str, "auto", _one_of("auto", "on", "off"),
+                          "report: step-halving estimate of the step-size bias ('auto': when "
+                          "cheap, see experiments.bias)"),
+        "bias_check_steps": Key(int, 0, _non_negative,
+                                "steps K at step_size (2K at step_size/2); 0: automatic"),
     },
     "observables": {
         "outputs_train": Key(bool, False, None, "record f on the training inputs"),
@@ -219,6 +230,9 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
     if sampler["num_steps"] < sampler["thin"]:
         raise ConfigError(f"config key 'sampler.num_steps' ({sampler['num_steps']}) must be at "
                           f"least sampler.thin ({sampler['thin']})")
+    if "sampler.friction" in user_keys and sampler["integrator"] != "baoab":
+        raise ConfigError(f"config key 'sampler.friction' applies to sampler.integrator = "
+                          f"'baoab' only, got integrator {sampler['integrator']!r}")
     if data["source"] == "npz" and not data["path"]:
         raise ConfigError("config key 'data.path' must name an .npz file when data.source = 'npz'")
     if data["source"] == "single_index" and not data["hermite_coefficients"]:
@@ -266,11 +280,23 @@ def dumps_toml(config: dict) -> str:
 
 
 # Keys that do not change a single stored number: they may differ on resume.
-_NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "checkpoint_every")}
+_NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "checkpoint_every"),
+               ("diagnostics", "bias_check"), ("diagnostics", "bias_check_steps")}
+# Keys read by one integrator only: hashed only for it (so the hash of a run of another
+# integrator is the same as before the key existed, and such runs stay resumable).
+_INTEGRATOR_KEYS = {("sampler", "friction"): "baoab"}
+
+
+def _hashed(section: str, key: str, config: dict) -> bool:
+    if (section, key) in _NOT_HASHED:
+        return False
+    scheme = _INTEGRATOR_KEYS.get((section, key))
+    return scheme is None or config["sampler"]["integrator"] == scheme
 
 
 def config_hash(config: dict) -> str:
     """SHA-256 (16 hex digits) of the settings that determine the draws."""
-    hashed = {s: {k: v for k, v in vals.items() if (s, k) not in _NOT_HASHED}
+    hashed = {s: {k: v for k, v in vals.items() if _hashed(s, k, config)}
               for s, vals in config.items()}
+    hashed = {s: vals for s, vals in hashed.items() if vals}  # e.g. [diagnostics]
     return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]

@@ -64,7 +64,7 @@ def q_histogram(path: Path, q: xr.DataArray | None, prior_variance: float,
     ax[1].plot(grid, grid**2 / (2 * prior_variance) + 0.5 * np.log(2 * np.pi * prior_variance),
                "k--", label="prior")
     if theory_density is not None:
-        tq, tp = theory_density
+        tq, tp = (np.asarray(v, dtype=np.float64) for v in theory_density)  # lists from JSON
         ax[0].plot(tq, tp, "r-", label="theory")
         pos = tp > 0
         ax[1].plot(tq[pos], -np.log(tp[pos]), "r-", label="theory")

@@ -132,10 +132,18 @@ def write_report(run_dir: Path) -> Path:
     }
     from experiments import comparisons, figures
 
-    summary["theory"] = comparisons.compare_with_theory(config, meta, data, ds)
+    q = q_draws(store, config)
+    summary["theory"] = comparisons.compare_with_theory(config, meta, data, ds, q=q)
+    from experiments import bias, equilibration
+
+    summary["equilibration"] = equilibration.equilibration_summary(
+        ds, temperature, config["sampler"]["burn_in"], config["sampler"]["thin"])
+    summary["step_size_bias"] = bias.step_size_bias_summary(run_dir, config, data, ds)
+    summary["warnings"] += (summary["equilibration"]["warnings"]
+                            + summary["step_size_bias"]["warnings"])
     figures_dir = run_dir / rundir.FIGURES_DIR
     figures_dir.mkdir(exist_ok=True)
-    figures.draw_all(figures_dir, ds, q_draws(store, config), data, meta, predictions,
+    figures.draw_all(figures_dir, ds, q, data, meta, predictions,
                      summary["theory"])
     path = run_dir / rundir.SUMMARY_FILE
     rundir.write_json_atomic(path, summary)

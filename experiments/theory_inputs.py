@@ -7,6 +7,17 @@ coefficients) becomes theory inputs:
     GP / likelihood noise:                   σ² = σ̃²/χ = T     (loss ½ SSE)
     input weights:                           w ~ N(0, σ_w²/d · I)
     target:  y = Σ_k c_k He_k(w*·x) = Σ_k (c_k √k!) Ĥe_k(w*·x)
+
+The feature-learning theories (`theory.single_index_gfl`, `theory.cubic_teacher`) take the
+χ-scaled numerators σ̃_a², σ̃² together with χ (they divide by χ themselves), so they get
+(`theory_couplings`) readout_variance = σ̃_a², noise_variance = σ̃², chi = χ. The grokking
+paper's σ_a² and σ² are the physical σ̃_a²/χ and σ̃²/χ (theory.md §4.1).
+
+Cubic teacher with y_1 ≠ 1 [DERIVED]: the Landau action depends on (u, b, c) only through
+u (b − 2c h)², and (I + κ⟨M⟩)τ = y is linear in (τ, y) at fixed ⟨M⟩. So y = y_1 (He_1 + ε He_3)
+with ε = y_3/y_1 is the y_1 = 1 problem at u → u y_1², κ unchanged, i.e. σ̃_a² → σ̃_a²/y_1²
+and σ̃² → σ̃²/y_1² (u ∝ σ̃_a²/σ̃⁴, κ ∝ σ̃_a²/σ̃²), with (b, c) = y_1 (b′, c′): p(q) and the
+learnabilities 1 − b′, 1 − c′/ε are those of the rescaled problem (`landau_couplings`).
 """
 from __future__ import annotations
 
@@ -27,12 +38,48 @@ class TwoLayerTheoryInputs(NamedTuple):
     noise_variance: float  # σ² = σ̃²/χ = T
     n_train: int
     hermite_coefficients: tuple[float, ...]  # c_k on He_k (unnormalized)
+    noise_variance_tilde: float = math.nan  # σ̃²: the χ-scaled noise numerator (σ² χ)
 
     @property
     def normalized_hermite_coefficients(self) -> np.ndarray:
         """c_k √k!: the coefficients on Ĥe_k = He_k/√k!."""
         return np.array([c * math.sqrt(math.factorial(k))
                          for k, c in enumerate(self.hermite_coefficients)])
+
+    def coefficient(self, degree: int) -> float:
+        """c_k on He_k (0 beyond the stored coefficients)."""
+        c = self.hermite_coefficients
+        return float(c[degree]) if degree < len(c) else 0.0
+
+    @property
+    def linear_cubic_target(self) -> tuple[float, float] | None:
+        """(y_1, y_3) when y = y_1 He_1 + y_3 He_3 exactly (the single-index GFL target), else None."""
+        c = self.hermite_coefficients
+        others = [v for k, v in enumerate(c) if k not in (1, 3) and v != 0.0]
+        if not c or others or (self.coefficient(1) == 0.0 and self.coefficient(3) == 0.0):
+            return None
+        return self.coefficient(1), self.coefficient(3)
+
+    def theory_couplings(self) -> dict:
+        """Keyword arguments shared by the single-index theory solvers (χ-scaled numerators + χ)."""
+        return dict(num_samples=self.n_train, width=self.width, input_dim=self.input_dim,
+                    readout_variance=self.sigma_a2_tilde, input_variance=self.sigma_w2,
+                    noise_variance=self.noise_variance_tilde, chi=self.chi)
+
+    def landau_couplings(self) -> tuple[dict, float] | None:
+        """(solver kwargs with `epsilon`, y_1) for y = y_1(He_1 + ε He_3), both y_k ≠ 0, else None.
+
+        The kwargs describe the y_1 = 1 problem of the module docstring; multiply its (b, c) by y_1.
+        """
+        target = self.linear_cubic_target
+        if target is None or target[0] == 0.0 or target[1] == 0.0:
+            return None
+        y1, y3 = target
+        kwargs = self.theory_couplings()
+        kwargs["readout_variance"] /= y1 * y1
+        kwargs["noise_variance"] /= y1 * y1
+        kwargs["epsilon"] = y3 / y1
+        return kwargs, y1
 
 
 def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> TwoLayerTheoryInputs:
@@ -46,4 +93,6 @@ def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> 
         gp_sigma_a2=float(convention["sigma_a2"]) / float(convention["chi"]),
         noise_variance=float(convention["noise_variance"]), n_train=int(n_train),
         hermite_coefficients=coefficients,
+        noise_variance_tilde=float(convention.get(
+            "noise_variance_tilde", float(convention["noise_variance"]) * float(convention["chi"]))),
     )

@@ -36,6 +36,9 @@ class Integrator(NamedTuple):
     step: Callable[[LangevinState, torch.Generator], tuple[LangevinState, dict[str, Tensor]]]
     step_sizes: dict[str, float]
     temperature: float
+    # The NamedTuple class of this scheme's state: a checkpoint's state dict is restored
+    # as state_type(**state_dict) (langevin.run).
+    state_type: type = LangevinState
 
 
 PRECONDITIONERS = ("prior", "none")
@@ -120,4 +123,7 @@ def euler_maruyama(
     return Integrator("euler_maruyama", init, step, sizes, float(temperature))
 
 
-INTEGRATORS = {"euler_maruyama": euler_maruyama}
+from langevin.mala import mala  # noqa: E402  (imports this module lazily, in the factory)
+from langevin.underdamped import baoab  # noqa: E402  (likewise)
+
+INTEGRATORS = {"euler_maruyama": euler_maruyama, "baoab": baoab, "mala": mala}

@@ -142,7 +142,7 @@ def run_chains(
                 f"checkpoint in {checkpoint_dir} was written by a different configuration "
                 f"(hash {checkpoint.config_hash} != {config_hash}); refusing to resume"
             )
-        state = LangevinState(**state_to_device(checkpoint.state, device))
+        state = integrator.state_type(**state_to_device(checkpoint.state, device))
         generator.set_state(checkpoint.generator_state)
         step = checkpoint.step
         draw_counts = {g: int(checkpoint.draws.get(g, 0)) for g in groups}

@@ -38,7 +38,6 @@ def test_smoke_run_writes_every_file(tmp_path):
     assert summary["run"]["num_chains"] == 4
 
 
-@pytest.mark.slow
 def test_default_run_finishes_and_writes_every_file(tmp_path):
     run_dir = tmp_path / "default"
     assert main(["run", "--set", "sampler.progress=false", "--out", str(run_dir)]) == 0

@@ -85,7 +85,11 @@ def test_resume_refuses_a_changed_config(tmp_path, reference_run):
 
     run_dir = tmp_path / "copy"
     shutil.copytree(reference_run, run_dir)
-    config = (run_dir / "config.toml").read_text().replace("step_size = 0.005", "step_size = 0.004")
+    import re
+
+    text = (run_dir / "config.toml").read_text()
+    config = re.sub(r"^step_size = .*$", "step_size = 0.0123", text, flags=re.M)
+    assert config != text
     (run_dir / "config.toml").write_text(config)
     out = _run(["resume", str(run_dir)], cwd=os.getcwd())
     assert out.returncode == 2
