@@ -22,15 +22,6 @@ from langevin.potential import gaussian_potential
 SQUARE = {"square": Observable(lambda s: {"x2": s.theta["x"][:, 0] ** 2}, {"x2": ()})}
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors: intra-op threads only add synchronization on a busy 2-core machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _gaussian_arms(name, eta, num_chains=1000, num_steps=400):
     temperature, k = 0.5, 1.0
     potential = gaussian_potential({"x": k})

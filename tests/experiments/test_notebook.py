@@ -9,21 +9,10 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from experiments.cli import main
 
 NOTEBOOK = Path(__file__).resolve().parents[2] / "experiments" / "notebooks" / "inspect_run.ipynb"
-
-
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """The smoke run's tensors are tiny: intra-op threads only add synchronization, which
-    costs ~100x on a busy 2-core machine; restore afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_parameters_cell_is_tagged_for_papermill():

@@ -36,16 +36,6 @@ from langevin.store import SampleStore
 SCHEMES = sorted(INTEGRATORS)
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """Tiny tensors gain nothing from intra-op threads, and on a busy 2-core machine the
-    threads' synchronization makes these tests ~100x slower; restore afterwards."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _ula_covariance(A, etas, temperature):
     E = np.diag(etas)
     M = np.eye(len(etas)) - E @ A
