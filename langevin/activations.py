@@ -1,7 +1,9 @@
 """Activation functions with their derivatives, for the analytic backward pass.
 
 Registry: plain dict name -> Activation(value, derivative). The derivative is used by
-`models.TwoLayerNetwork.data_gradient`; tests compare it with autograd.
+`models.TwoLayerNetwork.loss_and_gradient`, which modifies it in place: every
+`derivative` must return a fresh tensor, never a view of its input. Tests compare the
+resulting gradients with autograd.
 """
 from __future__ import annotations
 
@@ -22,12 +24,11 @@ _TWO_OVER_SQRT_PI = 2.0 / math.sqrt(math.pi)  # d/dz erf(z) = (2/√π) e^{−z�
 
 
 def _erf_derivative(h: Tensor) -> Tensor:
-    return _TWO_OVER_SQRT_PI * torch.exp(-h * h)
+    return h.square().neg_().exp_().mul_(_TWO_OVER_SQRT_PI)
 
 
 def _tanh_derivative(h: Tensor) -> Tensor:
-    t = torch.tanh(h)
-    return 1.0 - t * t
+    return torch.tanh(h).square_().neg_().add_(1.0)
 
 
 def _relu_derivative(h: Tensor) -> Tensor:

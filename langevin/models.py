@@ -101,8 +101,10 @@ class TwoLayerNetwork:
         residual = torch.matmul(features, theta["a"].unsqueeze(-1)).squeeze(-1) - y
         loss = 0.5 * (residual * residual).sum(-1)
         grad_a = torch.matmul(residual.unsqueeze(-2), features).squeeze(-2)
-        # (C, n, N): r_μ a_i φ'(h_μi)
-        backward = residual.unsqueeze(-1) * theta["a"].unsqueeze(-2) * self._phi.derivative(h)
+        # (C, n, N): r_μ a_i φ'(h_μi), built in place: at large sizes the step is bound by
+        # memory traffic through these (C, n, N) temporaries, not by the matmuls.
+        backward = self._phi.derivative(h)  # a fresh tensor (activations.py contract)
+        backward.mul_(residual.unsqueeze(-1)).mul_(theta["a"].unsqueeze(-2))
         grad_w = torch.matmul(backward.transpose(-1, -2), x)
         return loss, {"w": grad_w, "a": grad_a}
 
