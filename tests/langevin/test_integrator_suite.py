@@ -26,6 +26,8 @@ import scipy.integrate
 import scipy.linalg
 import torch
 
+from tests.langevin.chain_averages import assert_within_4_se, time_averages
+
 from langevin.integrators import INTEGRATORS
 from langevin.models import LinearModel, TwoLayerNetwork
 from langevin.observables import train_loss, virial_temperature
@@ -63,27 +65,6 @@ def _stationary_covariance(name):
     return STATIONARY_COVARIANCE[name]
 
 
-def _time_averages(integrator, theta0, generator, burn_in, num_steps, fn):
-    """Per-chain time average of fn(state) over num_steps steps after burn_in steps."""
-    state = integrator.init(theta0)
-    for _ in range(burn_in):
-        state, _ = integrator.step(state, generator)
-    total = None
-    for _ in range(num_steps):
-        state, _ = integrator.step(state, generator)
-        value = fn(state)
-        total = value if total is None else total + value
-    return (total / num_steps).numpy()
-
-
-def _within_4_se(per_chain: np.ndarray, truth: np.ndarray):
-    estimate = per_chain.mean(axis=0)
-    standard_error = per_chain.std(axis=0, ddof=1) / np.sqrt(per_chain.shape[0])
-    z = np.abs(estimate - truth) / standard_error
-    assert np.all(z < 4), f"estimate {estimate}, truth {truth}, z = {z}"
-    return estimate, standard_error
-
-
 @pytest.mark.parametrize("name", SCHEMES)
 def test_gaussian_stationary_variance_is_the_exact_law_of_the_scheme(name):
     # Two layers with different curvatures k_l and step sizes η_l, at η_l k_l = 0.5 and 0.2:
@@ -99,10 +80,10 @@ def test_gaussian_stationary_variance_is_the_exact_law_of_the_scheme(name):
     integrator = INTEGRATORS[name](gaussian_potential(curvatures), etas, temperature)
     theta0 = {layer: torch.zeros(num_chains, 1, dtype=torch.float64) for layer in curvatures}
     # Slowest relaxation: ~1/(ηk) = 5 steps (ULA, MALA); 2/(ζh) ≈ 6 steps (BAOAB, ζ = 1).
-    second_moments = _time_averages(
+    second_moments = time_averages(
         integrator, theta0, generator, 200, 2000,
         lambda s: torch.cat([s.theta["x"] ** 2, s.theta["y"] ** 2], dim=1))
-    estimate, se = _within_4_se(second_moments, law)
+    estimate, se = assert_within_4_se(second_moments, law)
     assert np.all(np.abs(estimate - other_law) > 4 * se), (estimate, other_law, se)
 
 
@@ -113,10 +94,10 @@ def test_baoab_momenta_have_the_exact_law_at_step_boundaries():
     generator = torch.Generator().manual_seed(12)
     integrator = INTEGRATORS["baoab"](gaussian_potential({"x": k}), {"x": eta}, temperature)
     theta0 = {"x": torch.zeros(num_chains, 1, dtype=torch.float64)}
-    moments = _time_averages(
+    moments = time_averages(
         integrator, theta0, generator, 200, 2000,
         lambda s: torch.cat([s.momentum["x"] ** 2, s.momentum["x"] * s.theta["x"]], dim=1))
-    _within_4_se(moments, np.array([temperature * (1 - eta * k / 2), 0.0]))
+    assert_within_4_se(moments, np.array([temperature * (1 - eta * k / 2), 0.0]))
 
 
 def _linear_problem(generator):
@@ -154,12 +135,12 @@ def test_bayesian_linear_regression_matches_the_exact_law_of_the_scheme(name):
         outer = (t[:, :, None] * t[:, None, :])[:, iu[0], iu[1]]
         return torch.cat([t, outer], dim=1)
 
-    per_chain = _time_averages(integrator, theta0, generator, 10 * relaxation,
+    per_chain = time_averages(integrator, theta0, generator, 10 * relaxation,
                                40 * relaxation, moments)
     # First moments μ (every scheme is unbiased in the mean of a Gaussian), second
     # moments about zero Σ + μμᵀ.
     truth = np.concatenate([post_mean, (covariance + np.outer(post_mean, post_mean))[iu]])
-    _within_4_se(per_chain, truth)
+    assert_within_4_se(per_chain, truth)
 
 
 def _quartic_potential(theta):
@@ -179,9 +160,9 @@ def test_metropolis_adjusted_scheme_is_exact_on_a_non_gaussian_target(name):
     generator = torch.Generator().manual_seed(13)
     integrator = INTEGRATORS[name](_quartic_potential, {"x": eta}, temperature)
     theta0 = {"x": torch.zeros(num_chains, 1, dtype=torch.float64)}
-    per_chain = _time_averages(integrator, theta0, generator, 200, 2000,
+    per_chain = time_averages(integrator, theta0, generator, 200, 2000,
                                lambda s: torch.cat([s.theta["x"] ** 2, s.theta["x"] ** 4], 1))
-    _within_4_se(per_chain, truth)
+    assert_within_4_se(per_chain, truth)
 
 
 def _network_problem(num_chains=5, dtype=torch.float64):

@@ -9,30 +9,11 @@ import pytest
 import scipy.linalg
 import torch
 
+from tests.langevin.chain_averages import assert_within_4_se, time_averages
+
 from langevin.integrators import euler_maruyama, per_layer_step_sizes
 from langevin.models import LinearModel
 from langevin.potential import gaussian_potential, make_potential
-
-
-def _time_averages(integrator, theta0, generator, burn_in, num_steps, fn):
-    """Per-chain time average of fn(θ) over num_steps steps after burn_in steps."""
-    state = integrator.init(theta0)
-    for _ in range(burn_in):
-        state, _ = integrator.step(state, generator)
-    total = None
-    for _ in range(num_steps):
-        state, _ = integrator.step(state, generator)
-        value = fn(state.theta)
-        total = value if total is None else total + value
-    return (total / num_steps).numpy()
-
-
-def _assert_within_4_se(per_chain: np.ndarray, truth: np.ndarray):
-    estimate = per_chain.mean(axis=0)
-    standard_error = per_chain.std(axis=0, ddof=1) / np.sqrt(per_chain.shape[0])
-    z = np.abs(estimate - truth) / standard_error
-    assert np.all(z < 4), f"estimate {estimate}, truth {truth}, z = {z}"
-    return estimate, standard_error
 
 
 @pytest.mark.parametrize("k, temperature, eta, expected", [
@@ -46,9 +27,9 @@ def test_ula_gaussian_stationary_variance_is_the_discrete_chain_law(k, temperatu
     integrator = euler_maruyama(gaussian_potential({"x": k}), {"x": eta}, temperature)
     theta0 = {"x": torch.zeros(num_chains, 1, dtype=torch.float64)}
     relaxation = int(20 / (eta * k))
-    second_moment = _time_averages(integrator, theta0, generator, relaxation, 10 * relaxation // 4,
-                                   lambda th: th["x"][:, 0] ** 2)
-    estimate, se = _assert_within_4_se(second_moment[:, None], np.array([expected]))
+    second_moment = time_averages(integrator, theta0, generator, relaxation, 10 * relaxation // 4,
+                                   lambda s: s.theta["x"][:, 0] ** 2)
+    estimate, se = assert_within_4_se(second_moment[:, None], np.array([expected]))
     if k * eta >= 0.1:  # the O(η) bias is resolved: the continuum value T/k is rejected
         assert abs(estimate[0] - temperature / k) > 4 * se[0]
 
@@ -90,15 +71,15 @@ def test_bayesian_linear_regression_matches_exact_laws(preconditioner, step_size
     relaxation = int(10 / (eta * np.linalg.eigvalsh(A).min()))
     iu = np.triu_indices(3)
 
-    def moments(th):
-        t = th["theta"]
+    def moments(state):
+        t = state.theta["theta"]
         outer = (t[:, :, None] * t[:, None, :])[:, iu[0], iu[1]]
         return torch.cat([t, outer], dim=1)
 
-    per_chain = _time_averages(integrator, theta0, generator, relaxation, 2 * relaxation, moments)
+    per_chain = time_averages(integrator, theta0, generator, relaxation, 2 * relaxation, moments)
     # Second moments about zero: Σ + μμᵀ.
     truth_chain = np.concatenate([post_mean, (chain_cov + np.outer(post_mean, post_mean))[iu]])
-    _assert_within_4_se(per_chain, truth_chain)
+    assert_within_4_se(per_chain, truth_chain)
     # The same samples against the exact posterior, allowing exactly the known O(η) bias.
     truth_post = np.concatenate([post_mean, (post_cov + np.outer(post_mean, post_mean))[iu]])
     bias = np.abs(truth_chain - truth_post)
