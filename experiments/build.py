@@ -14,7 +14,8 @@ from langevin.convention import (
     BayesianSpec, TrainingSpec, bayes_to_training, chi_for_scaling, training_to_bayes,
     two_layer_prior_variances,
 )
-from langevin.integrators import INTEGRATORS, Integrator, per_layer_step_sizes
+from langevin.integrators import Integrator, per_layer_step_sizes
+from langevin.schemes import INTEGRATORS
 from langevin.models import TwoLayerNetwork
 from langevin.potential import make_potential
 from langevin.run import RunPlan

@@ -14,6 +14,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from experiments import config as cfg
 from experiments import presets, reference_check, rundir
 from experiments.build import build_run, make_data
@@ -76,6 +78,9 @@ def _resolve_source(source: str | None) -> tuple[str, list[dict]]:
 
 def execute(run_dir: Path, config: dict, name: str) -> int:
     """Sample (or resume) the run in `run_dir`, then write its report."""
+    previous_threads = torch.get_num_threads()
+    if config["sampler"]["threads"] > 0:
+        torch.set_num_threads(config["sampler"]["threads"])
     data = read_dataset(run_dir / rundir.DATA_FILE)
     setup = build_run(config, data)
     meta_path = run_dir / rundir.META_FILE
@@ -100,6 +105,7 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
     finally:
         close()
         _StopFlag.restore(previous_handlers)
+        torch.set_num_threads(previous_threads)
     meta["status"] = result.status
     meta["segments"].append({"started": started, "ended_at_step": result.step,
                              "seconds": result.seconds,

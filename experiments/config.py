@@ -60,7 +60,7 @@ def _finite_list(v):
 
 
 ACTIVATION_NAMES = ("erf", "relu", "tanh", "linear", "quadratic")
-INTEGRATOR_NAMES = ("euler_maruyama", "baoab", "mala")  # = langevin.integrators.INTEGRATORS
+INTEGRATOR_NAMES = ("euler_maruyama", "baoab", "mala")  # = langevin.schemes.INTEGRATORS
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "sampler": {
@@ -81,6 +81,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "dtype": Key(str, "float32", _one_of("float32", "float64")),
         "checkpoint_every": Key(int, 5_000, _positive, "steps between flush + checkpoint"),
         "progress": Key(bool, True, None, "show a progress bar"),
+        "threads": Key(int, 0, _non_negative,
+                       "torch intra-op CPU threads for the run (0: torch's default); small "
+                       "problems on a busy machine run faster with 1"),
     },
     "model": {
         "width": Key(int, 64, _positive, "hidden width N"),
@@ -281,6 +284,7 @@ def dumps_toml(config: dict) -> str:
 
 # Keys that do not change a single stored number: they may differ on resume.
 _NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "checkpoint_every"),
+               ("sampler", "threads"),
                ("diagnostics", "bias_check"), ("diagnostics", "bias_check_steps")}
 # Keys read by one integrator only: hashed only for it (so the hash of a run of another
 # integrator is the same as before the key existed, and such runs stay resumable).

@@ -121,9 +121,3 @@ def euler_maruyama(
         return init_state(potential_fn, theta), {}
 
     return Integrator("euler_maruyama", init, step, sizes, float(temperature))
-
-
-from langevin.mala import mala  # noqa: E402  (imports this module lazily, in the factory)
-from langevin.underdamped import baoab  # noqa: E402  (likewise)
-
-INTEGRATORS = {"euler_maruyama": euler_maruyama, "baoab": baoab, "mala": mala}

@@ -33,14 +33,13 @@ approximations to Langevin diffusions", J. R. Stat. Soc. B 60(1), 255–268 (199
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Mapping
+from typing import Mapping
 
 import torch
 
+from langevin.integrators import Integrator, LangevinState, _check_hyperparameters
 from langevin.potential import PotentialFn
 
-if TYPE_CHECKING:
-    from langevin.integrators import Integrator, LangevinState
 
 Tensor = torch.Tensor
 Theta = dict[str, Tensor]
@@ -58,7 +57,7 @@ def _select(accept: Tensor, proposed: Tensor, current: Tensor) -> Tensor:
 
 def mala(
     potential_fn: PotentialFn, step_sizes: Mapping[str, float], temperature: float
-) -> "Integrator":
+) -> Integrator:
     """MALA with per-layer step sizes η_l at temperature T (module docstring).
 
     State: `langevin.integrators.LangevinState` (θ with U, L, ∇U cached there).
@@ -66,9 +65,6 @@ def mala(
     Random numbers per step, in this order from `generator`: the proposal noise layer
     by layer in `step_sizes` order, then one Uniform(0, 1) per chain.
     """
-    # Imported here: langevin.integrators imports this module to register the scheme.
-    from langevin.integrators import Integrator, LangevinState, _check_hyperparameters
-
     _check_hyperparameters(step_sizes, temperature)
     sizes = {layer: float(eta) for layer, eta in step_sizes.items()}
     noise_scales = {layer: math.sqrt(2.0 * eta * temperature) for layer, eta in sizes.items()}

@@ -94,13 +94,17 @@ def _non_finite_report(state: LangevinState, integrator: Integrator, first: int,
     layers = layers or [
         layer for layer, grad in state.gradient.items() if not bool(torch.isfinite(grad).all())
     ]
-    sizes = ", ".join(f"{layer}: {eta:.3g}" for layer, eta in integrator.step_sizes.items())
+    # When only U overflowed, the layer that ran away is the one with the largest weights.
+    largest = {layer: float(param.abs().max()) for layer, param in state.theta.items()}
+    sizes = ", ".join(f"{layer!r}: {eta:.3g}" for layer, eta in integrator.step_sizes.items())
+    magnitudes = ", ".join(f"{layer!r}: {value:.3g}" for layer, value in largest.items())
     return (
         f"non-finite potential (NaN or overflow) between steps {first} and {last} in chains "
         f"{bad_chains[:10]}{'...' if len(bad_chains) > 10 else ''}; non-finite layer(s): "
-        f"{layers or 'none (the potential overflowed)'}; per-layer step sizes {{{sizes}}}, "
-        f"temperature {integrator.temperature:.3g}. The step size is too large for this "
-        "posterior: lower sampler.step_size. The last good checkpoint is kept."
+        f"{layers or 'none (the potential overflowed)'}; largest |θ| per layer {{{magnitudes}}}; "
+        f"per-layer step sizes {{{sizes}}}, temperature {integrator.temperature:.3g}. The step "
+        "size is too large for this posterior: lower sampler.step_size. The last good "
+        "checkpoint is kept."
     )
 
 

@@ -70,14 +70,13 @@ References:
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Mapping, NamedTuple
+from typing import Mapping, NamedTuple
 
 import torch
 
+from langevin.integrators import Integrator, _check_hyperparameters
 from langevin.potential import PotentialFn
 
-if TYPE_CHECKING:
-    from langevin.integrators import Integrator
 
 Tensor = torch.Tensor
 Theta = dict[str, Tensor]
@@ -103,7 +102,7 @@ def baoab(
     step_sizes: Mapping[str, float],
     temperature: float,
     friction: float = 1.0,
-) -> "Integrator":
+) -> Integrator:
     """BAOAB integrator of underdamped Langevin dynamics with per-layer time steps
     h_l = √(2η_l) and friction ζ (`friction`, in units of 1/t_l; math.inf gives the
     Leimkuhler–Matthews overdamped limit c = 0).
@@ -113,9 +112,6 @@ def baoab(
     Noise is drawn layer by layer in `step_sizes` order from `generator`, one N(0, 1)
     per coordinate and chain. Info: {} (nothing beyond the state).
     """
-    # Imported here: langevin.integrators imports this module to register the scheme.
-    from langevin.integrators import Integrator, _check_hyperparameters
-
     _check_hyperparameters(step_sizes, temperature)
     if not (friction > 0):  # also rejects NaN; +inf is the overdamped limit
         raise ValueError(f"friction must be positive (math.inf allowed), got {friction!r}")

@@ -15,7 +15,7 @@ from experiments import bias
 from experiments import config as cfg
 from experiments.cli import main
 from experiments.data import single_index_data
-from langevin.integrators import INTEGRATORS
+from langevin.schemes import INTEGRATORS
 from langevin.observables import Observable
 from langevin.potential import gaussian_potential
 

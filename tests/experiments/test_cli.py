@@ -79,3 +79,12 @@ def test_presets_lists_names(capsys):
     assert main(["presets"]) == 0
     out = capsys.readouterr().out
     assert "default" in out and "smoke" in out
+
+
+def test_threads_setting_applies_to_the_run_only(tmp_path):
+    before = torch.get_num_threads()
+    assert main(["run", "smoke", "--set", "sampler.threads=1", "--set", "sampler.progress=false",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert torch.get_num_threads() == before
+    config = (tmp_path / "run" / "config.toml").read_text()
+    assert "threads = 1" in config

@@ -1,4 +1,4 @@
-"""The common correctness suite of every scheme in `langevin.integrators.INTEGRATORS`.
+"""The common correctness suite of every scheme in `langevin.schemes.INTEGRATORS`.
 
 Every test is parametrized over the registry, so a new scheme joins automatically; the
 statistical tests need its exact stationary law on Gaussian targets, declared in
@@ -28,7 +28,7 @@ import torch
 
 from tests.langevin.chain_averages import assert_within_4_se, time_averages
 
-from langevin.integrators import INTEGRATORS
+from langevin.schemes import INTEGRATORS
 from langevin.models import LinearModel, TwoLayerNetwork
 from langevin.observables import train_loss, virial_temperature
 from langevin.potential import PotentialValue, gaussian_potential, make_potential
