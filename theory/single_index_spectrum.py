@@ -40,13 +40,13 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Callable, NamedTuple, Union
+from typing import NamedTuple
 
 import numpy as np
 from scipy import linalg, special
 
 from theory.hermite import gaussian_derivative_mean
-from theory.kernels import activation_kernel, gauss_hermite_kernel
+from theory.kernels import Activation, activation_kernel, gauss_hermite_kernel
 from theory.learning_curves import KappaSolution, ek_learnability, predicted_test_mse, solve_kappa
 from theory.validation import check_positive as _check_positive
 
@@ -62,7 +62,6 @@ __all__ = [
     "single_index_spectrum",
 ]
 
-Activation = Union[str, Callable[[np.ndarray], np.ndarray]]
 
 CHI_SQUARE_QUADRATURE_ORDER = 96
 

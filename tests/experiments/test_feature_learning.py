@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from experiments import config as cfg
 from experiments import order_parameter_statistics as qstats
@@ -24,19 +23,11 @@ FAST_SETTINGS = ["data.d=8", "model.width=64", "data.n_train=64", "data.n_test=1
 
 
 def _run(directory, settings):
-    """Run the gfl_single_index preset with `settings` in-process and return its summary.
-
-    These problems are small (N ≤ 128, d ≤ 16, n ≤ 128): one intra-op torch thread is faster than
-    two for their matmuls and is not slowed down (~10x) by a busy second core, so the run uses one.
-    """
+    """Run the gfl_single_index preset with `settings` in-process and return its summary
+    (one torch thread, as for every test: tests/conftest.py)."""
     preset = presets.get_preset("gfl_single_index")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        run_dir, config = start_run("gfl_single_index", [preset.overrides], settings, directory)
-        assert execute(run_dir, config, "gfl_single_index") == 0
-    finally:
-        torch.set_num_threads(threads)
+    run_dir, config = start_run("gfl_single_index", [preset.overrides], settings, directory)
+    assert execute(run_dir, config, "gfl_single_index") == 0
     return run_dir, config, json.loads((run_dir / "summary.json").read_text())
 
 

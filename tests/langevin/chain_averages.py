@@ -1,9 +1,10 @@
-"""Monte Carlo helpers shared by the integrator tests.
+"""Monte Carlo helpers and the reference problem shared by the integrator tests.
 
 Chains are independent, so each chain's time average is one independent estimate and the
 standard error of their mean is sd_over_chains/√C; a test passes within 4 such errors.
 """
 import numpy as np
+import torch
 
 
 def time_averages(integrator, theta0, generator, burn_in, num_steps, fn):
@@ -26,3 +27,12 @@ def assert_within_4_se(per_chain: np.ndarray, truth: np.ndarray):
     z = np.abs(estimate - truth) / standard_error
     assert np.all(z < 4), f"estimate {estimate}, truth {truth}, z = {z}"
     return estimate, standard_error
+
+
+def linear_regression_data(generator):
+    """A small Bayesian linear-regression data set (d = 3, n = 10) in float64."""
+    d, n = 3, 10
+    x = torch.randn(n, d, generator=generator, dtype=torch.float64)
+    y = x @ torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64) + 0.3 * torch.randn(
+        n, generator=generator, dtype=torch.float64)
+    return x, y

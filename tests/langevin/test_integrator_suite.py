@@ -26,7 +26,8 @@ import scipy.integrate
 import scipy.linalg
 import torch
 
-from tests.langevin.chain_averages import assert_within_4_se, time_averages
+from tests.langevin.chain_averages import (
+    assert_within_4_se, linear_regression_data, time_averages)
 
 from langevin.schemes import INTEGRATORS
 from langevin.models import LinearModel, TwoLayerNetwork
@@ -100,18 +101,10 @@ def test_baoab_momenta_have_the_exact_law_at_step_boundaries():
     assert_within_4_se(moments, np.array([temperature * (1 - eta * k / 2), 0.0]))
 
 
-def _linear_problem(generator):
-    d, n = 3, 10
-    x = torch.randn(n, d, generator=generator, dtype=torch.float64)
-    y = x @ torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64) + 0.3 * torch.randn(
-        n, generator=generator, dtype=torch.float64)
-    return x, y
-
-
 @pytest.mark.parametrize("name", SCHEMES)
 def test_bayesian_linear_regression_matches_the_exact_law_of_the_scheme(name):
     generator = torch.Generator().manual_seed(3)
-    x, y = _linear_problem(generator)
+    x, y = linear_regression_data(generator)
     noise_variance, prior_variance = 0.5, 2.0
     temperature = noise_variance  # σ² = T for the ½-SSE loss
     decay = temperature / prior_variance  # γ = T / σ_p²

@@ -9,7 +9,8 @@ import pytest
 import scipy.linalg
 import torch
 
-from tests.langevin.chain_averages import assert_within_4_se, time_averages
+from tests.langevin.chain_averages import (
+    assert_within_4_se, linear_regression_data, time_averages)
 
 from langevin.integrators import euler_maruyama, per_layer_step_sizes
 from langevin.models import LinearModel
@@ -34,18 +35,10 @@ def test_ula_gaussian_stationary_variance_is_the_discrete_chain_law(k, temperatu
         assert abs(estimate[0] - temperature / k) > 4 * se[0]
 
 
-def _linear_problem(generator):
-    d, n = 3, 10
-    x = torch.randn(n, d, generator=generator, dtype=torch.float64)
-    y = x @ torch.tensor([1.0, -0.5, 0.25], dtype=torch.float64) + 0.3 * torch.randn(
-        n, generator=generator, dtype=torch.float64)
-    return x, y
-
-
 @pytest.mark.parametrize("preconditioner, step_size", [("none", 0.004), ("prior", 0.001)])
 def test_bayesian_linear_regression_matches_exact_laws(preconditioner, step_size):
     generator = torch.Generator().manual_seed(3)
-    x, y = _linear_problem(generator)
+    x, y = linear_regression_data(generator)
     noise_variance, prior_variance = 0.5, 2.0
     temperature = noise_variance  # σ² = T for the ½-SSE loss
     decay = temperature / prior_variance  # γ = T / σ_p²
