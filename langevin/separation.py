@@ -90,6 +90,9 @@ def separation_fuzziness(representations: Tensor, labels: Tensor) -> Tensor:
     rank and D is not a continuous function of h); then no rank tolerance is involved.
     """
     num_classes, residuals, weights, centred_means = _class_structure(representations, labels)
+    if representations.shape[-1] < num_classes - 1:
+        raise ValueError(f"Tr(Σ_w Σ_b⁺) needs representation width N ≥ K − 1 = "
+                         f"{num_classes - 1}, got N = {representations.shape[-1]}")
     basis = _contrast_basis(num_classes, representations.dtype, representations.device)
     # B_r = B V with B = [μ_k − μ̄]/√K: (C, N, K−1)
     reduced = torch.matmul(centred_means.transpose(-1, -2), basis) / math.sqrt(num_classes)

@@ -123,5 +123,7 @@ def test_bad_shapes_are_rejected():
         separation_fuzziness(h[0], torch.zeros(5))
     with pytest.raises(ValueError, match="labels must have shape"):
         separation_fuzziness(h, torch.zeros(4))
+    with pytest.raises(ValueError, match="N ≥ K − 1"):
+        separation_fuzziness(torch.randn(1, 9, 1), torch.arange(9) % 3)
     with pytest.raises(ValueError, match="at least 2 classes"):
         trace_ratio(h, torch.zeros(5))
