@@ -37,7 +37,15 @@ definite): h(U) = P(1 − r_0/U), r_0 = yᵀK_lin⁻¹y/P, so u_l = 1 − α_l +
 widths: u = 1 − α + α r_0 u^{−L}. The function of U whose root this is, Σ_l log(1 − α_l + α_l r_0/U) −
 log U, decreases monotonically on its domain, so the root is unique.
 The mean predictor at T → 0 is the ridgeless linear GP predictor; the variance is scaled by Π u_l.
-Estimator: as for one layer, Q_l = E_posterior|W_l|²/E_prior|W_l|² (W_l the weights reading layer l).
+Estimator [DERIVED]: S depends on σ_l² only through the product Q_l σ_l², so by the envelope theorem
+σ_l² ∂ log Z/∂σ_l² = −(N_1/2) σ_l² ∂S*/∂σ_l² = N_l(Q_l − 1)/2; with the Gaussian prior of the n_l
+weights W_l that read layer l (variance σ_l²/N_l each) it equals (N_l/(2σ_l²)) E|W_l|² − n_l/2. Hence
+
+    E_posterior|W_l|² − E_prior|W_l|² = σ_l² (Q_l − 1),   E_prior|W_l|² = σ_l² n_l/N_l,
+
+for every layer (`order_parameters_from_weight_norms`). For the readout (n_L = N_L) this is
+Q_L = E|a|²/E_prior|a|²; for an inner layer (n_l = N_l N_{l+1}) the relative change of the norm is only
+(Q_l − 1)/N_{l+1}.
 """
 from __future__ import annotations
 
@@ -57,6 +65,7 @@ __all__ = [
     "deep_action",
     "deep_prediction",
     "deep_renormalized_gram",
+    "order_parameters_from_weight_norms",
     "solve_bkr",
     "solve_deep",
 ]
@@ -236,6 +245,23 @@ def deep_prediction(X, X_test, y, order_parameters, *, activation, weight_varian
     K = deep_renormalized_gram(X, None, Q, activation=activation, weight_variances=variances, form=form)
     K0X, K00, _ = _recursion(X_test, X, Q, activation, variances, form)
     return renormalized_prediction(K, K0X, K00, y, noise_variance=noise_variance, y_test=y_test)
+
+
+def order_parameters_from_weight_norms(mean_squared_norms, weight_variances, widths, num_weights) -> np.ndarray:
+    """Q_l = 1 + (E|W_l|² − σ_l² n_l/N_l)/σ_l² (module docstring), l = 1..L.
+
+    mean_squared_norms: sampled posterior means of |W_l|² for the weights reading hidden layer l;
+    weight_variances: (σ_1², ..., σ_L²) (the readout last; mean-field: σ̃_a²/χ); widths: (N_1..N_L);
+    num_weights: (n_1..n_L), n_l = N_l N_{l+1} (n_L = N_L for a single output).
+    """
+    norms, variances, widths, counts = (np.asarray(v, dtype=np.float64).ravel()
+                                        for v in (mean_squared_norms, weight_variances, widths, num_weights))
+    if not (norms.size == variances.size == widths.size == counts.size) or np.any(~(variances > 0)) \
+            or np.any(~(widths > 0)) or np.any(~(counts > 0)) or np.any(norms < 0):
+        raise ValueError("mean_squared_norms, weight_variances, widths and num_weights must be equally long, "
+                         f"non-negative/positive; got {mean_squared_norms!r}, {weight_variances!r}, {widths!r}, "
+                         f"{num_weights!r}")
+    return 1.0 + (norms - variances * counts / widths) / variances
 
 
 # --- deep linear networks: back-propagating kernel renormalization ----------------------------------

@@ -99,6 +99,28 @@ def test_deep_erf_nngp_limits_and_prior_like_labels_for_vanilla():
     assert np.allclose(pred.mean_test, K0X @ np.linalg.solve(K + 0.05 * np.eye(len(y)), y), atol=1e-10)
 
 
+def test_weight_norm_estimator_is_the_envelope_derivative_for_every_layer():
+    # σ_l² ∂S*/∂σ_l² = −(N_l/N_1)(Q_l − 1) (per unit first-layer width), the identity behind
+    # E|W_l|² − E_prior|W_l|² = σ_l²(Q_l − 1).
+    X, _, y, _ = _data()
+    variances, widths = np.array([1.0, 1.4, 0.9]), np.array([15.0, 45.0])
+    kwargs = dict(activation="erf", widths=widths, noise_variance=0.05, gradient_tol=1e-10)
+    sol = pd.solve_deep(X, y, weight_variances=variances, **kwargs)
+    assert sol.converged, sol.message
+    for l in (1, 2):
+        h = 1e-4
+        up, down = variances.copy(), variances.copy()
+        up[l] *= 1 + h
+        down[l] *= 1 - h
+        derivative = (pd.solve_deep(X, y, weight_variances=up, **kwargs).action
+                      - pd.solve_deep(X, y, weight_variances=down, **kwargs).action) / (2 * h)
+        expected = -(widths[l - 1] / widths[0]) * (sol.order_parameters[l - 1] - 1)
+        assert derivative == pytest.approx(expected, rel=1e-5, abs=1e-9)
+    Q = sol.order_parameters
+    norms = variances[1:] * (np.array([15 * 45, 45]) / widths) + variances[1:] * (Q - 1)
+    assert np.allclose(pd.order_parameters_from_weight_norms(norms, variances[1:], widths, [15 * 45, 45]), Q)
+
+
 def test_bad_input_names_the_argument():
     X, _, y, _ = _data()
     with pytest.raises(ValueError, match="widths"):
