@@ -39,7 +39,10 @@ around Q1), which also fixes its factor C2/C1. Both signs reduce to the GP at in
 Numerical method (as the notebook): unknowns are the upper triangles of Σ and K1, residual
 F = [Σ − Σ_new, K1 − K1_new] (upper triangles), `scipy.optimize.newton_krylov` (max-norm f_tol);
 continuation in width from the GP solution Σ = σ_0²/d I, K1 = Q1(Σ) (`scan_three_layer`, warm-started;
-the notebook's schedule is 10⁵, 3·10⁴, 2·10⁴, ..., 100, 95, 90 with C1 = C2 = C).
+the notebook's schedule is 10⁵, 3·10⁴, 2·10⁴, ..., 100, 95, 90 with C1 = C2 = C). Cost: one residual
+evaluation is ≈ 7n³ flops (three n×n inversions, two products); Newton–Krylov needs tens of them per
+width. The notebook's printed numbers belong to n = 2048 (its emergent-scale cell, run before the solver,
+leaves n_train = 2048; theory.md §3.5 says 512), where one evaluation takes ~15 s on one busy CPU core.
 """
 from __future__ import annotations
 
