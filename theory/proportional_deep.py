@@ -212,7 +212,11 @@ def solve_deep(X, y, *, activation, weight_variances, widths, noise_variance, fo
         return DeepSolution(np.ones(L), math.nan, np.zeros(L), True, 0.0, 0, "infinite width: NNGP")
     if np.any(np.isinf(prob.widths)):
         raise ValueError(f"widths must be all finite or all infinite, got {widths!r}")
-    start = np.zeros(L) if initial is None else np.log(np.asarray(initial, dtype=np.float64).ravel())
+    if initial is not None:
+        initial = np.asarray(initial, dtype=np.float64).ravel()
+        if initial.size != L or np.any(~(initial > 0)) or np.any(~np.isfinite(initial)):
+            raise ValueError(f"initial must be {L} finite positive order parameters, got {initial!r}")
+    start = np.zeros(L) if initial is None else np.log(initial)
     iterations, best = 0, None
     starts = [start]
     for attempt in range(2):
