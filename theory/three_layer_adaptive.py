@@ -29,7 +29,7 @@ and the Gaussian (VGA) closure h ~ N(0, K1), stationarity of ⟨S⟩ − ½ log 
 equation with weight t̄t̄ᵀ − (Qf + σ²I)⁻¹: the data term widens the kernel along the target, the
 log-det (Occam) term shrinks it. In the auxiliary-field language this is ⟨t tᵀ⟩ = t̄t̄ᵀ − (Qf+σ²I)⁻¹
 for the imaginary field t; "+" drops the i². Checks: (i) with y = 0 the exact posterior is
-∝ p(θ) det(K_h + σ²I)^{−1/2}, which favours smaller kernels, so K1 must lie below Q1 — true for s = −1,
+∝ p(θ) det(K_h + σ²I)^{−1/2}, which favours smaller kernels, so K1 should shrink below Q1 — true for s = −1,
 false for s = +1 (tested); (ii) the proportional-regime action (theory.proportional_one_layer), exact in
 its limit, expands to first order in 1/N as Q̄ = 1 + (1/N)[t̄ᵀK t̄ − Tr((K+σ²I)⁻¹K)]: the same relative
 minus sign between the data and log-det terms. The Σ equation is derived the same way one layer
