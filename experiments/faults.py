@@ -1,0 +1,50 @@
+"""Fault injection at the write points of a run, for the crash-safety tests.
+
+`langevin.run.run_chains(fault_hook=...)` calls the hook at every point of its
+flush/checkpoint sequence (see `langevin.run`). The command line installs a hook only
+when the environment variable `LANGEVIN_FAULT_AT` is set (it is read here and nowhere
+else):
+
+    LANGEVIN_FAULT_AT="<point>#<n>"   act at the n-th call (1-based) of that point,
+                                      e.g. "append:root:f_test#2", "checkpoint:replace#1"
+    LANGEVIN_FAULT="kill"             SIGKILL this process (default)
+                   "enospc"           raise OSError(ENOSPC), as a full disk does
+"""
+from __future__ import annotations
+
+import errno
+import os
+import signal
+from typing import Callable
+
+FAULT_AT_VARIABLE = "LANGEVIN_FAULT_AT"
+FAULT_KIND_VARIABLE = "LANGEVIN_FAULT"
+
+
+def make_fault_hook(point: str, occurrence: int, kind: str = "kill") -> Callable[[str], None]:
+    """A hook that acts (`kind`: "kill" or "enospc") at the `occurrence`-th `point`."""
+    if kind not in ("kill", "enospc"):
+        raise ValueError(f"{FAULT_KIND_VARIABLE} must be 'kill' or 'enospc', got {kind!r}")
+    seen = {"count": 0}
+
+    def hook(name: str) -> None:
+        if name != point:
+            return
+        seen["count"] += 1
+        if seen["count"] != occurrence:
+            return
+        if kind == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"<injected at {point}>")
+
+    return hook
+
+
+def hook_from_environment() -> Callable[[str], None] | None:
+    spec = os.environ.get(FAULT_AT_VARIABLE)
+    if not spec:
+        return None
+    point, _, occurrence = spec.rpartition("#")
+    if not point or not occurrence.isdigit():
+        raise ValueError(f"{FAULT_AT_VARIABLE} must be '<point>#<n>', got {spec!r}")
+    return make_fault_hook(point, int(occurrence), os.environ.get(FAULT_KIND_VARIABLE, "kill"))
