@@ -193,13 +193,17 @@ def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path |
         raise failures.RunFailure(f"cannot create the run directory {str(target)!r}: "
                                   f"{failures.os_error_text(err)}", failures.EXIT_SYSTEM) from err
     lock = RunDirectoryLock(staging, "start-up")
+    fault_hook = faults.hook_from_environment() or (lambda _point: None)
     try:
         lock.acquire()
         rundir.write_text_atomic(staging / rundir.CONFIG_FILE, cfg.dumps_toml(config))
+        fault_hook("startup:data")
         save_dataset(staging / rundir.DATA_FILE, data)
+        fault_hook("startup:meta")
         meta = rundir.initial_meta(config, physics.as_metadata(), config["sampler"]["device"],
                                    config["sampler"]["dtype"], name)
         rundir.write_json_atomic(staging / rundir.META_FILE, meta)
+        fault_hook("startup:publish")
         run_dir = rundir.publish_staging_dir(staging, target)
     except BaseException as err:
         lock.release()

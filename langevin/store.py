@@ -83,17 +83,22 @@ class SampleStore:
                 zarr.errors.NodeTypeValidationError):
             return None
 
-    def draw_lengths(self, group: str) -> dict[str, int]:
-        """Length along `draw` of every array of `group` that has a draw dimension."""
-        zgroup = self._zarr_group(group)
+    def _draw_arrays(self, group: str, mode: str = "r") -> dict[str, tuple[object, int]]:
+        """{name: (zarr array, its draw axis)} of the arrays of `group` with a draw dim."""
+        zgroup = self._zarr_group(group, mode)
         if zgroup is None:
             return {}
         out = {}
         for name, array in zgroup.arrays():
             names = _dimension_names(array)
             if "draw" in names:
-                out[name] = int(array.shape[names.index("draw")])
+                out[name] = (array, names.index("draw"))
         return out
+
+    def draw_lengths(self, group: str) -> dict[str, int]:
+        """Length along `draw` of every array of `group` that has a draw dimension."""
+        return {name: int(array.shape[axis])
+                for name, (array, axis) in self._draw_arrays(group).items()}
 
     def num_draws(self, group: str) -> int:
         """Draws of `group` (the length of its `step` coordinate; 0 if it has none)."""
@@ -124,7 +129,8 @@ class SampleStore:
         if len(steps) == 0:
             return
         steps = np.asarray(steps, dtype=np.int64)
-        lengths = self.draw_lengths(group)
+        arrays = self._draw_arrays(group, mode="r+")
+        lengths = {name: int(array.shape[axis]) for name, (array, axis) in arrays.items()}
         if lengths.get(STEP, 0) == 0:
             _call(hook, f"create:{_label(group)}")
             data_vars = {
@@ -145,12 +151,11 @@ class SampleStore:
             raise StoreError(
                 f"{self.path}: group {_label(group)!r} holds {lengths}, cannot append "
                 f"{sorted(expected)}; truncate it to the checkpoint first")
-        zgroup = self._zarr_group(group, mode="r+")
         for name in [*draws, STEP]:
-            array = zgroup[name]
+            array, axis = arrays[name]
             values = steps if name == STEP else np.asarray(draws[name])
             _call(hook, f"append:{_label(group)}:{name}")
-            array.append(values, axis=_dimension_names(array).index("draw"))
+            array.append(values, axis=axis)
 
     def _discard(self, directory: Path) -> None:
         """Remove a directory of the store atomically: rename it out of the store, then
