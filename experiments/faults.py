@@ -11,6 +11,8 @@ else):
                                       e.g. "append:root:f_test#2", "checkpoint:replace#1"
     LANGEVIN_FAULT="kill"             SIGKILL this process (default)
                    "enospc"           raise OSError(ENOSPC), as a full disk does
+                   "stop"             SIGSTOP this process (it continues on SIGCONT):
+                                      holds it at that point, e.g. with its lock
 """
 from __future__ import annotations
 
@@ -21,12 +23,13 @@ from typing import Callable
 
 FAULT_AT_VARIABLE = "LANGEVIN_FAULT_AT"
 FAULT_KIND_VARIABLE = "LANGEVIN_FAULT"
+FAULT_KINDS = ("kill", "enospc", "stop")
 
 
 def make_fault_hook(point: str, occurrence: int, kind: str = "kill") -> Callable[[str], None]:
-    """A hook that acts (`kind`: "kill" or "enospc") at the `occurrence`-th `point`."""
-    if kind not in ("kill", "enospc"):
-        raise ValueError(f"{FAULT_KIND_VARIABLE} must be 'kill' or 'enospc', got {kind!r}")
+    """A hook that acts (`kind`, one of FAULT_KINDS) at the `occurrence`-th `point`."""
+    if kind not in FAULT_KINDS:
+        raise ValueError(f"{FAULT_KIND_VARIABLE} must be one of {FAULT_KINDS}, got {kind!r}")
     seen = {"count": 0}
 
     def hook(name: str) -> None:
@@ -37,6 +40,9 @@ def make_fault_hook(point: str, occurrence: int, kind: str = "kill") -> Callable
             return
         if kind == "kill":
             os.kill(os.getpid(), signal.SIGKILL)
+        if kind == "stop":
+            os.kill(os.getpid(), signal.SIGSTOP)
+            return
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"<injected at {point}>")
 
     return hook
