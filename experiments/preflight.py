@@ -86,7 +86,8 @@ def check_data_dtype(data: DataSet, dtype: str, source: str) -> None:
     for name, array in data._asdict().items():
         if array is None or array.size == 0:
             continue
-        cast = np.asarray(array).astype(dtype)
+        with np.errstate(over="ignore"):
+            cast = np.asarray(array).astype(dtype)
         largest = float(np.abs(array).max())
         if not np.isfinite(cast).all() or largest > limit:
             raise DataError(
