@@ -107,8 +107,8 @@ def mixing_warning(diag: dict, num_chains: int, num_steps: int | None = None) ->
     return (f"{len(problems)} of {len(diag)} statistics have not converged (the chains "
             f"disagree: R-hat above {RHAT_THRESHOLD}, or bulk ESS over {num_chains} chains "
             f"below {MIN_ESS_PER_CHAIN} per chain = {needed}): {'; '.join(problems)}. Their "
-            "means and MCSE are not yet reliable; sample longer (raise sampler.num_steps"
-            f"{steps}: the ESS grows in proportion) or run more chains")
+            "means and MCSE are not yet reliable. Remedy: sample longer, raise "
+            f"sampler.num_steps{steps} (the ESS grows in proportion), or run more chains")
 
 
 def warnings_for(diag: dict, thermo: dict, num_chains: int,

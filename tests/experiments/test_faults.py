@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from experiments import faults
 from experiments.cli import main
 from experiments.faults import FAULT_AT_VARIABLE, FAULT_KIND_VARIABLE
 from langevin.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
@@ -131,5 +132,21 @@ def test_a_second_resume_is_refused_and_the_store_stays_intact(tmp_path, crash_r
     finally:
         os.kill(first.pid, signal.SIGKILL)  # the holder dies mid-flush: its lock goes too
         first.communicate(timeout=60)
+    assert sample(run_dir).step == TOTAL_STEPS
+    assert_same_draws(crash_reference[0], run_dir)
+
+
+def test_a_second_ctrl_c_during_a_flush_leaves_a_resumable_run(tmp_path, crash_reference,
+                                                              monkeypatch, capsys):
+    def interrupt_in_the_flush(point):
+        if point == "append:root:f_test":
+            raise KeyboardInterrupt  # what the second SIGINT raises in the handler
+
+    monkeypatch.setattr(faults, "hook_from_environment", lambda: interrupt_in_the_flush)
+    run_dir = tmp_path / "run"
+    assert main(["run", "smoke", *CLI_SETTINGS, "--out", str(run_dir)]) == 130
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and f"checkpoint (step {CHECKPOINT_EVERY}) is intact" in err
+    assert f"langevin resume {run_dir}" in err
     assert sample(run_dir).step == TOTAL_STEPS
     assert_same_draws(crash_reference[0], run_dir)

@@ -52,7 +52,7 @@ def test_one_plain_warning_lists_every_statistic_with_the_remedy():
     assert "bulk ESS over 16 chains below 50 per chain = 800" in text
     assert "potential: R-hat 1.033, bulk ESS 592" in text
     assert "squared_norm_a: bulk ESS 510" in text and "train_loss" not in text
-    assert "sampler.num_steps (now 20000)" in text
+    assert "Remedy: sample longer, raise sampler.num_steps (now 20000)" in text
 
 
 def test_divergence_before_any_checkpoint_says_nothing_is_kept(tmp_path, capsys):
