@@ -96,7 +96,8 @@ def test_small_tmpfs_disk_full_then_read_only(tmp_path, crash_reference, capsys)
             capsys.readouterr()
         subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         before = _files(run_dir)
-        for command in (["report", str(run_dir)], ["resume", str(run_dir)]):
+        for command in (["report", str(run_dir)], ["resume", str(run_dir)],
+                        ["run", "smoke", *CLI_SETTINGS, "--out", str(mount / "other")]):
             assert main(command) == 5
             err = capsys.readouterr().err
             assert "Traceback" not in err and "read-only" in err, err
