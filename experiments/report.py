@@ -5,10 +5,10 @@ sampling again). Writes `summary.json` (atomically) and `figures/*.png`;
 
 Convergence diagnostics are computed only for statistics identifiable across chains.
 A variable indexed by hidden units (a dimension named `UNIT_DIM`, e.g. q = w_i·w*) is
-diagnosed through its unit-symmetric statistics (`diagnostics.
-exchangeable_unit_statistics`: mean of x² and of |x| over the units per draw), never
-per unit: chains sit in different copies of the permutation (and sign) symmetry of the
-posterior, so a per-unit R̂ measures the symmetry, not convergence. Every statistic
+diagnosed through its unit-symmetric statistics (`langevin.unit_symmetry`: the mean
+of x² and of |x| over the units, per draw), never per unit: chains sit in different
+copies of the permutation (and sign) symmetry of the posterior, so a per-unit R̂
+measures the symmetry, not convergence. Every statistic
 that has not converged (R̂ > 1.01 or bulk ESS below 50 per chain) is listed in ONE
 warning with its remedy."""
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import xarray as xr
 
 from experiments import rundir
-from langevin import diagnostics
+from langevin import diagnostics, unit_symmetry
 from langevin.store import SampleStore
 
 # Rank-normalized R-hat above this flags a run (Vehtari et al. 2021 recommend 1.01).
@@ -56,7 +56,7 @@ def scalar_diagnostics(ds: xr.Dataset) -> dict:
         if not unit_axes:
             out[name] = {"shape": list(values.shape[2:]), **_worst(values)}
             continue
-        symmetric = diagnostics.exchangeable_unit_statistics(values, unit_axes[0])
+        symmetric = unit_symmetry.unit_symmetric_statistics(values, unit_axes[0])
         per_statistic = {key: _worst(stat) for key, stat in symmetric.items()}
         rhats = [v["r_hat_max"] for v in per_statistic.values() if v["r_hat_max"] is not None]
         esses = [v["ess_bulk_min"] for v in per_statistic.values() if v["ess_bulk_min"] is not None]

@@ -5,7 +5,7 @@ import xarray as xr
 
 from experiments.cli import main
 from experiments.report import RHAT_THRESHOLD, mixing_warning, scalar_diagnostics
-from langevin import diagnostics
+from langevin import diagnostics, unit_symmetry
 
 
 def _symmetric_copies(num_chains=8, num_draws=400, units=16, seed=0):
@@ -35,11 +35,11 @@ def test_symmetric_statistics_are_invariant_under_permutation_and_sign():
     rng = np.random.default_rng(1)
     q = rng.standard_normal((3, 5, 7, 2))  # (chain, draw, neuron, direction)
     flipped = -q[:, :, rng.permutation(7), :]
-    for key, values in diagnostics.exchangeable_unit_statistics(q, axis=2).items():
+    for key, values in unit_symmetry.unit_symmetric_statistics(q, axis=2).items():
         assert values.shape == (3, 5, 2)
         np.testing.assert_allclose(
-            values, diagnostics.exchangeable_unit_statistics(flipped, axis=2)[key], rtol=1e-12)
-    np.testing.assert_allclose(diagnostics.exchangeable_unit_statistics(q)["mean_square"],
+            values, unit_symmetry.unit_symmetric_statistics(flipped, axis=2)[key], rtol=1e-12)
+    np.testing.assert_allclose(unit_symmetry.unit_symmetric_statistics(q)["mean_square"],
                                (q**2).mean(axis=2), rtol=1e-12)
 
 
