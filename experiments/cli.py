@@ -13,6 +13,7 @@ traceback instead.
 from __future__ import annotations
 
 import argparse
+import errno
 import shutil
 import signal
 import sys
@@ -118,7 +119,8 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
                 raise failures.RunFailure(f"interrupted; {kept}: continue with {resume}",
                                           failures.EXIT_INTERRUPTED) from err
             if isinstance(err, OSError):
-                fix = ("free space" if err.errno in (28, 122) else "make it writable")
+                fix = ("free space" if err.errno in (errno.ENOSPC, errno.EDQUOT)
+                       else "make it writable")
                 raise failures.RunFailure(
                     f"{failures.os_error_text(err)} while sampling into {str(run_dir)!r}; "
                     f"{kept}: {fix}, then {resume}", failures.EXIT_SYSTEM) from err
@@ -129,7 +131,18 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
             return code
         from experiments.report import print_report
 
-        print_report(run_dir)
+        try:
+            print_report(run_dir)
+        except (KeyboardInterrupt, OSError) as err:
+            if isinstance(err, OSError) and not failures.is_disk_problem(err):
+                raise
+            reason = ("interrupted" if isinstance(err, KeyboardInterrupt)
+                      else failures.os_error_text(err))
+            raise failures.RunFailure(
+                f"the samples are complete, but writing the report failed ({reason}); "
+                f"write it with `langevin report {run_dir}`",
+                failures.EXIT_INTERRUPTED if isinstance(err, KeyboardInterrupt)
+                else failures.EXIT_SYSTEM) from err
     print(f"run directory: {run_dir}")
     return 0
 
@@ -138,6 +151,13 @@ def _execute_locked(run_dir: Path, config: dict) -> int:
     previous_threads = torch.get_num_threads()
     if config["sampler"]["threads"] > 0:
         torch.set_num_threads(config["sampler"]["threads"])
+    try:
+        return _sample(run_dir, config)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _sample(run_dir: Path, config: dict) -> int:
     data = rundir.read_run_data(run_dir)
     _print_warning(preflight.check_before_compute(config, data))
     setup = build_run(config, data)
@@ -163,7 +183,6 @@ def _execute_locked(run_dir: Path, config: dict) -> int:
     finally:
         close()
         _StopFlag.restore(previous_handlers)
-        torch.set_num_threads(previous_threads)
     meta["status"] = result.status
     meta["segments"].append({"started": started, "ended_at_step": result.step,
                              "seconds": result.seconds,
