@@ -5,21 +5,30 @@
     langevin report DIR
     langevin presets
     langevin reference [NAME|CONFIG.toml] [--set ...] [--out DIR]   (needs the [jax] extra)
+
+Every expected failure prints one line `error: ...` naming the file or config key and
+what to do, with a non-zero exit code (experiments.failures); `--debug` shows the
+traceback instead.
 """
 from __future__ import annotations
 
 import argparse
+import errno
+import shutil
 import signal
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import torch
 
 from experiments import config as cfg
-from experiments import presets, reference_check, rundir
+from experiments import faults, failures, preflight, presets, reference_check, rundir
 from experiments.build import build_run, make_data
-from experiments.data import DataError, read_dataset, save_dataset
+from experiments.data import save_dataset
+from experiments.lock import RunDirectoryLock
+from langevin.checkpoint import load_checkpoint
 from langevin.run import NonFiniteError, run_chains
 from langevin.store import SampleStore
 
@@ -76,12 +85,81 @@ def _resolve_source(source: str | None) -> tuple[str, list[dict]]:
     return source, [presets.get_preset(source).overrides]
 
 
+def _last_checkpoint_text(run_dir: Path) -> str:
+    try:
+        checkpoint = load_checkpoint(Path(run_dir) / rundir.CHECKPOINT_DIR)
+    except Exception:  # noqa: BLE001 - only for the wording of another failure
+        return "the last checkpoint"
+    if checkpoint is None:
+        return "no checkpoint yet (a resume starts from the beginning)"
+    return f"the last checkpoint (step {checkpoint.step}) is intact"
+
+
+def _print_warning(text: str | None) -> None:
+    if text:
+        print(f"warning: {text}", file=sys.stderr)
+
+
 def execute(run_dir: Path, config: dict, name: str) -> int:
-    """Sample (or resume) the run in `run_dir`, then write its report."""
+    """Sample (or resume) the run in `run_dir` holding its lock, then write its report.
+
+    A failure while sampling (a full or read-only disk, memory, a second Ctrl-C) becomes
+    a `RunFailure` that says the last checkpoint is intact and how to resume."""
+    run_dir = Path(run_dir)
+    with RunDirectoryLock(run_dir, "run"):
+        try:
+            code = _execute_locked(run_dir, config)
+        except (KeyboardInterrupt, OSError, MemoryError, RuntimeError) as err:
+            if not (isinstance(err, (KeyboardInterrupt, OSError, MemoryError))
+                    or failures.is_out_of_memory(err)):
+                raise
+            resume = f"`langevin resume {run_dir}`"
+            kept = _last_checkpoint_text(run_dir)
+            if isinstance(err, KeyboardInterrupt):
+                raise failures.RunFailure(f"interrupted; {kept}: continue with {resume}",
+                                          failures.EXIT_INTERRUPTED) from err
+            if isinstance(err, OSError):
+                fix = ("free space" if err.errno in (errno.ENOSPC, errno.EDQUOT)
+                       else "make it writable")
+                raise failures.RunFailure(
+                    f"{failures.os_error_text(err)} while sampling into {str(run_dir)!r}; "
+                    f"{kept}: {fix}, then {resume}", failures.EXIT_SYSTEM) from err
+            raise failures.RunFailure(
+                f"out of memory while sampling ({type(err).__name__}: {err}); {kept}; lower "
+                "sampler.num_chains or model.width in a new run", failures.EXIT_SYSTEM) from err
+        if code != 0:
+            return code
+        from experiments.report import print_report
+
+        try:
+            print_report(run_dir)
+        except (KeyboardInterrupt, OSError) as err:
+            if isinstance(err, OSError) and not failures.is_disk_problem(err):
+                raise
+            reason = ("interrupted" if isinstance(err, KeyboardInterrupt)
+                      else failures.os_error_text(err))
+            raise failures.RunFailure(
+                f"the samples are complete, but writing the report failed ({reason}); "
+                f"write it with `langevin report {run_dir}`",
+                failures.EXIT_INTERRUPTED if isinstance(err, KeyboardInterrupt)
+                else failures.EXIT_SYSTEM) from err
+    print(f"run directory: {run_dir}")
+    return 0
+
+
+def _execute_locked(run_dir: Path, config: dict) -> int:
     previous_threads = torch.get_num_threads()
     if config["sampler"]["threads"] > 0:
         torch.set_num_threads(config["sampler"]["threads"])
-    data = read_dataset(run_dir / rundir.DATA_FILE)
+    try:
+        return _sample(run_dir, config)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+def _sample(run_dir: Path, config: dict) -> int:
+    data = rundir.read_run_data(run_dir)
+    _print_warning(preflight.check_before_compute(config, data))
     setup = build_run(config, data)
     meta_path = run_dir / rundir.META_FILE
     meta = rundir.read_json(meta_path)
@@ -95,17 +173,16 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
             generator=setup.generator, observables=setup.observables, plan=setup.plan,
             store=SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"]),
             checkpoint_dir=run_dir / rundir.CHECKPOINT_DIR, config_hash=cfg.config_hash(config),
-            stop_requested=stop, progress=update,
+            stop_requested=stop, progress=update, fault_hook=faults.hook_from_environment(),
         )
     except NonFiniteError as err:
         meta["status"] = "failed: non-finite"
         rundir.write_json_atomic(meta_path, meta)
         print(f"error: {err}", file=sys.stderr)
-        return 3
+        return failures.EXIT_DIVERGED
     finally:
         close()
         _StopFlag.restore(previous_handlers)
-        torch.set_num_threads(previous_threads)
     meta["status"] = result.status
     meta["segments"].append({"started": started, "ended_at_step": result.step,
                              "seconds": result.seconds,
@@ -114,27 +191,49 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
     if result.status == "interrupted":
         print(f"interrupted at step {result.step}; continue with: langevin resume {run_dir}",
               file=sys.stderr)
-        return 130
+        return failures.EXIT_INTERRUPTED
     print(f"sampled {result.step} steps x {config['sampler']['num_chains']} chains in "
           f"{result.seconds:.1f} s ({result.chain_steps_per_second:.3g} chain-steps/s)")
-    from experiments.report import write_report
-
-    write_report(run_dir)
-    print(f"run directory: {run_dir}")
     return 0
 
 
 def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path | None) -> tuple[Path, dict]:
-    """Validate everything, then create the run directory with its config, data and meta."""
+    """Validate everything (config, data, memory), then create the run directory with its
+    config, data and meta atomically (`rundir`: staged beside it, renamed into place)."""
     config, _ = cfg.resolve(overrides, set_args)
     data = make_data(config)  # validates user data before anything is written
+    _print_warning(preflight.check_before_compute(config, data))
     physics = build_run(config, data).physics  # validates device/dtype/model up front
-    run_dir = rundir.create_run_dir(out if out else rundir.default_run_dir(name))
-    rundir.write_text_atomic(run_dir / rundir.CONFIG_FILE, cfg.dumps_toml(config))
-    save_dataset(run_dir / rundir.DATA_FILE, data)
-    meta = rundir.initial_meta(config, physics.as_metadata(), config["sampler"]["device"],
-                               config["sampler"]["dtype"], name)
-    rundir.write_json_atomic(run_dir / rundir.META_FILE, meta)
+    target = Path(out) if out else rundir.default_run_dir(name)
+    rundir.check_new_run_dir(target)
+    try:
+        staging = rundir.make_staging_dir(target)
+    except OSError as err:
+        raise failures.RunFailure(f"cannot create the run directory {str(target)!r}: "
+                                  f"{failures.os_error_text(err)}", failures.EXIT_SYSTEM) from err
+    lock = RunDirectoryLock(staging, "start-up")
+    fault_hook = faults.hook_from_environment() or (lambda _point: None)
+    try:
+        lock.acquire()
+        rundir.write_text_atomic(staging / rundir.CONFIG_FILE, cfg.dumps_toml(config))
+        fault_hook("startup:data")
+        save_dataset(staging / rundir.DATA_FILE, data)
+        fault_hook("startup:meta")
+        meta = rundir.initial_meta(config, physics.as_metadata(), config["sampler"]["device"],
+                                   config["sampler"]["dtype"], name)
+        rundir.write_json_atomic(staging / rundir.META_FILE, meta)
+        fault_hook("startup:publish")
+        run_dir = rundir.publish_staging_dir(staging, target)
+    except BaseException as err:
+        lock.release()
+        shutil.rmtree(staging, ignore_errors=True)
+        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
+            raise failures.RunFailure(
+                f"cannot create the run directory {str(target)!r}: "
+                f"{failures.os_error_text(err)}; nothing was written", failures.EXIT_SYSTEM
+            ) from err
+        raise
+    lock.release()
     return run_dir, config
 
 
@@ -155,22 +254,39 @@ def cmd_resume(args) -> int:
     from experiments import sweep
 
     if sweep.is_sweep_dir(run_dir):
-        return sweep.resume_sweep(run_dir, execute)
-    if not (run_dir / rundir.CONFIG_FILE).is_file():
-        raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no config.toml)")
+        with RunDirectoryLock(run_dir, "resume"):
+            return sweep.resume_sweep(run_dir, execute)
+    rundir.check_run_dir(run_dir)
     config = rundir.load_config(run_dir)
     return execute(run_dir, config, rundir.read_json(run_dir / rundir.META_FILE).get("name", ""))
 
 
 def cmd_report(args) -> int:
     from experiments import sweep
-    from experiments.report import write_report
+    from experiments.report import print_report
 
     run_dir = Path(args.run_dir)
-    if sweep.is_sweep_dir(run_dir):
-        summary_path = sweep.write_sweep_report(run_dir)
-    else:
-        summary_path = write_report(run_dir)
+    is_sweep = sweep.is_sweep_dir(run_dir)
+    if not is_sweep:
+        rundir.check_run_dir(run_dir)
+    try:
+        with RunDirectoryLock(run_dir, "report"):
+            if is_sweep:
+                summary_path = sweep.write_sweep_report(run_dir)
+            else:
+                summary_path = print_report(run_dir)
+    except KeyboardInterrupt as err:
+        raise failures.RunFailure(
+            f"report interrupted; {rundir.SUMMARY_FILE} of {str(run_dir)!r} is unchanged (it is "
+            "written atomically)", failures.EXIT_INTERRUPTED) from err
+    except OSError as err:
+        if isinstance(err, FileNotFoundError) or not failures.is_disk_problem(err):
+            raise
+        raise failures.RunFailure(
+            f"cannot write the report of {str(run_dir)!r}: {failures.os_error_text(err)}; the "
+            f"report writes {rundir.SUMMARY_FILE} and {rundir.FIGURES_DIR}/ into the run "
+            "directory: copy it somewhere writable and report the copy",
+            failures.EXIT_SYSTEM) from err
     print(f"wrote {summary_path}")
     return 0
 
@@ -184,6 +300,9 @@ def cmd_presets(_args) -> int:
 def make_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="langevin", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--debug", action="store_true",
+                        help="show the traceback of a failure instead of a one-line message "
+                             "(accepted anywhere on the command line)")
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="start a run from a preset name or a TOML config")
     run.add_argument("source", nargs="?", help="preset name (see `langevin presets`) or CONFIG.toml")
@@ -203,12 +322,33 @@ def make_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    """Parse, run the command, and turn every expected failure into one message
+    (experiments.failures); `--debug` re-raises it with its traceback."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    debug = DEBUG_FLAG in argv
     try:
+        args = make_parser().parse_args([a for a in argv if a != DEBUG_FLAG])
         return args.func(args)
-    except (cfg.ConfigError, DataError, FileExistsError, FileNotFoundError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    except Exception as err:  # noqa: BLE001 - the one error boundary of the command line
+        return _report_failure(err, debug)
+    except KeyboardInterrupt as err:
+        return _report_failure(err, debug)
+
+
+DEBUG_FLAG = "--debug"
+
+
+def _report_failure(err: BaseException, debug: bool) -> int:
+    described = failures.describe(err)
+    if debug or described is None:
+        if described is None:
+            print("error: unexpected failure (a bug; please report it with this traceback):",
+                  file=sys.stderr)
+        traceback.print_exception(err)
+        return described[0] if described else 1
+    code, message = described
+    print(f"error: {message}", file=sys.stderr)
+    return code
 
 
 if __name__ == "__main__":

@@ -56,7 +56,14 @@ def _device(v):
 
 
 def _finite_list(v):
-    return None if all(isinstance(x, (int, float)) and math.isfinite(x) for x in v) else "must be a list of finite numbers"
+    return None if all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in v) else "must be a list of finite numbers"
+
+
+SEED_LIMIT = 2**62  # torch.manual_seed and numpy take any seed in [0, 2^62) (with offsets)
+
+
+def _seed(v):
+    return None if 0 <= v < SEED_LIMIT else "must be an integer in [0, 2**62)"
 
 
 ACTIVATION_NAMES = ("erf", "relu", "tanh", "linear", "quadratic")
@@ -76,7 +83,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                           "sqrt(2 eta_l)), mala (Metropolis-adjusted, unbiased)"),
         "friction": Key(float, 1.0, _positive,
                         "baoab only: friction zeta; momentum decay exp(-zeta sqrt(2 eta_l))"),
-        "seed": Key(int, 0, None, "seed of the sampler's generator (initialization + noise)"),
+        "seed": Key(int, 0, _seed, "seed of the sampler's generator (initialization + noise)"),
         "device": Key(str, "cpu", _device),
         "dtype": Key(str, "float32", _one_of("float32", "float64")),
         "checkpoint_every": Key(int, 5_000, _positive, "steps between flush + checkpoint"),
@@ -109,7 +116,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "d": Key(int, 16, _positive, "input dimension of the single-index teacher"),
         "n_train": Key(int, 128, _positive),
         "n_test": Key(int, 256, _positive),
-        "seed": Key(int, 1, None, "seed of the data (separate from the sampler's)"),
+        "seed": Key(int, 1, _seed, "seed of the data (separate from the sampler's)"),
         "hermite_coefficients": Key(list, [0.0, 1.0, 0.0, -0.3], _finite_list,
                                     "y = sum_k c_k He_k(w*.x), k = 0, 1, ..."),
         "label_noise": Key(float, 0.0, _non_negative, "std of Gaussian noise added to y_train"),

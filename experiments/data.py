@@ -66,11 +66,35 @@ def _checked(name: str, array, ndim: int, path: str) -> np.ndarray:
 
 def load_npz(path: str | Path) -> DataSet:
     """User data: X (n, d), y (n,), optional X_test (m, d), y_test (m,), optional
-    teacher_direction (d,). Shapes, dtypes and finiteness are checked."""
+    teacher_direction (d,). Shapes, dtypes, finiteness and degeneracy (no rows, no
+    columns, identical inputs, a zero teacher direction) are checked; a file that is not
+    a readable .npz archive (text, truncated) raises DataError naming `data.path`."""
     path = str(path)
     if not Path(path).is_file():
         raise DataError(f"data.path {path!r} is not a file")
-    with np.load(path) as archive:
+    try:
+        return _load_npz_checked(path)
+    except DataError:
+        raise
+    except Exception as err:  # noqa: BLE001 - np.load/zipfile raise many types on bad files
+        raise DataError(f"data.path {path!r} is not a readable .npz archive (truncated, or "
+                        f"not written by numpy.savez): {type(err).__name__}: {err}") from None
+
+
+def _check_degenerate(path: str, x: np.ndarray, teacher: np.ndarray | None) -> None:
+    if x.shape[0] == 0 or x.shape[1] == 0:
+        raise DataError(f"{path}: array 'X' has shape {x.shape}: it needs at least one row "
+                        "(example) and one column (input dimension)")
+    if x.shape[0] > 1 and not np.ptp(x, axis=0).any():
+        raise DataError(f"{path}: every row of array 'X' is the same input: the data carry "
+                        "no information to learn from")
+    if teacher is not None and not np.linalg.norm(teacher) > 0:
+        raise DataError(f"{path}: array 'teacher_direction' is zero: it must be a non-zero "
+                        "direction (it is normalized to unit length)")
+
+
+def _load_npz_checked(path: str) -> DataSet:
+    with np.load(path, allow_pickle=False) as archive:
         keys = set(archive.files)
         if not {"X", "y"} <= keys:
             raise DataError(f"{path}: needs arrays 'X' and 'y', found {sorted(keys)}")
@@ -97,6 +121,8 @@ def load_npz(path: str | Path) -> DataSet:
             if teacher.shape[0] != x.shape[1]:
                 raise DataError(f"{path}: 'teacher_direction' has length {teacher.shape[0]}, "
                                 f"'X' has {x.shape[1]} columns")
+        _check_degenerate(path, x, teacher)
+        if teacher is not None:
             teacher = teacher / np.linalg.norm(teacher)
     return DataSet(x, y, x_test, y_test, teacher, None)
 

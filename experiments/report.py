@@ -1,6 +1,16 @@
 """`langevin report DIR`: diagnostics, posterior means with MCSE, theory comparisons and
 figures, computed from the run directory alone (so figures can be redrawn without
-sampling again). Writes `summary.json` (atomically) and `figures/*.png`."""
+sampling again). Writes `summary.json` (atomically) and `figures/*.png`;
+`print_report` also prints it as tables (experiments.summary_table).
+
+Convergence diagnostics are computed only for statistics identifiable across chains.
+A variable indexed by hidden units (a dimension named `UNIT_DIM`, e.g. q = w_i·w*) is
+diagnosed through its unit-symmetric statistics (`langevin.unit_symmetry`: the mean
+of x² and of |x| over the units, per draw), never per unit: chains sit in different
+copies of the permutation (and sign) symmetry of the posterior, so a per-unit R̂
+measures the symmetry, not convergence. Every statistic
+that has not converged (R̂ > 1.01 or bulk ESS below 50 per chain) is listed in ONE
+warning with its remedy."""
 from __future__ import annotations
 
 import math
@@ -10,35 +20,52 @@ import numpy as np
 import xarray as xr
 
 from experiments import rundir
-from experiments.data import read_dataset
-from langevin import diagnostics
+from langevin import diagnostics, unit_symmetry
 from langevin.store import SampleStore
 
 # Rank-normalized R-hat above this flags a run (Vehtari et al. 2021 recommend 1.01).
 RHAT_THRESHOLD = 1.01
 # Fewer bulk-ESS than this per chain makes R-hat and MCSE unreliable (Vehtari et al. 2021).
 MIN_ESS_PER_CHAIN = 50
+UNIT_DIM = "neuron"  # dims containing this name index hidden units (not identifiable)
 
 
 def _finite(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
 
 
+def _worst(values: np.ndarray) -> dict:
+    rhat = diagnostics.rank_normalized_split_rhat(values)
+    ess = diagnostics.effective_sample_size(values, "bulk")
+    return {"r_hat_max": _finite(np.nanmax(rhat)), "ess_bulk_min": _finite(np.nanmin(ess))}
+
+
 def scalar_diagnostics(ds: xr.Dataset) -> dict:
-    """summarize() of every (chain, draw) variable, plus worst-case R-hat/ESS of arrays."""
+    """summarize() of every (chain, draw) variable; worst-case R-hat/ESS of arrays; for
+    unit-indexed arrays those of their unit-symmetric statistics (module docstring)."""
     out = {}
     for name, var in ds.data_vars.items():
         if var.dims[:2] != ("chain", "draw") or var.sizes["draw"] < 4:
             continue
-        values = var.transpose("chain", "draw", ...).values
+        var = var.transpose("chain", "draw", ...)
+        values = var.values
         if var.ndim == 2:
             out[name] = diagnostics.summarize({name: values})[name]
-        else:
-            rhat = diagnostics.rank_normalized_split_rhat(values)
-            ess = diagnostics.effective_sample_size(values, "bulk")
-            out[name] = {"shape": list(values.shape[2:]),
-                         "r_hat_max": _finite(np.nanmax(rhat)),
-                         "ess_bulk_min": _finite(np.nanmin(ess))}
+            continue
+        unit_axes = [i for i, dim in enumerate(var.dims) if UNIT_DIM in str(dim)]
+        if not unit_axes:
+            out[name] = {"shape": list(values.shape[2:]), **_worst(values)}
+            continue
+        symmetric = unit_symmetry.unit_symmetric_statistics(values, unit_axes[0])
+        per_statistic = {key: _worst(stat) for key, stat in symmetric.items()}
+        rhats = [v["r_hat_max"] for v in per_statistic.values() if v["r_hat_max"] is not None]
+        esses = [v["ess_bulk_min"] for v in per_statistic.values() if v["ess_bulk_min"] is not None]
+        out[name] = {"shape": list(values.shape[2:]),
+                     "diagnosed_through": f"statistics symmetric in the {var.dims[unit_axes[0]]} "
+                                          "index (mean of x^2 and of |x| over units)",
+                     "symmetric_statistics": per_statistic,
+                     "r_hat_max": max(rhats) if rhats else None,
+                     "ess_bulk_min": min(esses) if esses else None}
     return out
 
 
@@ -58,17 +85,38 @@ def thermometer(ds: xr.Dataset, temperature: float) -> dict:
     return out
 
 
-def warnings_for(diag: dict, thermo: dict, num_chains: int) -> list[str]:
-    notes = []
+def mixing_warning(diag: dict, num_chains: int, num_steps: int | None = None) -> str | None:
+    """One warning listing every statistic with R-hat > 1.01 or bulk ESS below 50 per
+    chain, worded plainly, with the remedy; None when all have converged."""
+    needed = MIN_ESS_PER_CHAIN * num_chains
+    problems = []
     for name, stats in diag.items():
         rhat = stats.get("r_hat", stats.get("r_hat_max"))
         ess = stats.get("ess_bulk", stats.get("ess_bulk_min"))
+        parts = []
         if rhat is not None and rhat > RHAT_THRESHOLD:
-            notes.append(f"{name}: R-hat {rhat:.3f} > {RHAT_THRESHOLD}: chains disagree "
-                         "(burn-in too short or chains not mixed)")
-        if ess is not None and ess < MIN_ESS_PER_CHAIN * num_chains:
-            notes.append(f"{name}: bulk ESS {ess:.0f} < {MIN_ESS_PER_CHAIN} per chain: "
-                         "R-hat and MCSE are unreliable; sample longer")
+            parts.append(f"R-hat {rhat:.3f}")
+        if ess is not None and ess < needed:
+            parts.append(f"bulk ESS {ess:.0f}")
+        if parts:
+            label = f"{name} (symmetric statistics)" if "symmetric_statistics" in stats else name
+            problems.append(f"{label}: {', '.join(parts)}")
+    if not problems:
+        return None
+    steps = f" (now {num_steps})" if num_steps is not None else ""
+    return (f"{len(problems)} of {len(diag)} statistics have not converged (the chains "
+            f"disagree: R-hat above {RHAT_THRESHOLD}, or bulk ESS over {num_chains} chains "
+            f"below {MIN_ESS_PER_CHAIN} per chain = {needed}): {'; '.join(problems)}. Their "
+            "means and MCSE are not yet reliable. Remedy: sample longer, raise "
+            f"sampler.num_steps{steps} (the ESS grows in proportion), or run more chains")
+
+
+def warnings_for(diag: dict, thermo: dict, num_chains: int,
+                 num_steps: int | None = None) -> list[str]:
+    notes = []
+    mixing = mixing_warning(diag, num_chains, num_steps)
+    if mixing:
+        notes.append(mixing)
     for layer, t in thermo.items():
         dev = t["deviation_in_mcse"]
         if dev is not None and abs(dev) > 4:
@@ -107,10 +155,12 @@ def write_report(run_dir: Path) -> Path:
     run_dir = Path(run_dir)
     config = rundir.load_config(run_dir)
     meta = rundir.read_json(run_dir / rundir.META_FILE)
-    data = read_dataset(run_dir / rundir.DATA_FILE)
+    data = rundir.read_run_data(run_dir)
     store = SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"])
-    if store.num_draws("") == 0:
-        raise ValueError(f"{str(run_dir)!r} has no stored draws yet")
+    if store.num_draws("") < 4:
+        raise rundir.RunDirectoryError(
+            f"{str(run_dir)!r} has {store.num_draws('')} stored draws, fewer than the 4 a "
+            f"report needs; continue sampling with `langevin resume {run_dir}`")
     ds = store.open().load()
     temperature = meta["convention"]["temperature"]
     diag = scalar_diagnostics(ds)
@@ -127,7 +177,8 @@ def write_report(run_dir: Path) -> Path:
             "test_mse_of_posterior_mean": predictions["test_mse_of_posterior_mean"],
             "mean": predictions["mean"], "mcse": predictions["mcse"],
             "variance": predictions["variance"]},
-        "warnings": warnings_for(diag, thermo, int(ds.sizes["chain"])),
+        "warnings": warnings_for(diag, thermo, int(ds.sizes["chain"]),
+                                 config["sampler"]["num_steps"]),
         "theory": {},
     }
     from experiments import comparisons, figures
@@ -147,4 +198,13 @@ def write_report(run_dir: Path) -> Path:
                      summary["theory"])
     path = run_dir / rundir.SUMMARY_FILE
     rundir.write_json_atomic(path, summary)
+    return path
+
+
+def print_report(run_dir: Path) -> Path:
+    """write_report, then print summary.json as tables (experiments.summary_table)."""
+    from experiments.summary_table import format_summary
+
+    path = write_report(run_dir)
+    print(format_summary(rundir.read_json(path)))
     return path

@@ -62,9 +62,9 @@ def resume_sweep(sweep_dir: Path, execute: Callable) -> int:
             config = rundir.load_config(run_dir)
         else:
             if run_dir.exists():  # created but killed before its config was written
-                for leftover in run_dir.rglob("*"):
-                    if leftover.is_file():
-                        leftover.unlink()
+                import shutil
+
+                shutil.rmtree(run_dir)
             run_dir, config = start_run(spec["preset"], [preset.overrides],
                                         [*spec["set"], f"{spec['key']}={value}"], run_dir)
         code = execute(run_dir, config, spec["preset"])

@@ -2,17 +2,26 @@
 
 A checkpoint is one file written to a temporary name, flushed to disk and renamed over
 the previous one (os.replace is atomic on POSIX), so a run killed at any instant leaves
-either the old or the new checkpoint, never a torn one.
+either the old or the new checkpoint, never a torn one. A write that fails (a full
+disk) removes its temporary file and leaves the previous checkpoint in place.
+
+`save_checkpoint(..., hook=h)` calls `h("checkpoint:replace")` between the durable
+temporary file and the rename: a test seam to stop the process there.
 """
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any, Callable, NamedTuple
 
 import torch
 
 CHECKPOINT_FILE = "state.pt"
+
+
+class CheckpointError(ValueError):
+    """The checkpoint file exists but cannot be read (truncated or corrupt)."""
 
 
 class Checkpoint(NamedTuple):
@@ -31,7 +40,8 @@ def _to_cpu(value: Any) -> Any:
     return value
 
 
-def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> Path:
+def save_checkpoint(directory: str | Path, checkpoint: Checkpoint,
+                    hook: Callable[[str], None] | None = None) -> Path:
     """Write `checkpoint` atomically to `directory/state.pt`."""
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -44,10 +54,18 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint) -> Path:
         "draws": {k: int(v) for k, v in checkpoint.draws.items()},
         "config_hash": str(checkpoint.config_hash),
     }
-    with open(tmp, "wb") as handle:
-        torch.save(payload, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
+    buffer = io.BytesIO()  # serialized in memory: a full disk then fails as an OSError
+    torch.save(payload, buffer)
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(buffer.getbuffer())
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    if hook is not None:
+        hook("checkpoint:replace")
     os.replace(tmp, target)
     return target
 
@@ -57,14 +75,23 @@ def load_checkpoint(directory: str | Path) -> Checkpoint | None:
     path = Path(directory) / CHECKPOINT_FILE
     if not path.exists():
         return None
-    payload = torch.load(path, map_location="cpu", weights_only=True)
-    return Checkpoint(
-        state=payload["state"],
-        generator_state=payload["generator_state"],
-        step=payload["step"],
-        draws=payload["draws"],
-        config_hash=payload["config_hash"],
-    )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+        return Checkpoint(
+            state=payload["state"],
+            generator_state=payload["generator_state"],
+            step=int(payload["step"]),
+            draws={str(k): int(v) for k, v in payload["draws"].items()},
+            config_hash=str(payload["config_hash"]),
+        )
+    except OSError:
+        raise
+    except Exception as err:  # noqa: BLE001 - torch/pickle/zip raise many types here
+        raise CheckpointError(
+            f"checkpoint file {str(path)!r} is truncated or corrupt "
+            f"({type(err).__name__}: {err}); restore it from a copy, or delete the "
+            "run directory's checkpoint/ and samples.zarr to sample again from the start"
+        ) from err
 
 
 def state_to_device(state: Any, device: torch.device | str) -> Any:

@@ -8,6 +8,17 @@ after which a checkpoint (state, generator state, step, draw counts, config hash
 written atomically. A run killed at any point resumes from its last checkpoint and
 stores exactly the draws of an uninterrupted run: the store is cut back to the
 checkpoint's draw counts and the generator continues from its saved state.
+
+Commit order of a flush: (1) every buffered value is checked to be finite (nothing is
+written otherwise), (2) each group's arrays are appended (`SampleStore.append`), (3)
+the checkpoint is written atomically — the commit point: draws appended after the
+last checkpoint are cut at the next start (`SampleStore.truncate`). A buffer holds at
+most min(checkpoint_every, num_steps) // cadence + 1 draws of every group.
+
+`fault_hook(point)`, if given, is called at every point of that sequence ("flush",
+"create:<group>", "append:<group>:<variable>", "checkpoint", "checkpoint:replace",
+"committed", and "truncate:<group>:<variable>" at start): a test seam to stop the
+process between any two writes.
 """
 from __future__ import annotations
 
@@ -45,7 +56,7 @@ class RunResult(NamedTuple):
 
 
 class NonFiniteError(FloatingPointError):
-    """The sampler produced NaN or ±inf; the last good checkpoint is kept."""
+    """The sampler produced NaN or ±inf; nothing after the last good checkpoint is kept."""
 
 
 def validate_plan(plan: RunPlan) -> None:
@@ -86,7 +97,20 @@ class _GroupBuffer:
         return arrays, steps
 
 
-def _non_finite_report(state: LangevinState, integrator: Integrator, first: int, last: int) -> str:
+def buffer_capacity(plan: RunPlan, every: int) -> int:
+    """Draws of a cadence-`every` group between two flushes, at most."""
+    return min(plan.checkpoint_every, plan.num_steps) // every + 1
+
+
+def _kept_text(last_checkpoint_step: int | None) -> str:
+    if last_checkpoint_step is None:
+        return "No checkpoint was written before the divergence, so nothing is kept."
+    return (f"The last good checkpoint (step {last_checkpoint_step}) is kept: after changing "
+            "the step size start a new run; a resume would need the same configuration.")
+
+
+def _non_finite_report(state: LangevinState, integrator: Integrator, first: int, last: int,
+                       last_checkpoint_step: int | None = None) -> str:
     bad_chains = (~torch.isfinite(state.potential)).nonzero().flatten().tolist()
     layers = [
         layer for layer, param in state.theta.items() if not bool(torch.isfinite(param).all())
@@ -94,6 +118,11 @@ def _non_finite_report(state: LangevinState, integrator: Integrator, first: int,
     layers = layers or [
         layer for layer, grad in state.gradient.items() if not bool(torch.isfinite(grad).all())
     ]
+    if len(layers) == len(state.theta) and len(layers) > 1:
+        where = (f"every layer {layers} (NaN had spread through the network by the time it "
+                 "was detected, so the layer it started in is unknown)")
+    else:
+        where = f"{layers or 'none (the potential overflowed)'}"
     # When only U overflowed, the layer that ran away is the one with the largest weights.
     largest = {layer: float(param.abs().max()) for layer, param in state.theta.items()}
     sizes = ", ".join(f"{layer!r}: {eta:.3g}" for layer, eta in integrator.step_sizes.items())
@@ -101,10 +130,10 @@ def _non_finite_report(state: LangevinState, integrator: Integrator, first: int,
     return (
         f"non-finite potential (NaN or overflow) between steps {first} and {last} in chains "
         f"{bad_chains[:10]}{'...' if len(bad_chains) > 10 else ''}; non-finite layer(s): "
-        f"{layers or 'none (the potential overflowed)'}; largest |θ| per layer {{{magnitudes}}}; "
+        f"{where}; largest |θ| per layer {{{magnitudes}}}; "
         f"per-layer step sizes {{{sizes}}}, temperature {integrator.temperature:.3g}. The step "
-        "size is too large for this posterior: lower sampler.step_size. The last good "
-        "checkpoint is kept."
+        "size is too large for this posterior: lower sampler.step_size. "
+        + _kept_text(last_checkpoint_step)
     )
 
 
@@ -120,6 +149,7 @@ def run_chains(
     config_hash: str,
     stop_requested: Callable[[], bool] = lambda: False,
     progress: Callable[[int, int], None] | None = None,
+    fault_hook: Callable[[str], None] | None = None,
 ) -> RunResult:
     """Run (or resume) the chains to `plan.total_steps`, streaming draws to `store`.
 
@@ -127,7 +157,7 @@ def run_chains(
     from it (bit-identically on the same device); `initial_theta` is then ignored.
     `stop_requested()` is polled every step; when it returns True the run flushes,
     checkpoints and returns with status "interrupted". `progress(step, total)` is called
-    every few steps.
+    every few steps. `fault_hook(point)`: see the module docstring (None in normal use).
     """
     validate_plan(plan)
     check_unique_names(observables)
@@ -139,7 +169,8 @@ def run_chains(
         state = integrator.init(dict(initial_theta))
         step = 0
         draw_counts = {g: 0 for g in groups}
-        store.truncate(draw_counts)
+        store.truncate(draw_counts, hook=fault_hook)
+        last_checkpoint_step = None
     else:
         if checkpoint.config_hash != config_hash:
             raise ValueError(
@@ -150,35 +181,51 @@ def run_chains(
         generator.set_state(checkpoint.generator_state)
         step = checkpoint.step
         draw_counts = {g: int(checkpoint.draws.get(g, 0)) for g in groups}
-        store.truncate(draw_counts)
+        store.truncate(draw_counts, hook=fault_hook)
+        last_checkpoint_step = step
 
     buffers = {
-        g: _GroupBuffer(capacity=plan.checkpoint_every // min(
+        g: _GroupBuffer(capacity=buffer_capacity(plan, min(
             obs.every or plan.thin for obs in observables.values()
-            if group_name(obs.every or plan.thin, plan.thin) == g) + 1)
+            if group_name(obs.every or plan.thin, plan.thin) == g)))
         for g in groups
     }
     dims = {g: {} for g in groups}
     for obs in observables.values():
         dims[group_name(obs.every or plan.thin, plan.thin)].update(obs.dims)
 
+    def hook(point: str) -> None:
+        if fault_hook is not None:
+            fault_hook(point)
+
     def flush_and_checkpoint(at_step: int, since_step: int) -> None:
+        nonlocal last_checkpoint_step
         if not bool(torch.isfinite(state.potential).all()):
-            raise NonFiniteError(_non_finite_report(state, integrator, since_step, at_step))
-        for g, buf in buffers.items():
-            arrays, steps = buf.drain()
+            raise NonFiniteError(_non_finite_report(state, integrator, since_step, at_step,
+                                                    last_checkpoint_step))
+        drained = {g: buf.drain() for g, buf in buffers.items()}
+        for g, (arrays, _steps) in drained.items():  # (1) nothing is written if any is bad
             for name, values in arrays.items():
                 if not np.isfinite(values).all():
                     raise NonFiniteError(
                         f"observable {name!r} is non-finite between steps {since_step} and "
-                        f"{at_step}; the last good checkpoint is kept"
-                    )
-            store.append(g, arrays, steps, dims[g])
-            draw_counts[g] += len(steps)
+                        f"{at_step} while the potential is finite (test inputs or a teacher "
+                        f"direction too large for sampler.dtype?). "
+                        f"{_kept_text(last_checkpoint_step)}")
+        hook("flush")
+        counts = dict(draw_counts)
+        for g, (arrays, steps) in drained.items():  # (2) append
+            store.append(g, arrays, steps, dims[g], hook=fault_hook)
+            counts[g] += len(steps)
+        hook("checkpoint")  # (3) commit
         save_checkpoint(
             checkpoint_dir,
-            Checkpoint(state._asdict(), generator.get_state(), at_step, draw_counts, config_hash),
+            Checkpoint(state._asdict(), generator.get_state(), at_step, counts, config_hash),
+            hook=fault_hook,
         )
+        draw_counts.update(counts)
+        last_checkpoint_step = at_step
+        hook("committed")
 
     start_step, start_time = step, time.perf_counter()
     last_flush = step
@@ -201,7 +248,8 @@ def run_chains(
             flush_and_checkpoint(step, last_flush)
             last_flush = step
         elif step % 100 == 0 and not bool(torch.isfinite(state.potential).all()):
-            raise NonFiniteError(_non_finite_report(state, integrator, last_flush, step))
+            raise NonFiniteError(_non_finite_report(state, integrator, last_flush, step,
+                                                    last_checkpoint_step))
         if progress is not None and (step % progress_every == 0 or step == plan.total_steps):
             progress(step, plan.total_steps)
         if stop:
