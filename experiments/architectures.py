@@ -109,7 +109,7 @@ def _non_negative(v) -> str | None:
     return None if v >= 0 and math.isfinite(v) else "must be non-negative and finite"
 
 
-def _non_negative_list(values) -> str | None:
+def _positive_list(values) -> str | None:
     return None if all(_finite_positive(v) for v in values) else "must be a list of positive numbers"
 
 
@@ -121,7 +121,7 @@ FC_KEYS = {
     "posterior.sigma_b2": Key(float, 1.0, lambda v: None if v > 0 and math.isfinite(v)
                               else "must be positive and finite",
                               "bias prior variance (model.bias = true)"),
-    "training.weight_decays": Key(list, [], _non_negative_list,
+    "training.weight_decays": Key(list, [], _positive_list,
                                   "weight decays of the hidden weight layers w, w2, ..., wL "
                                   "(training view; or training.weight_decay_w for one layer)"),
     "training.weight_decay_b": Key(float, 0.0, _non_negative,

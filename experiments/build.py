@@ -50,8 +50,8 @@ class Physics(NamedTuple):
         out["convention"] = (
             "U = 1/2 sum (f - y)^2 + sum_l gamma_l/2 |theta_l|^2; dtheta = -grad U dt + "
             "sqrt(2T) dW; posterior exp(-U/T): prior variance T/gamma_l per weight, "
-            "noise variance sigma^2 = T (1/2-SSE loss); readout prior sigma_a2/(chi N), "
-            "noise sigma~^2/chi"
+            "noise variance sigma^2 = T (1/2-SSE loss); hidden weights sigma_l^2/fan_in, "
+            "readout prior sigma_a2/(chi N), biases sigma_b2, noise sigma~^2/chi"
         )
         return out
 

@@ -9,6 +9,11 @@ Bayesian (`posterior.sigma_w2`, `posterior.sigma_a2`, `posterior.noise_variance`
 `model.chi`) or training (`training.temperature`, `training.weight_decay_w`,
 `training.weight_decay_a`). Setting any `training.*` key selects the training view;
 all three must then be given and no `posterior.*` key may be set.
+
+Keys that only one architecture reads (e.g. `model.widths`, `model.bias`) are declared by
+its entry in `experiments.architectures.MODELS`, which also validates them; such a key set
+under another architecture is an error. Deep fc nets state the training view with
+`training.weight_decays` (one per hidden weight layer) instead of `training.weight_decay_w`.
 """
 from __future__ import annotations
 

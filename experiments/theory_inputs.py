@@ -125,7 +125,7 @@ def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> 
         if config["data"]["source"] == "single_index" else ()
     return TwoLayerTheoryInputs(
         activation=config["model"]["activation"], input_dim=int(input_dim),
-        width=int(config["model"]["width"]), chi=float(convention["chi"]),
+        width=int(fc_widths(config)[0]), chi=float(convention["chi"]),
         sigma_w2=float(convention["sigma_w2"]), sigma_a2_tilde=float(convention["sigma_a2"]),
         gp_sigma_a2=float(convention["sigma_a2"]) / float(convention["chi"]),
         noise_variance=float(convention["noise_variance"]), n_train=int(n_train),
