@@ -134,9 +134,10 @@ def fc_widths(config: dict) -> tuple[int, ...]:
     return tuple(int(n) for n in model["widths"]) or (int(model["width"]),)
 
 
-def _set(config: dict, user_keys: frozenset, dotted: str, default) -> bool:
+def _set(config: dict, user_keys: frozenset, dotted: str) -> bool:
+    """Whether the user set `dotted` (or it differs from its default)."""
     section, name = dotted.split(".")
-    return dotted in user_keys or config[section][name] != default
+    return dotted in user_keys or config[section][name] != FC_KEYS[dotted].default
 
 
 def _fc_check(config: dict, user_keys: frozenset) -> str | None:
@@ -148,8 +149,8 @@ def _fc_check(config: dict, user_keys: frozenset) -> str | None:
                 f"network has {len(widths)} hidden weight layer(s) (widths {list(widths)}): "
                 "give one number, or one per hidden layer")
     if not model["bias"]:
-        for key, default in (("posterior.sigma_b2", 1.0), ("training.weight_decay_b", 0.0)):
-            if _set(config, user_keys, key, default):
+        for key in ("posterior.sigma_b2", "training.weight_decay_b"):
+            if _set(config, user_keys, key):
                 return f"config key {key!r} applies only with model.bias = true"
     decays = training["weight_decays"]
     if decays and len(decays) != len(widths):
