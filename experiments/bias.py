@@ -43,7 +43,8 @@ import torch
 import xarray as xr
 
 from experiments import rundir
-from experiments.build import build_run
+from experiments.architectures import get_entry
+from experiments.build import build_run, resolve_physics
 from experiments.data import DataSet
 from langevin import diagnostics
 from langevin import observables as obs
@@ -142,9 +143,11 @@ def automatic_steps(config: dict) -> int:
 
 def check_cost(config: dict, data: DataSet, num_steps: int) -> float:
     """≈ multiply-adds of the check: 3K steps × chains × parameters × training points."""
-    width, d = config["model"]["width"], data.x_train.shape[1]
-    return (3.0 * num_steps * config["sampler"]["num_chains"] * width * (d + 1)
-            * len(data.x_train))
+    d = data.x_train.shape[1]
+    model = get_entry(config["model"]["architecture"]).build(
+        config, d, resolve_physics(config, d).prior_variances)
+    parameters = sum(math.prod(shape) for shape in model.parameter_shapes().values())
+    return 3.0 * num_steps * config["sampler"]["num_chains"] * parameters * len(data.x_train)
 
 
 def _on_available_device(config: dict) -> dict:

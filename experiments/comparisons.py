@@ -7,16 +7,21 @@ import xarray as xr
 from experiments.data import DataSet
 from experiments.feature_learning_comparison import compare_feature_learning
 from experiments.gp_comparison import compare_gp
-from experiments.theory_inputs import two_layer_inputs
+from experiments.theory_inputs import is_two_layer, network_prior, two_layer_inputs
 
 
 def compare_with_theory(config: dict, meta: dict, data: DataSet, ds: xr.Dataset,
                         q: xr.DataArray | None = None) -> dict:
-    inputs = two_layer_inputs(config, meta, n_train=len(data.y_train),
-                              input_dim=data.x_train.shape[1])
+    """The GP limit for every architecture (its registry NNGP kernel, χ = 1); the two-layer
+    theories (single-index learnabilities, GFL, Landau) for one hidden layer without bias."""
+    input_dim = data.x_train.shape[1]
+    prior = network_prior(config, meta, input_dim)
+    inputs = (two_layer_inputs(config, meta, n_train=len(data.y_train), input_dim=input_dim)
+              if is_two_layer(config) else None)
     out = {}
-    gp = compare_gp(inputs, data, ds)
+    gp = compare_gp(prior, data, ds, inputs)
     if gp is not None:
         out["gp"] = gp
-    out.update(compare_feature_learning(inputs, data, ds, q))  # χ > 1: GFL and Landau
+    if inputs is not None:
+        out.update(compare_feature_learning(inputs, data, ds, q))  # χ > 1: GFL and Landau
     return out

@@ -9,6 +9,11 @@ Bayesian (`posterior.sigma_w2`, `posterior.sigma_a2`, `posterior.noise_variance`
 `model.chi`) or training (`training.temperature`, `training.weight_decay_w`,
 `training.weight_decay_a`). Setting any `training.*` key selects the training view;
 all three must then be given and no `posterior.*` key may be set.
+
+Keys that only one architecture reads (e.g. `model.widths`, `model.bias`) are declared by
+its entry in `experiments.architectures.MODELS`, which also validates them; such a key set
+under another architecture is an error. Deep fc nets state the training view with
+`training.weight_decays` (one per hidden weight layer) instead of `training.weight_decay_w`.
 """
 from __future__ import annotations
 
@@ -17,9 +22,11 @@ import hashlib
 import json
 import math
 import sys
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+
+from experiments import architectures
+from experiments.config_keys import NUMBER_OR_LIST, Key
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -29,14 +36,6 @@ else:  # pragma: no cover
 
 class ConfigError(ValueError):
     """A config key or value is invalid; the message names the key and the value."""
-
-
-@dataclass(frozen=True)
-class Key:
-    kind: type  # int, float, str, bool or list
-    default: Any
-    check: Callable[[Any], str | None] | None = None  # returns an error text or None
-    doc: str = ""
 
 
 def _positive(v):
@@ -93,6 +92,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
                        "problems on a busy machine run faster with 1"),
     },
     "model": {
+        "architecture": Key(str, "fc", _one_of(*architectures.architecture_names()),
+                            "network family (experiments.architectures.MODELS); 'two_layer' "
+                            "is an alias of 'fc'"),
         "width": Key(int, 64, _positive, "hidden width N"),
         "activation": Key(str, "erf", _one_of(*ACTIVATION_NAMES)),
         "scaling": Key(str, "standard", _one_of("standard", "mean_field"),
@@ -100,7 +102,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "chi": Key(float, 0.0, _non_negative, "explicit chi; 0 means: from model.scaling"),
     },
     "posterior": {
-        "sigma_w2": Key(float, 1.0, _positive, "input weights ~ N(0, sigma_w2/d)"),
+        "sigma_w2": Key(NUMBER_OR_LIST, 1.0, architectures.positive_number_or_list,
+                        "input weights ~ N(0, sigma_w2/d); a list: one sigma_l^2 per hidden "
+                        "weight layer (weights ~ N(0, sigma_l^2/fan_in))"),
         "sigma_a2": Key(float, 1.0, _positive, "readout ~ N(0, sigma_a2/(chi N))"),
         "noise_variance": Key(float, 0.1, _positive,
                               "noise variance sigma~^2; the likelihood variance is sigma~^2/chi"),
@@ -134,10 +138,23 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "control_directions": Key(int, 2, _non_negative,
                                   "random unit directions (orthogonal to w*) for q_control"),
         "q_every": Key(int, 0, _non_negative, "cadence of q, q_control (0: sampler.thin)"),
+        "probe_points": Key(int, 0, _non_negative,
+                            "per-layer pre-activation statistics on the first P test points "
+                            "(0: off)"),
+        "preactivation_every": Key(int, 0, _non_negative,
+                                   "cadence of the pre-activation statistics (0: sampler.thin)"),
+        "kernel_every": Key(int, 0, _non_negative,
+                            "cadence of the per-layer empirical kernels on the probe points "
+                            "(0: off)"),
     },
 }
 
-TRAINING_KEYS = tuple(SCHEMA["training"])
+# Architecture-specific keys are declared by their registry entry (experiments.architectures).
+for _dotted, _key in architectures.owned_keys().items():
+    _section, _name = _dotted.split(".")
+    SCHEMA[_section][_name] = _key
+
+TRAINING_KEYS = tuple(SCHEMA["training"])  # the view is "training" when any of them is set
 
 
 def default_config() -> dict[str, dict[str, Any]]:
@@ -164,9 +181,14 @@ def _coerce(name: str, key: Key, value: Any) -> Any:
         if not isinstance(value, str):
             raise ConfigError(f"config key {name!r} must be a string, got {value!r}")
         return value
-    if key.kind is list:
+    if key.kind is list or key.kind == NUMBER_OR_LIST:
+        if key.kind == NUMBER_OR_LIST and isinstance(value, (int, float)) \
+                and not isinstance(value, bool):
+            return float(value)
         if not isinstance(value, list):
             raise ConfigError(f"config key {name!r} must be a list, got {value!r}")
+        if key.element is int:
+            return [int(x) if isinstance(x, float) and x.is_integer() else x for x in value]
         return [float(x) if isinstance(x, int) and not isinstance(x, bool) else x for x in value]
     raise AssertionError(key.kind)
 
@@ -225,12 +247,17 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
                 problem = key.check(value)
                 if problem:
                     raise ConfigError(f"config key '{section}.{name}' {problem}, got {value!r}")
-    training_set = [k for k in TRAINING_KEYS if config["training"][k] > 0]
-    if training_set:
-        missing = [k for k in TRAINING_KEYS if config["training"][k] <= 0]
+    entry = architectures.get_entry(config["model"]["architecture"])
+    _check_architecture_keys(config, entry, frozenset(user_keys))
+    training = config["training"]
+    if training["temperature"] > 0 or any(training[k] for k in TRAINING_KEYS):
+        required = ["temperature", "weight_decay_a"]
+        if not training.get("weight_decays"):
+            required.insert(1, "weight_decay_w")
+        missing = [k for k in required if not training[k] > 0]
         if missing:
             raise ConfigError(
-                f"the training view needs all of training.{{{', '.join(TRAINING_KEYS)}}}; "
+                f"the training view needs all of training.{{{', '.join(required)}}}; "
                 f"missing or zero: {['training.' + k for k in missing]}")
         clash = sorted(k for k in user_keys if k.startswith("posterior."))
         if clash:
@@ -243,13 +270,34 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
     if "sampler.friction" in user_keys and sampler["integrator"] != "baoab":
         raise ConfigError(f"config key 'sampler.friction' applies to sampler.integrator = "
                           f"'baoab' only, got integrator {sampler['integrator']!r}")
+    observables = config["observables"]
+    for key in ("kernel_every", "preactivation_every"):
+        if observables[key] > 0 and observables["probe_points"] == 0:
+            raise ConfigError(f"config key 'observables.{key}' needs observables.probe_points > 0 "
+                              "(the probe set of the per-layer observables)")
     if data["source"] == "npz" and not data["path"]:
         raise ConfigError("config key 'data.path' must name an .npz file when data.source = 'npz'")
     if data["source"] == "single_index" and not data["hermite_coefficients"]:
         raise ConfigError("config key 'data.hermite_coefficients' must not be empty")
-    if config["model"]["scaling"] == "mean_field" and config["model"]["chi"] not in (0.0, float(config["model"]["width"])):
+    readout_width = entry.readout_width(config)
+    if config["model"]["scaling"] == "mean_field" and config["model"]["chi"] not in (0.0, float(readout_width)):
         raise ConfigError(f"config key 'model.chi' = {config['model']['chi']!r} contradicts "
-                          f"model.scaling = 'mean_field' (chi = width = {config['model']['width']})")
+                          f"model.scaling = 'mean_field' (chi = readout width = {readout_width})")
+
+
+def _check_architecture_keys(config: dict, entry, user_keys: frozenset) -> None:
+    """Keys of another architecture must stay unset; then the entry's own rules."""
+    name = config["model"]["architecture"]
+    for dotted, key in architectures.owned_keys().items():
+        if dotted in entry.config_keys:
+            continue
+        section, key_name = dotted.split(".")
+        if dotted in user_keys or config[section][key_name] != key.default:
+            raise ConfigError(f"config key {dotted!r} does not apply to model.architecture = "
+                              f"{name!r}")
+    problem = entry.check(config, user_keys)
+    if problem:
+        raise ConfigError(problem)
 
 
 def resolve(overrides: list[dict], set_args: list[str] = ()) -> tuple[dict, set[str]]:
@@ -298,16 +346,32 @@ _NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "chec
 _INTEGRATOR_KEYS = {("sampler", "friction"): "baoab"}
 
 
+# Keys added after runs existed: hashed only when they differ from their default, so the
+# hash of every earlier run (and its resumability) is unchanged.
+_HASHED_WHEN_NOT_DEFAULT = {("model", "architecture"),
+                            ("observables", "probe_points"),
+                            ("observables", "preactivation_every"),
+                            ("observables", "kernel_every"),
+                            *(tuple(k.split(".")) for k in architectures.owned_keys())}
+
+
 def _hashed(section: str, key: str, config: dict) -> bool:
     if (section, key) in _NOT_HASHED:
         return False
+    if (section, key) in _HASHED_WHEN_NOT_DEFAULT:
+        value = config[section][key]
+        if (section, key) == ("model", "architecture"):
+            value = architectures.canonical_name(value)
+        return value != SCHEMA[section][key].default
     scheme = _INTEGRATOR_KEYS.get((section, key))
     return scheme is None or config["sampler"]["integrator"] == scheme
 
 
 def config_hash(config: dict) -> str:
     """SHA-256 (16 hex digits) of the settings that determine the draws."""
-    hashed = {s: {k: v for k, v in vals.items() if _hashed(s, k, config)}
+    hashed = {s: {k: (architectures.canonical_name(v) if (s, k) == ("model", "architecture")
+                      else v)
+                  for k, v in vals.items() if _hashed(s, k, config)}
               for s, vals in config.items()}
     hashed = {s: vals for s, vals in hashed.items() if vals}  # e.g. [diagnostics]
     return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]

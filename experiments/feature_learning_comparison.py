@@ -218,7 +218,7 @@ def learnability_comparison(f: np.ndarray, data: DataSet, inputs: TwoLayerTheory
                             means: dict, continuum: dict) -> dict:
     """Sampled R_k with MCSE and the NNGP value (gp_comparison), plus each theory's R_k on the same
     test set and its continuum L_k (module docstring)."""
-    gp = gp_prediction(inputs, data)
+    gp = gp_prediction(inputs.network_prior(), data)
     out = hermite_learnabilities(f, gp.mean, data, inputs)
     z = data.x_test @ data.teacher_direction
     he = {1: hermite_he(1, z), 3: hermite_he(3, z)}

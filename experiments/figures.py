@@ -14,10 +14,14 @@ from experiments.data import DataSet  # noqa: E402
 
 TRACE_VARIABLES = ("train_loss", "virial_temperature_w", "virial_temperature_a",
                    "squared_norm_w", "squared_norm_a", "w_second_moment_parallel")
+# Per-layer scalars of deeper networks (w2, b1, ...) are traced after the ones above.
+PER_LAYER_PREFIXES = ("virial_temperature_", "squared_norm_")
 
 
 def _scalar_names(ds: xr.Dataset) -> list[str]:
-    return [n for n in TRACE_VARIABLES if n in ds and ds[n].dims == ("chain", "draw")]
+    names = [n for n in TRACE_VARIABLES if n in ds]
+    names += sorted(n for n in ds.data_vars if n.startswith(PER_LAYER_PREFIXES) and n not in names)
+    return [n for n in names if ds[n].dims == ("chain", "draw")]
 
 
 def trace_and_rank(path: Path, ds: xr.Dataset) -> None:

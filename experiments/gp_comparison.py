@@ -1,11 +1,12 @@
-"""The Gaussian-process (NNGP) limit beside the sampled posterior of a two-layer run.
+"""The Gaussian-process (NNGP) limit beside the sampled posterior of a run, for every
+registered architecture (its entry's NNGP kernel, e.g. the deep fc recursion).
 
 Applies to standard scaling (χ = 1), where the posterior tends to the NNGP posterior as
 N → ∞ at fixed σ_a² with corrections O(1/N) (theory.md §1). For every quantity the
 sampled value comes with its MCSE (langevin.diagnostics) and the GP value beside it:
 
 - posterior mean and variance of f on the test points;
-- per-Hermite learnabilities R_k = f·He_k / y·He_k on the test set (sampled: per draw,
+- (one hidden layer without bias) per-Hermite learnabilities R_k = f·He_k / y·He_k on the test set (sampled: per draw,
   then averaged; GP: from the GP mean; continuum theory: the single-index spectrum with
   EK and the self-consistent κ);
 - the second moments of the input weights along w* and orthogonal to it, which stay
@@ -17,21 +18,22 @@ import numpy as np
 import xarray as xr
 
 from experiments.data import DataSet
+from experiments.architectures import NetworkPrior, get_entry
 from experiments.theory_inputs import TwoLayerTheoryInputs
 from langevin import diagnostics
 from theory.gaussian_process import gp_posterior
 from theory.hermite import hermite_he
-from theory.kernels import two_layer_diag, two_layer_gram
 from theory.single_index_spectrum import predicted_learnabilities, single_index_spectrum
 
 
-def gp_prediction(inputs: TwoLayerTheoryInputs, data: DataSet):
-    kernel = dict(activation=inputs.activation, sigma_a2=inputs.gp_sigma_a2,
-                  sigma_w2=inputs.sigma_w2)
-    K_train = two_layer_gram(data.x_train, None, **kernel)
-    K_test_train = two_layer_gram(data.x_test, data.x_train, **kernel)
-    K_test_diag = two_layer_diag(data.x_test, **kernel)
-    return gp_posterior(K_train, K_test_train, K_test_diag, data.y_train, inputs.noise_variance)
+def gp_prediction(prior: NetworkPrior, data: DataSet):
+    """GP posterior on the test points with the architecture's NNGP kernel and noise
+    variance σ² = σ̃²/χ (theory.gaussian_process.gp_posterior)."""
+    gram, diag = get_entry(prior.architecture).nngp(prior)
+    K_train = gram(data.x_train, None)
+    K_test_train = gram(data.x_test, data.x_train)
+    K_test_diag = diag(data.x_test)
+    return gp_posterior(K_train, K_test_train, K_test_diag, data.y_train, prior.noise_variance)
 
 
 def _scalar_with_mcse(values: np.ndarray) -> dict:
@@ -90,20 +92,22 @@ def hermite_learnabilities(f: np.ndarray, gp_mean: np.ndarray, data: DataSet,
     return out
 
 
-def compare_gp(inputs: TwoLayerTheoryInputs, data: DataSet, ds: xr.Dataset) -> dict | None:
-    """All GP-limit comparisons of a run, or None when the run is not in standard scaling."""
-    if inputs.chi != 1.0 or "f_test" not in ds or not len(data.y_test):
+def compare_gp(prior: NetworkPrior, data: DataSet, ds: xr.Dataset,
+               inputs: TwoLayerTheoryInputs | None = None) -> dict | None:
+    """All GP-limit comparisons of a run, or None when the run is not in standard scaling.
+    `inputs` (two-layer runs only) adds the single-index Hermite learnabilities."""
+    if prior.chi != 1.0 or "f_test" not in ds or not len(data.y_test):
         return None
-    gp = gp_prediction(inputs, data)
+    gp = gp_prediction(prior, data)
     f = ds["f_test"].transpose("chain", "draw", "test_point").values.astype(np.float64)
     out = mean_and_variance_gap(f, gp.mean, gp.variance)
     out["condition_number"] = gp.condition_number
     out["log_marginal_likelihood"] = gp.log_marginal_likelihood
-    if data.teacher_direction is not None and inputs.hermite_coefficients:
+    if inputs is not None and data.teacher_direction is not None and inputs.hermite_coefficients:
         out["hermite_learnabilities"] = hermite_learnabilities(f, gp.mean, data, inputs)
-    prior = inputs.sigma_w2 / inputs.input_dim
+    first_layer = prior.weight_variances[0] / prior.input_dim  # w ~ N(0, σ_1²/d)
     for name in ("w_second_moment_parallel", "w_second_moment_perp"):
         if name in ds:
             values = ds[name].transpose("chain", "draw").values.astype(np.float64)
-            out[name] = {**_scalar_with_mcse(values), "gp": prior}
+            out[name] = {**_scalar_with_mcse(values), "gp": first_layer}
     return out

@@ -43,6 +43,8 @@ import torch
 from experiments import bias, presets, rundir
 from experiments import config as cfg
 from experiments.build import build_run, make_data
+from experiments.architectures import fc_widths
+from experiments.theory_inputs import is_two_layer
 from langevin import diagnostics
 from langevin import observables as obs
 from langevin.checkpoint import load_checkpoint, state_to_device
@@ -73,8 +75,15 @@ def _overrides(source: str | None) -> tuple[str, list[dict]]:
 
 
 def check_problem_size(config: dict, x_train: np.ndarray) -> None:
-    """Refuse (ProblemTooLarge, naming the key) anything beyond LIMITS."""
-    sizes = {"data.d": x_train.shape[1], "model.width": config["model"]["width"],
+    """Refuse (ProblemTooLarge, naming the key) anything beyond LIMITS, and any network
+    but the one the NUTS model implements (fc, one hidden layer, no bias)."""
+    if not is_two_layer(config):
+        raise ProblemTooLarge(
+            "the NUTS reference check implements the fc network with one hidden layer and no "
+            f"bias; got model.architecture = {config['model']['architecture']!r}, "
+            f"model.widths = {config['model']['widths']!r}, model.bias = "
+            f"{config['model']['bias']!r}")
+    sizes = {"data.d": x_train.shape[1], "model.width": fc_widths(config)[0],
              "data.n_train": x_train.shape[0]}
     for key, limit in LIMITS.items():
         if sizes[key] > limit:
@@ -172,7 +181,7 @@ def nuts_draws(config: dict, data, num_points: int, nuts_options: dict) -> tuple
     setup = build_run(config, data)
     physics = setup.physics
     result = nuts_two_layer_posterior(
-        data.x_train, data.y_train, width=config["model"]["width"],
+        data.x_train, data.y_train, width=fc_widths(config)[0],
         activation=config["model"]["activation"], prior_variances=physics.prior_variances,
         noise_variance=physics.noise_variance, seed=config["sampler"]["seed"], **nuts_options)
     chains, num_draws = result.theta["a"].shape[:2]
@@ -259,7 +268,7 @@ def run_reference_check(name: str, overrides: list[dict], set_args: list[str], o
     nuts_info["seconds"] = time.perf_counter() - started
     table = compare(langevin, symmetric_statistics(nuts_raw), biases)
     result = {
-        "problem": {"d": int(data.x_train.shape[1]), "width": config["model"]["width"],
+        "problem": {"d": int(data.x_train.shape[1]), "width": fc_widths(config)[0],
                     "n_train": int(len(data.x_train)), "test_points": num_points,
                     "activation": config["model"]["activation"]},
         "langevin": {"run_dir": str(run_dir), "integrator": config["sampler"]["integrator"],

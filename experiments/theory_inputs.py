@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from experiments.architectures import NetworkPrior, canonical_name, fc_widths, get_entry
+
 
 class TwoLayerTheoryInputs(NamedTuple):
     activation: str
@@ -60,6 +62,12 @@ class TwoLayerTheoryInputs(NamedTuple):
             return None
         return self.coefficient(1), self.coefficient(3)
 
+    def network_prior(self) -> NetworkPrior:
+        """The same network as a `NetworkPrior` (fc, one hidden layer, no bias)."""
+        return NetworkPrior("fc", self.activation, self.input_dim, (self.width,),
+                            (self.sigma_w2,), self.sigma_a2_tilde, 0.0, self.chi,
+                            self.noise_variance)
+
     def theory_couplings(self) -> dict:
         """Keyword arguments shared by the single-index theory solvers (χ-scaled numerators + χ)."""
         return dict(num_samples=self.n_train, width=self.width, input_dim=self.input_dim,
@@ -82,13 +90,42 @@ class TwoLayerTheoryInputs(NamedTuple):
         return kwargs, y1
 
 
+def network_prior(config: dict, meta: dict, input_dim: int) -> NetworkPrior:
+    """The run's prior and likelihood for the theory side (NNGP kernels of any registered
+    architecture), read from meta.json's convention (so a report uses the physics the run
+    was sampled with). Runs stored before per-layer variances existed have one number
+    sigma_w2 and no sigma_b2: σ_l² = sigma_w2 for every hidden layer, no biases."""
+    convention = meta["convention"]
+    architecture = canonical_name(config["model"]["architecture"])
+    entry = get_entry(architecture)
+    priors = entry.layer_priors(config, input_dim)
+    num_hidden = sum(1 for p in priors if p.role == "weight")
+    sigma_w2 = convention["sigma_w2"]
+    sigma_w2 = tuple(float(v) for v in sigma_w2) if isinstance(sigma_w2, list) \
+        else (float(sigma_w2),) * num_hidden
+    widths = fc_widths(config) if architecture == "fc" else ()
+    return NetworkPrior(
+        architecture=architecture, activation=config["model"]["activation"],
+        input_dim=int(input_dim), widths=widths, weight_variances=sigma_w2,
+        readout_variance_tilde=float(convention["sigma_a2"]),
+        bias_variance=float(convention.get("sigma_b2") or 0.0), chi=float(convention["chi"]),
+        noise_variance=float(convention["noise_variance"]))
+
+
+def is_two_layer(config: dict) -> bool:
+    """One hidden fc layer without biases: the network of the two-layer theories
+    (single-index spectra, GFL, Landau), which take `TwoLayerTheoryInputs`."""
+    return (canonical_name(config["model"]["architecture"]) == "fc"
+            and len(fc_widths(config)) == 1 and not config["model"]["bias"])
+
+
 def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> TwoLayerTheoryInputs:
     convention = meta["convention"]
     coefficients = tuple(config["data"]["hermite_coefficients"]) \
         if config["data"]["source"] == "single_index" else ()
     return TwoLayerTheoryInputs(
         activation=config["model"]["activation"], input_dim=int(input_dim),
-        width=int(config["model"]["width"]), chi=float(convention["chi"]),
+        width=int(fc_widths(config)[0]), chi=float(convention["chi"]),
         sigma_w2=float(convention["sigma_w2"]), sigma_a2_tilde=float(convention["sigma_a2"]),
         gp_sigma_a2=float(convention["sigma_a2"]) / float(convention["chi"]),
         noise_variance=float(convention["noise_variance"]), n_train=int(n_train),

@@ -1,7 +1,7 @@
 """Activation functions with their derivatives, for the analytic backward pass.
 
 Registry: plain dict name -> Activation(value, derivative). The derivative is used by
-`models.TwoLayerNetwork.loss_and_gradient`, which modifies it in place: every
+`models.two_layer.two_layer_loss_and_gradient`, which modifies it in place: every
 `derivative` must return a fresh tensor, never a view of its input. Tests compare the
 resulting gradients with autograd.
 """

@@ -136,3 +136,38 @@ def chi_for_scaling(scaling: str, width: int) -> float:
     if scaling == "mean_field":
         return float(width)
     raise ValueError(f"scaling must be 'standard' or 'mean_field', got {scaling!r}")
+
+
+# Prior rule of one layer (design.md): the variance of one weight is
+#   "weight":  σ_l²/fan_in            (hidden and input layers)
+#   "readout": σ̃_a²/(χ · fan_in)      (the last layer; χ = 1 standard, χ = N mean field)
+#   "bias":    σ_b²                   (no fan-in)
+# These two functions are the one place where χ enters the prior.
+LAYER_ROLES = ("weight", "readout", "bias")
+
+
+def _check_role(role: str) -> None:
+    if role not in LAYER_ROLES:
+        raise ValueError(f"layer role must be one of {LAYER_ROLES}, got {role!r}")
+
+
+def layer_prior_variance(role: str, numerator: float, fan_in: int, chi: float) -> float:
+    """Variance of one weight: σ²/fan_in, σ̃_a²/(χ fan_in) or σ_b² (see LAYER_ROLES)."""
+    _check_role(role)
+    numerator = _check_positive("prior variance numerator", numerator)
+    if role == "bias":
+        return numerator
+    if int(fan_in) < 1:
+        raise ValueError(f"fan_in must be a positive integer, got {fan_in!r}")
+    scale = _check_positive("chi", chi) if role == "readout" else 1.0
+    return numerator / (scale * int(fan_in))
+
+
+def layer_prior_numerator(role: str, prior_variance: float, fan_in: int, chi: float) -> float:
+    """Inverse of `layer_prior_variance`: σ² = v·fan_in, σ̃_a² = v·χ·fan_in, σ_b² = v."""
+    _check_role(role)
+    prior_variance = _check_positive("prior_variance", prior_variance)
+    if role == "bias":
+        return prior_variance
+    scale = _check_positive("chi", chi) if role == "readout" else 1.0
+    return prior_variance * scale * int(fan_in)

@@ -115,6 +115,62 @@ def weight_second_moments(teacher_direction: Tensor) -> Observable:
     return Observable(fn, {"w_second_moment_parallel": (), "w_second_moment_perp": ()})
 
 
+def preactivation_statistics(preactivations: Callable[[dict, Tensor], list[Tensor]],
+                             x_probe: Tensor, every: int | None = None) -> Observable:
+    """Statistics over the neurons of every hidden layer at fixed probe inputs.
+
+    With h^l_i(x_p) the pre-activation of neuron i of hidden layer l at probe point p
+    (`preactivations(theta, x_probe)`: a list of (C, P, N_l)), per chain:
+
+        preactivation_mean[l, p]      m = (1/N_l) Σ_i h^l_i(x_p)
+        preactivation_variance[l, p]  v = (1/N_l) Σ_i (h^l_i(x_p) − m)²
+        preactivation_kurtosis[l, p]  (1/N_l) Σ_i (h^l_i(x_p) − m)⁴ / v²   (3 for a Gaussian)
+
+    dims (layer, probe); `layer` 0 is the first hidden layer. These are the posterior
+    pre-activation statistics of the kernel-renormalization theories (theory.md §5): at
+    infinite width h^l(x) is Gaussian over neurons with variance K^l(x, x).
+    """
+    names = ("preactivation_mean", "preactivation_variance", "preactivation_kurtosis")
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        means, variances, kurtoses = [], [], []
+        for h in preactivations(state.theta, x_probe):
+            mean = h.mean(-1)
+            centered = h - mean.unsqueeze(-1)
+            second = (centered * centered).mean(-1)
+            fourth = (centered ** 4).mean(-1)
+            means.append(mean)
+            variances.append(second)
+            kurtoses.append(fourth / (second * second))
+        return {"preactivation_mean": torch.stack(means, 1),
+                "preactivation_variance": torch.stack(variances, 1),
+                "preactivation_kurtosis": torch.stack(kurtoses, 1)}
+
+    return Observable(fn, {name: ("layer", "probe") for name in names}, every)
+
+
+def empirical_kernels(preactivations: Callable[[dict, Tensor], list[Tensor]],
+                      activation: Callable[[Tensor], Tensor], x_probe: Tensor,
+                      every: int | None = None) -> Observable:
+    """Empirical kernel of every hidden layer on the probe inputs:
+
+        empirical_kernel[l, p, p'] = (1/N_l) Σ_i φ(h^l_i(x_p)) φ(h^l_i(x_p'))
+
+    dims (layer, probe, probe_other), per chain (C, L, P, P). At infinite width in standard
+    scaling it is the NNGP kernel E[φφ] of layer l (theory.kernels), which the readout
+    multiplies by σ_a²; its posterior change measures feature learning (theory.md §3).
+    """
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        kernels = []
+        for h in preactivations(state.theta, x_probe):
+            features = activation(h)
+            kernels.append(torch.matmul(features, features.transpose(-1, -2)) / h.shape[-1])
+        return {"empirical_kernel": torch.stack(kernels, 1)}
+
+    return Observable(fn, {"empirical_kernel": ("layer", "probe", "probe_other")}, every)
+
+
 def check_unique_names(observables: Mapping[str, Observable]) -> None:
     """Every variable name must come from exactly one observable."""
     seen: dict[str, str] = {}

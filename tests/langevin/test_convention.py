@@ -59,3 +59,19 @@ def test_invalid_values_are_named(bad):
         cv.prior_variance_from_weight_decay(bad, 1.0)
     with pytest.raises(ValueError, match="loss"):
         cv.temperature_from_noise_variance(1.0, loss="mse")
+
+
+@pytest.mark.parametrize("chi", [1.0, 37.0])
+def test_layer_prior_rule_matches_the_two_layer_rule_and_inverts(chi):
+    d, width, sigma_w2, sigma_a2 = 7, 37, 1.3, 0.6
+    two_layer = cv.two_layer_prior_variances(d, width, sigma_w2, sigma_a2, chi)
+    assert cv.layer_prior_variance("weight", sigma_w2, d, chi) == two_layer["w"]
+    assert cv.layer_prior_variance("readout", sigma_a2, width, chi) == two_layer["a"]
+    assert cv.layer_prior_variance("bias", 0.2, 1, chi) == 0.2
+    for role, numerator, fan_in in (("weight", sigma_w2, d), ("readout", sigma_a2, width),
+                                    ("bias", 0.2, 1)):
+        variance = cv.layer_prior_variance(role, numerator, fan_in, chi)
+        assert cv.layer_prior_numerator(role, variance, fan_in, chi) == pytest.approx(numerator,
+                                                                                     rel=1e-14)
+    with pytest.raises(ValueError, match="role"):
+        cv.layer_prior_variance("conv", 1.0, 3, 1.0)

@@ -1,0 +1,16 @@
+"""Network families batched over chains, one module per architecture.
+
+    protocol   the `Model` interface and the generic batched-autograd gradient
+    fc         fully connected networks, any depth, widths, activation, optional biases
+    two_layer  the analytic (fused) backward of one hidden layer; `TwoLayerNetwork`
+    linear     Bayesian linear regression (the exact reference problem)
+
+The experiments registry (experiments/architectures.py) maps config names to these.
+"""
+from langevin.models.fc import FullyConnectedNetwork
+from langevin.models.linear import LinearModel
+from langevin.models.protocol import Model, autograd_loss_and_gradient
+from langevin.models.two_layer import TwoLayerNetwork
+
+__all__ = ["FullyConnectedNetwork", "LinearModel", "Model", "TwoLayerNetwork",
+           "autograd_loss_and_gradient"]
