@@ -1,0 +1,290 @@
+"""One-hidden-layer networks over local patches of a 1-D or 2-D input, batched over chains.
+
+    f(x) = Σ_{p=1}^{M} Σ_{c=1}^{K} a_{p,c} φ(w_{(p),c} · x^{(p)} + b_{(p),c}),
+
+x^{(p)} the p-th patch of x (patch_dim = k entries), M patches, K = `channels` filters.
+`shared=True` is the convolutional network ("cnn"): one filter bank w_c for every patch
+(w_{(p),c} = w_c). `shared=False` is the locally connected network ("lcn"): a separate
+filter w_{p,c} per patch, the comparison of the local kernel renormalization theory
+(theory.md §5.5, Aiudi et al. arXiv 2307.11807). The readout is dense over (patch,
+channel); there is no pooling.
+
+Parameters of C networks, chains on the leading axis:
+
+    cnn:  theta["w"]: (C, K, k)      theta["b"]: (C, K)      (optional)
+    lcn:  theta["w"]: (C, M, K, k)   theta["b"]: (C, M, K)   (optional)
+    both: theta["a"]: (C, M, K)
+
+Prior (fan-in convention, per weight; see `patch_prior_variances`):
+
+    w ~ N(0, σ_w²/k),   a ~ N(0, σ_a²/(χ·M·K)),   b ~ N(0, σ_b²).
+
+The readout fan-in is M·K (every (patch, channel) unit feeds the output), so the NNGP
+of both networks is the CNN-GP without pooling,
+
+    K(x, y) = σ_a² (1/M) Σ_p κ_φ(C_pp(x,x), C_pp(x,y), C_pp(y,y)),
+    C_pq(x, y) = σ_w² x^{(p)}·y^{(q)}/k + σ_b²,
+
+(`theory.conv_kernels.cnn_gp_gram`): only the diagonal patch blocks appear, because the
+readout weights a_{p,c} of different patches are independent. The factor 1/M keeps the
+prior output variance O(1) whatever the number of patches (the convention of theory.md
+§5.5: K_R = Σ_pq Q_pq K_pq/(λ1 M)).
+
+Patches: p runs over patch positions in row-major order; a 2-D patch is flattened
+row-major (the layout of `torch.nn.Conv2d`'s weight (K, 1, kh, kw)). The patches must
+tile the input exactly: (size − patch) divisible by stride in every dimension (no edge
+pixel is silently dropped).
+
+Batched without a Python loop over chains. The input is unfolded inside each call with
+`Tensor.unfold` (a copy of n·M·k numbers, a factor C·K cheaper than the hidden layer);
+the hidden layer is then ONE matmul for all chains:
+    cnn: (n·M, k) @ W_allᵀ, W_all = w reshaped to (C·K, k);
+    lcn: a batched matmul over patches, (M, n, k) @ (M, k, C·K).
+The backward pass is analytic (two more matmuls of the same size); tests compare it with
+a per-chain `torch.nn.Module` and autograd.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import torch
+
+from langevin.activations import Activation, get_activation
+
+Tensor = torch.Tensor
+Theta = dict[str, Tensor]
+
+
+def _as_tuple(value, ndim: int, name: str) -> tuple[int, ...]:
+    """An int (the same in every dimension) or a sequence of `ndim` positive ints."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be a positive integer or a sequence of {ndim}, "
+                         f"got {value!r}")
+    if isinstance(value, int):
+        values = (value,) * ndim
+    else:
+        values = tuple(value)
+        if len(values) != ndim:
+            raise ValueError(f"{name} must have {ndim} entries (one per input dimension), "
+                             f"got {value!r}")
+    for v in values:
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must hold positive integers, got {value!r}")
+    return values
+
+
+def patch_grid(input_shape: Sequence[int], patch_size, stride) -> tuple[tuple[int, ...],
+                                                                       tuple[int, ...],
+                                                                       tuple[int, ...]]:
+    """Validated (patch_size, stride, patches per dimension) for an input of `input_shape`.
+
+    Patches per dimension: (size − patch)/stride + 1, which must be an integer.
+    """
+    shape = tuple(input_shape)
+    if len(shape) not in (1, 2) or any(isinstance(s, bool) or not isinstance(s, int) or s < 1
+                                       for s in shape):
+        raise ValueError(f"input_shape must be (L,) or (H, W) of positive integers, "
+                         f"got {input_shape!r}")
+    patch = _as_tuple(patch_size, len(shape), "patch_size")
+    step = _as_tuple(stride, len(shape), "stride")
+    counts = []
+    for size, k, s in zip(shape, patch, step):
+        if k > size:
+            raise ValueError(f"patch_size {patch_size!r} exceeds input_shape {shape!r}")
+        if (size - k) % s:
+            raise ValueError(f"patches of size {patch_size!r} with stride {stride!r} do not tile "
+                             f"input_shape {shape!r}: (size − patch) must be divisible by the "
+                             f"stride in every dimension")
+        counts.append((size - k) // s + 1)
+    return patch, step, tuple(counts)
+
+
+def patch_prior_variances(patch_dim: int, num_patches: int, channels: int, sigma_w2: float,
+                          sigma_a2: float, chi: float = 1.0,
+                          sigma_b2: float | None = None) -> dict[str, float]:
+    """Per-weight prior variances {"w": σ_w²/k, "a": σ_a²/(χ·M·K)[, "b": σ_b²]}."""
+    variances = {"w": sigma_w2 / patch_dim, "a": sigma_a2 / (chi * num_patches * channels)}
+    if sigma_b2 is not None:
+        variances["b"] = float(sigma_b2)
+    return variances
+
+
+@dataclass(frozen=True)
+class LocalPatchNetwork:
+    """f(x) = Σ_{p,c} a_{p,c} φ(w_{(p),c}·x^{(p)} [+ b_{(p),c}]), batched over chains.
+
+    input_shape: (L,) or (H, W); inputs are given flat, (n, L) or (n, H·W) (row-major).
+    patch_size, stride: an int or one per dimension. channels: K filters per patch position.
+    shared: True = convolutional (one filter bank for all patches), False = locally
+    connected (a filter bank per patch). bias: add a hidden bias b (shared like w).
+    prior_variances: the variance of ONE weight of each layer, {"w", "a"} plus "b" iff
+    bias (see `patch_prior_variances`). Module docstring: equations, shapes, NNGP.
+    """
+
+    input_shape: tuple[int, ...]
+    patch_size: int | tuple[int, ...]
+    stride: int | tuple[int, ...]
+    channels: int
+    activation: str
+    prior_variances: Mapping[str, float]
+    shared: bool = True
+    bias: bool = False
+    _phi: Activation = field(init=False, repr=False, compare=False)
+    _patch: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _stride: tuple[int, ...] = field(init=False, repr=False, compare=False)
+    _grid: tuple[int, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        patch, step, grid = patch_grid(self.input_shape, self.patch_size, self.stride)
+        object.__setattr__(self, "input_shape", tuple(self.input_shape))
+        object.__setattr__(self, "_patch", patch)
+        object.__setattr__(self, "_stride", step)
+        object.__setattr__(self, "_grid", grid)
+        if isinstance(self.channels, bool) or not isinstance(self.channels, int) or self.channels < 1:
+            raise ValueError(f"channels must be a positive integer, got {self.channels!r}")
+        if set(self.prior_variances) != set(self.layer_names):
+            raise ValueError(f"prior_variances must have exactly the layers {self.layer_names}, "
+                             f"got {sorted(self.prior_variances)}")
+        for layer, variance in self.prior_variances.items():
+            if not (variance > 0 and math.isfinite(variance)):
+                raise ValueError(f"prior_variances[{layer!r}] must be positive and finite, "
+                                 f"got {variance!r}")
+        object.__setattr__(self, "_phi", get_activation(self.activation))
+
+    # -- geometry ---------------------------------------------------------------------
+    @property
+    def num_patches(self) -> int:
+        """M, the number of patch positions."""
+        return math.prod(self._grid)
+
+    @property
+    def patch_dim(self) -> int:
+        """k, the number of inputs in one patch."""
+        return math.prod(self._patch)
+
+    @property
+    def input_dim(self) -> int:
+        return math.prod(self.input_shape)
+
+    def hidden_units(self) -> int:
+        """M·K, the readout's fan-in."""
+        return self.num_patches * self.channels
+
+    # -- the Model protocol -----------------------------------------------------------
+    @property
+    def layer_names(self) -> tuple[str, ...]:
+        return ("w", "a", "b") if self.bias else ("w", "a")
+
+    def parameter_shapes(self) -> dict[str, tuple[int, ...]]:
+        """Shape of one chain's parameters, per layer."""
+        M, K, k = self.num_patches, self.channels, self.patch_dim
+        filters = (K,) if self.shared else (M, K)
+        shapes = {"w": (*filters, k), "a": (M, K)}
+        if self.bias:
+            shapes["b"] = filters
+        return shapes
+
+    def fan_ins(self) -> dict[str, int]:
+        """Fan-in of each layer: k for w, M·K for a, 1 for b (its variance is σ_b² itself)."""
+        fans = {"w": self.patch_dim, "a": self.hidden_units()}
+        if self.bias:
+            fans["b"] = 1
+        return fans
+
+    def sample_prior(self, num_chains: int, generator: torch.Generator,
+                     dtype: torch.dtype = torch.float32,
+                     device: torch.device | str = "cpu") -> Theta:
+        """θ_l ~ N(0, prior_variances[l]) independently for every weight of every chain
+        (layers drawn in `layer_names` order)."""
+        theta = {}
+        shapes = self.parameter_shapes()
+        for layer in self.layer_names:
+            noise = torch.randn((num_chains, *shapes[layer]), generator=generator, dtype=dtype,
+                                device=device)
+            theta[layer] = noise * self.prior_variances[layer] ** 0.5
+        return theta
+
+    def patches(self, x: Tensor) -> Tensor:
+        """x^{(p)} of every input: (n, M, k) from flat x (n, prod(input_shape))."""
+        if x.ndim != 2 or x.shape[1] != self.input_dim:
+            raise ValueError(f"x must have shape (n, {self.input_dim}) (flat inputs of shape "
+                             f"{self.input_shape}), got {tuple(x.shape)}")
+        image = x.reshape(x.shape[0], *self.input_shape)
+        for dim, (k, s) in enumerate(zip(self._patch, self._stride), start=1):
+            image = image.unfold(dim, k, s)  # appends the patch dimension: (n, *grid, *patch)
+        return image.reshape(x.shape[0], self.num_patches, self.patch_dim)
+
+    def _hidden(self, theta: Theta, patches: Tensor) -> Tensor:
+        """Pre-activations h, as (n, M, C, K) for cnn and (M, n, C, K) for lcn."""
+        n, M, k = patches.shape
+        w = theta["w"]
+        C, K = w.shape[0], self.channels
+        if self.shared:
+            # One matmul for all chains: (n·M, k) @ (k, C·K).
+            h = torch.matmul(patches.reshape(n * M, k), w.reshape(C * K, k).T).view(n, M, C, K)
+            if self.bias:
+                h = h + theta["b"]
+            return h
+        # Batched over patches: (M, n, k) @ (M, k, C·K).
+        weights = w.permute(1, 3, 0, 2).reshape(M, k, C * K)
+        h = torch.matmul(patches.transpose(0, 1), weights).view(M, n, C, K)
+        if self.bias:
+            h = h + theta["b"].transpose(0, 1).unsqueeze(1)  # (M, 1, C, K)
+        return h
+
+    def _readout(self, features: Tensor, a: Tensor) -> Tensor:
+        """f_c(x_μ) = Σ_{p,k} a_{c,p,k} φ_{μ,p,c,k}: (C, n)."""
+        if self.shared:
+            return torch.einsum("npck,cpk->cn", features, a)
+        return torch.einsum("pnck,cpk->cn", features, a)
+
+    def preactivations(self, theta: Theta, x: Tensor) -> list[Tensor]:
+        """[h] with h_{c,μ,(p,k)} = w_{(p),k}·x_μ^{(p)} (+ b), shape (C, n, M·K), patch-major."""
+        h = self._hidden(theta, self.patches(x))
+        order = (2, 0, 1, 3) if self.shared else (2, 1, 0, 3)
+        C, n = theta["w"].shape[0], x.shape[0]
+        return [h.permute(*order).reshape(C, n, self.hidden_units())]
+
+    def predict(self, theta: Theta, x: Tensor) -> Tensor:
+        """f_c(x_μ), shape (C, n); x flat, (n, prod(input_shape))."""
+        return self._readout(self._phi.value(self._hidden(theta, self.patches(x))), theta["a"])
+
+    def loss_and_gradient(self, theta: Theta, x: Tensor, y: Tensor) -> tuple[Tensor, Theta]:
+        """L_c = ½ Σ_μ (f_c(x_μ) − y_μ)² (shape (C,)) and ∂L_c/∂θ_c per layer.
+
+        With r = f − y and g_{μ,p,k} = r_μ a_{p,k} φ'(h_{μ,p,k}):
+            ∂L/∂a_{p,k} = Σ_μ r_μ φ(h_{μ,p,k})
+            ∂L/∂w_k     = Σ_{μ,p} g_{μ,p,k} x_μ^{(p)}      (cnn: summed over patches)
+            ∂L/∂w_{p,k} = Σ_μ g_{μ,p,k} x_μ^{(p)}          (lcn)
+            ∂L/∂b       = the same sums of g without the input.
+        Each chain's gradient depends only on its own parameters.
+        """
+        patches = self.patches(x)
+        n, M, k = patches.shape
+        a = theta["a"]
+        C, K = a.shape[0], self.channels
+        h = self._hidden(theta, patches)
+        features = self._phi.value(h)
+        residual = self._readout(features, a) - y  # (C, n)
+        loss = 0.5 * (residual * residual).sum(-1)
+        backward = self._phi.derivative(h)  # a fresh tensor (activations.py contract)
+        grads: Theta = {}
+        if self.shared:
+            grads["a"] = torch.einsum("cn,npck->cpk", residual, features)
+            # g_{μ,p,c,k} = r_{c,μ} a_{c,p,k} φ'(h): (n, M, C, K), built in place.
+            backward.mul_(residual.T.reshape(n, 1, C, 1)).mul_(a.permute(1, 0, 2).unsqueeze(0))
+            grads["w"] = torch.matmul(backward.view(n * M, C * K).T,
+                                      patches.reshape(n * M, k)).view(C, K, k)
+            if self.bias:
+                grads["b"] = backward.sum((0, 1))
+        else:
+            grads["a"] = torch.einsum("cn,pnck->cpk", residual, features)
+            backward.mul_(residual.T.reshape(1, n, C, 1)).mul_(a.permute(1, 0, 2).unsqueeze(1))
+            # (M, k, n) @ (M, n, C·K) -> (M, k, C·K) -> (C, M, K, k)
+            grad_w = torch.matmul(patches.permute(1, 2, 0), backward.view(M, n, C * K))
+            grads["w"] = grad_w.view(M, k, C, K).permute(2, 0, 3, 1).contiguous()
+            if self.bias:
+                grads["b"] = backward.sum(1).permute(1, 0, 2).contiguous()
+        return loss, grads
