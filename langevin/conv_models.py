@@ -36,12 +36,15 @@ tile the input exactly: (size − patch) divisible by stride in every dimension 
 pixel is silently dropped).
 
 Batched without a Python loop over chains. The input is unfolded inside each call with
-`Tensor.unfold` (a copy of n·M·k numbers, a factor C·K cheaper than the hidden layer);
-the hidden layer is then ONE matmul for all chains:
-    cnn: (n·M, k) @ W_allᵀ, W_all = w reshaped to (C·K, k);
-    lcn: a batched matmul over patches, (M, n, k) @ (M, k, C·K).
-The backward pass is analytic (two more matmuls of the same size); tests compare it with
-a per-chain `torch.nn.Module` and autograd.
+`Tensor.unfold` into a contiguous (M, n, k) tensor (one copy of n·M·k numbers, a factor
+C·K cheaper than the hidden layer; caching it per input tensor would save nothing
+measurable); the hidden layer is then ONE matmul for all chains:
+    cnn: W_all (C·K, k) @ (M·n, k)ᵀ, W_all = w reshaped; h laid out (C, K, M, n);
+    lcn: a batched matmul over patches, (M, C·K, k) @ (M, k, n); h laid out (M, C, K, n).
+In these layouts the readout and ∂L/∂a are batched matrix-vector products that read the
+(C, n, M·K) features once without copying them, and ∂L/∂w is one more matmul of the size
+of the forward one. The backward pass is analytic; tests compare it with a per-chain
+`torch.nn.Module` and autograd.
 """
 from __future__ import annotations
 
@@ -208,48 +211,64 @@ class LocalPatchNetwork:
 
     def patches(self, x: Tensor) -> Tensor:
         """x^{(p)} of every input: (n, M, k) from flat x (n, prod(input_shape))."""
+        return self._patches_by_position(x).transpose(0, 1)
+
+    def _patches_by_position(self, x: Tensor) -> Tensor:
+        """The patches as a contiguous (M, n, k) tensor: one copy of n·M·k numbers."""
         if x.ndim != 2 or x.shape[1] != self.input_dim:
             raise ValueError(f"x must have shape (n, {self.input_dim}) (flat inputs of shape "
                              f"{self.input_shape}), got {tuple(x.shape)}")
-        image = x.reshape(x.shape[0], *self.input_shape)
+        n, d = x.shape[0], len(self.input_shape)
+        image = x.reshape(n, *self.input_shape)
         for dim, (k, s) in enumerate(zip(self._patch, self._stride), start=1):
             image = image.unfold(dim, k, s)  # appends the patch dimension: (n, *grid, *patch)
-        return image.reshape(x.shape[0], self.num_patches, self.patch_dim)
+        order = (*range(1, d + 1), 0, *range(d + 1, 2 * d + 1))  # (*grid, n, *patch)
+        return image.permute(*order).reshape(self.num_patches, n, self.patch_dim).contiguous()
 
     def _hidden(self, theta: Theta, patches: Tensor) -> Tensor:
-        """Pre-activations h, as (n, M, C, K) for cnn and (M, n, C, K) for lcn."""
-        n, M, k = patches.shape
+        """Pre-activations h from (M, n, k) patches, chains leading: (C, K, M, n) for cnn,
+        (M, C, K, n) for lcn (then (M·C, K, n) is contiguous).
+
+        cnn: ONE matmul for all chains, W_all (C·K, k) @ (M·n, k)ᵀ.
+        lcn: one matmul per patch, batched: (M, C·K, k) @ (M, k, n).
+        """
+        M, n, k = patches.shape
         w = theta["w"]
         C, K = w.shape[0], self.channels
         if self.shared:
-            # One matmul for all chains: (n·M, k) @ (k, C·K).
-            h = torch.matmul(patches.reshape(n * M, k), w.reshape(C * K, k).T).view(n, M, C, K)
+            h = torch.matmul(w.reshape(C * K, k), patches.view(M * n, k).T).view(C, K, M, n)
             if self.bias:
-                h = h + theta["b"]
+                h = h + theta["b"].view(C, K, 1, 1)
             return h
-        # Batched over patches: (M, n, k) @ (M, k, C·K).
-        weights = w.permute(1, 3, 0, 2).reshape(M, k, C * K)
-        h = torch.matmul(patches.transpose(0, 1), weights).view(M, n, C, K)
+        weights = w.transpose(0, 1).reshape(M, C * K, k)  # (M, C·K, k), a copy of w
+        h = torch.matmul(weights, patches.transpose(1, 2)).view(M, C, K, n)
         if self.bias:
-            h = h + theta["b"].transpose(0, 1).unsqueeze(1)  # (M, 1, C, K)
+            h = h + theta["b"].transpose(0, 1).unsqueeze(-1)  # (M, C, K, 1)
         return h
 
     def _readout(self, features: Tensor, a: Tensor) -> Tensor:
-        """f_c(x_μ) = Σ_{p,k} a_{c,p,k} φ_{μ,p,c,k}: (C, n)."""
-        if self.shared:
-            return torch.einsum("npck,cpk->cn", features, a)
-        return torch.einsum("pnck,cpk->cn", features, a)
+        """f_c(x_μ) = Σ_{p,k} a_{c,p,k} φ_{c,μ,p,k}: (C, n), as batched matrix-vector
+        products in the layout of `_hidden` (no copy of the features)."""
+        C, M, K = a.shape
+        n = features.shape[-1]
+        if self.shared:  # (C, 1, K·M) @ (C, K·M, n)
+            return torch.matmul(a.transpose(1, 2).reshape(C, 1, K * M),
+                                features.view(C, K * M, n)).view(C, n)
+        # (M·C, 1, K) @ (M·C, K, n), summed over patches
+        out = torch.matmul(a.transpose(0, 1).reshape(M * C, 1, K), features.view(M * C, K, n))
+        return out.view(M, C, n).sum(0)
 
     def preactivations(self, theta: Theta, x: Tensor) -> list[Tensor]:
         """[h] with h_{c,μ,(p,k)} = w_{(p),k}·x_μ^{(p)} (+ b), shape (C, n, M·K), patch-major."""
-        h = self._hidden(theta, self.patches(x))
-        order = (2, 0, 1, 3) if self.shared else (2, 1, 0, 3)
-        C, n = theta["w"].shape[0], x.shape[0]
+        h = self._hidden(theta, self._patches_by_position(x))
+        order = (0, 3, 2, 1) if self.shared else (1, 3, 0, 2)  # -> (C, n, M, K)
+        C, n = theta["a"].shape[0], x.shape[0]
         return [h.permute(*order).reshape(C, n, self.hidden_units())]
 
     def predict(self, theta: Theta, x: Tensor) -> Tensor:
         """f_c(x_μ), shape (C, n); x flat, (n, prod(input_shape))."""
-        return self._readout(self._phi.value(self._hidden(theta, self.patches(x))), theta["a"])
+        h = self._hidden(theta, self._patches_by_position(x))
+        return self._readout(self._phi.value(h), theta["a"])
 
     def loss_and_gradient(self, theta: Theta, x: Tensor, y: Tensor) -> tuple[Tensor, Theta]:
         """L_c = ½ Σ_μ (f_c(x_μ) − y_μ)² (shape (C,)) and ∂L_c/∂θ_c per layer.
@@ -261,30 +280,33 @@ class LocalPatchNetwork:
             ∂L/∂b       = the same sums of g without the input.
         Each chain's gradient depends only on its own parameters.
         """
-        patches = self.patches(x)
-        n, M, k = patches.shape
+        patches = self._patches_by_position(x)
+        M, n, k = patches.shape
         a = theta["a"]
         C, K = a.shape[0], self.channels
         h = self._hidden(theta, patches)
         features = self._phi.value(h)
         residual = self._readout(features, a) - y  # (C, n)
         loss = 0.5 * (residual * residual).sum(-1)
+        # g = r a φ'(h), built in place in the layout of h: the step is bound by memory
+        # traffic through these (C, n, M·K) temporaries, not by the matmuls.
         backward = self._phi.derivative(h)  # a fresh tensor (activations.py contract)
         grads: Theta = {}
-        if self.shared:
-            grads["a"] = torch.einsum("cn,npck->cpk", residual, features)
-            # g_{μ,p,c,k} = r_{c,μ} a_{c,p,k} φ'(h): (n, M, C, K), built in place.
-            backward.mul_(residual.T.reshape(n, 1, C, 1)).mul_(a.permute(1, 0, 2).unsqueeze(0))
-            grads["w"] = torch.matmul(backward.view(n * M, C * K).T,
-                                      patches.reshape(n * M, k)).view(C, K, k)
+        if self.shared:  # layout (C, K, M, n)
+            grad_a = torch.matmul(features.view(C, K * M, n), residual.unsqueeze(-1))
+            grads["a"] = grad_a.view(C, K, M).transpose(1, 2)
+            backward.mul_(residual.view(C, 1, 1, n)).mul_(a.transpose(1, 2).unsqueeze(-1))
+            grads["w"] = torch.matmul(backward.view(C * K, M * n),
+                                      patches.view(M * n, k)).view(C, K, k)
             if self.bias:
-                grads["b"] = backward.sum((0, 1))
-        else:
-            grads["a"] = torch.einsum("cn,pnck->cpk", residual, features)
-            backward.mul_(residual.T.reshape(1, n, C, 1)).mul_(a.permute(1, 0, 2).unsqueeze(1))
-            # (M, k, n) @ (M, n, C·K) -> (M, k, C·K) -> (C, M, K, k)
-            grad_w = torch.matmul(patches.permute(1, 2, 0), backward.view(M, n, C * K))
-            grads["w"] = grad_w.view(M, k, C, K).permute(2, 0, 3, 1).contiguous()
+                grads["b"] = backward.sum((2, 3))
+        else:  # layout (M, C, K, n)
+            r = residual.expand(M, C, n).reshape(M * C, n, 1)
+            grads["a"] = torch.matmul(features.view(M * C, K, n), r).view(M, C, K).transpose(0, 1)
+            backward.mul_(residual.view(1, C, 1, n)).mul_(a.transpose(0, 1).unsqueeze(-1))
+            # (M, C·K, n) @ (M, n, k) -> (M, C·K, k) -> (C, M, K, k)
+            grad_w = torch.matmul(backward.view(M, C * K, n), patches)
+            grads["w"] = grad_w.view(M, C, K, k).transpose(0, 1)
             if self.bias:
-                grads["b"] = backward.sum(1).permute(1, 0, 2).contiguous()
-        return loss, grads
+                grads["b"] = backward.sum(3).transpose(0, 1)
+        return loss, {layer: g.contiguous() for layer, g in grads.items()}
