@@ -11,7 +11,7 @@ FLOPs per chain-step: 4·n·M·k·K (the hidden-layer matmul and its weight-grad
 2 FLOPs per multiply-add; readout and elementwise work not counted), printed beside the
 machine's dense-matmul rate (4096², same dtype) as the practical hardware limit.
 
-    python benchmarks/conv_throughput.py [--device cpu|cuda] [--quick]
+    python benchmarks/conv_throughput.py [--device cpu|cuda] [--seconds S]
 """
 from __future__ import annotations
 
@@ -52,19 +52,30 @@ def _model(shared: bool) -> LocalPatchNetwork:
     return LocalPatchNetwork((8, 8), PATCH, PATCH, CHANNELS, "erf", variances, shared=shared)
 
 
-def batched_rate(model, x, y, chains, steps, device, dtype) -> float:
+def _timed(step, chains, device, seconds) -> float:
+    """Chain-steps/s of `step`, repeated until `seconds` of wall time have passed (>= 2 steps)."""
+    step()  # warm-up
+    _sync(device)
+    count, start = 0, time.perf_counter()
+    while count < 2 or time.perf_counter() - start < seconds:
+        step()
+        _sync(device)
+        count += 1
+    return count * chains / (time.perf_counter() - start)
+
+
+def batched_rate(model, x, y, chains, seconds, device, dtype) -> float:
     generator = torch.Generator(device=device).manual_seed(0)
     decays = {layer: TEMPERATURE / v for layer, v in model.prior_variances.items()}
     integrator = euler_maruyama(make_potential(model, x, y, decays),
                                 per_layer_step_sizes(STEP, decays), TEMPERATURE)
     state = integrator.init(model.sample_prior(chains, generator, dtype, device))
-    state, _ = integrator.step(state, generator)  # warm-up
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
+
+    def one_step():
+        nonlocal state
         state, _ = integrator.step(state, generator)
-    _sync(device)
-    return steps * chains / (time.perf_counter() - start)
+
+    return _timed(one_step, chains, device, seconds)
 
 
 class _ConvNet(torch.nn.Module):
@@ -94,7 +105,7 @@ class _LocalNet(torch.nn.Module):
         return self.readout(torch.erf(torch.cat(h, dim=1))).squeeze(-1)
 
 
-def naive_rate(model, x, y, chains, steps, device, dtype) -> float:
+def naive_rate(model, x, y, chains, seconds, device, dtype) -> float:
     generator = torch.Generator(device=device).manual_seed(0)
     net_type = _ConvNet if model.shared else _LocalNet
     nets = [net_type().to(device=device, dtype=dtype) for _ in range(chains)]
@@ -115,20 +126,15 @@ def naive_rate(model, x, y, chains, steps, device, dtype) -> float:
                     param.add_(-lr * (param.grad + decay * param)
                                + math.sqrt(2 * lr * TEMPERATURE) * noise)
 
-    one_step()
-    _sync(device)
-    start = time.perf_counter()
-    for _ in range(steps):
-        one_step()
-    _sync(device)
-    return steps * chains / (time.perf_counter() - start)
+    return _timed(one_step, chains, device, seconds)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
-    parser.add_argument("--quick", action="store_true", help="fewer steps (for a smoke check)")
+    parser.add_argument("--seconds", type=float, default=3.0,
+                        help="wall time per measurement (each runs at least 2 steps)")
     args = parser.parse_args()
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     data = digits_data(target="odd_even", seed=0)
@@ -150,10 +156,9 @@ def main() -> None:
         model = _model(shared)
         flops_per_chain_step = 4.0 * len(x) * model.num_patches * model.patch_dim * CHANNELS
         for chains in chain_counts:
-            steps = 10 if args.quick else 50
-            batched = batched_rate(model, x, y, chains, steps, device, dtype)
+            batched = batched_rate(model, x, y, chains, args.seconds, device, dtype)
             naive_chains = min(chains, 16)  # its cost is linear in chains
-            naive = naive_rate(model, x, y, naive_chains, max(2, steps // 5), device, dtype)
+            naive = naive_rate(model, x, y, naive_chains, args.seconds, device, dtype)
             flops = flops_per_chain_step * batched
             print(f"{label:>5} {chains:>6} | {batched:>15.1f} {naive:>14.1f} "
                   f"{batched / naive:>6.2f} | {flops / 1e9:>8.1f} {flops / peak:>9.1%}")
