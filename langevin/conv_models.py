@@ -19,6 +19,10 @@ Prior (fan-in convention, per weight; see `patch_prior_variances`):
 
     w ~ N(0, σ_w²/k),   a ~ N(0, σ_a²/(χ·M·K)),   b ~ N(0, σ_b²).
 
+In the sampler's convention, U = ½ Σ_μ (f(x_μ) − y_μ)² + Σ_l (γ_l/2)|θ_l|² with posterior
+∝ exp(−U/T), these variances are T/γ_l (γ_l = T/prior_variances[l]) and the likelihood
+variance is σ² = T (= σ̃²/χ: χ = 1 standard scaling, χ = M·K mean-field).
+
 The readout fan-in is M·K (every (patch, channel) unit feeds the output), so the NNGP
 of both networks is the CNN-GP without pooling,
 

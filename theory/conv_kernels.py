@@ -6,7 +6,8 @@ Network (the sampler's `langevin.conv_models.LocalPatchNetwork`):
     w ~ N(0, σ_w²/k · I_k),  a ~ N(0, σ_a²/(M·K)),  b ~ N(0, σ_b²),
 
 x^{(p)} the p-th patch (k entries) of the input; M patches; the readout fan-in is M·K
-(mean-field users pass σ_a² = σ̃_a²/χ themselves, as in `theory.kernels`). The filters are
+(mean-field users pass σ_a² = σ̃_a²/χ themselves, as in `theory.kernels`; the GP
+posterior then has noise variance σ² = T = σ̃²/χ, U = ½Σ(f−y)² + Σ_l γ_l/2|θ_l|²). The filters are
 shared across patches (CNN, w_{(p),c} = w_c) or not (LCN, w_{p,c}).
 
 Patch-patch covariances of the pre-activations (theory.md §5.5, Aiudi et al.
