@@ -44,7 +44,7 @@ exactly and the variances C_pp(x, x) are put on the diagonal exactly.
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional, Sequence, Union
+from typing import Callable, NamedTuple, Sequence, Union
 
 import numpy as np
 
