@@ -15,6 +15,9 @@ Adding an architecture = one module in langevin/models/ + one entry here.
 
 Names: "fc" (fully connected, any depth). "two_layer" is an alias of "fc" (one hidden
 layer of width model.width: the network of every run made before deeper nets existed).
+"cnn" and "lcn": one hidden layer over local patches (langevin.models.conv), filters
+shared across patches (cnn) or one filter bank per patch (lcn); both have the CNN-GP
+without pooling as their NNGP (theory.conv_kernels).
 """
 from __future__ import annotations
 
@@ -24,7 +27,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NamedTuple
 
 from experiments.config_keys import NUMBER_OR_LIST, Key
+from langevin.models.conv import LocalPatchNetwork, patch_grid
 from langevin.models.fc import FullyConnectedNetwork, bias_name, weight_name
+from theory.conv_kernels import cnn_gp_diag, cnn_gp_gram
 from theory.kernels import deep_fc_diag, deep_fc_gram
 
 
@@ -55,6 +60,9 @@ class NetworkPrior(NamedTuple):
     bias_variance: float
     chi: float
     noise_variance: float
+    # What else the NNGP of the architecture needs (ModelEntry.geometry): None for fc; for
+    # cnn/lcn (input_shape, patch_size, stride), each a tuple of ints.
+    geometry: Any = None
 
     @property
     def gp_readout_variance(self) -> float:
@@ -72,9 +80,12 @@ class ModelEntry:
     config_keys: Mapping[str, Key]  # dotted name -> Key: the keys only this family reads
     check: Callable[[dict, frozenset], str | None]  # (config, user keys) -> problem or None
     layer_priors: Callable[[dict, int], tuple[LayerPrior, ...]]  # (config, input_dim)
-    readout_width: Callable[[dict], int]  # fan-in of the readout (χ = it in mean field)
+    # fan-in of the readout (χ = it in mean field), from the config and the input dimension
+    # (None where the config alone does not fix it: then the chi check waits for the data)
+    readout_width: Callable[[dict, int | None], int | None]
     build: Callable[[dict, int, Mapping[str, float]], Any]  # (config, input_dim, variances)
     nngp: Callable[[NetworkPrior], tuple[KernelFn, DiagFn]]
+    geometry: Callable[[dict, int], Any]  # (config, input_dim) -> NetworkPrior.geometry
     first_layer_sees_input: bool  # theta["w"] (C, N, d) multiplies the raw input x
     examples: tuple[dict, ...]
 
@@ -198,7 +209,8 @@ FC = ModelEntry(
     description="fully connected: L hidden layers (model.widths), any activation, optional "
                 "biases (model.bias), standard or mean-field readout",
     config_keys=FC_KEYS, check=_fc_check, layer_priors=_fc_layer_priors,
-    readout_width=lambda config: fc_widths(config)[-1], build=_fc_build, nngp=_fc_nngp,
+    readout_width=lambda config, input_dim=None: fc_widths(config)[-1], build=_fc_build,
+    nngp=_fc_nngp, geometry=lambda config, input_dim: None,
     first_layer_sees_input=True,
     examples=(
         {"model": {"width": 5}},
@@ -209,8 +221,173 @@ FC = ModelEntry(
     ),
 )
 
+
+# ---------------------------------------------------- local patches (cnn, lcn)
+
+def _positive_int_list(values) -> str | None:
+    if values and all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in values):
+        return None
+    return "must be a non-empty list of positive integers (one entry, or one per input dimension)"
+
+
+CONV_KEYS = {
+    "model.channels": Key(int, 16, lambda v: None if v > 0 else "must be a positive integer",
+                          "filters per patch position K (cnn, lcn)"),
+    "model.patch_size": Key(list, [4, 4], _positive_int_list,
+                            "patch size: [k] (1-D, or the same in both dimensions) or [kh, kw]",
+                            element=int),
+    "model.stride": Key(list, [4, 4], _positive_int_list,
+                        "patch stride, like model.patch_size (stride = patch size: the "
+                        "non-overlapping patches of the proportional theory)", element=int),
+    "model.input_shape": Key(list, [], lambda v: None if not v else _positive_int_list(v),
+                             "shape of one input, [L] or [H, W]; [] means: from the data "
+                             "(digits without PCA: [8, 8]; otherwise the flat [d])",
+                             element=int),
+}
+
+
+def conv_input_shape(config: dict, input_dim: int | None) -> tuple[int, ...] | None:
+    """The input shape of a patch network: model.input_shape, else the digits images (8, 8)
+    when they are not PCA-reduced, else the flat (d,); None when not known yet."""
+    explicit = config["model"]["input_shape"]
+    if explicit:
+        return tuple(int(v) for v in explicit)
+    data = config["data"]
+    if data["source"] == "digits" and data["pca_components"] == 0:
+        return (8, 8)
+    if data["source"] == "single_index":
+        return (int(data["d"]),)
+    return None if input_dim is None else (int(input_dim),)
+
+
+def _conv_geometry(config: dict, input_dim: int | None):
+    """(input_shape, patch, stride, grid) or None; raises ValueError on a bad geometry."""
+    shape = conv_input_shape(config, input_dim)
+    if shape is None:
+        return None
+    model = config["model"]
+
+    def per_dimension(values):
+        return int(values[0]) if len(values) == 1 else tuple(int(v) for v in values)
+
+    patch, stride, grid = patch_grid(shape, per_dimension(model["patch_size"]),
+                                     per_dimension(model["stride"]))
+    return shape, patch, stride, grid
+
+
+def _config_input_dim(config: dict) -> int | None:
+    data = config["data"]
+    if data["source"] == "single_index":
+        return int(data["d"])
+    if data["source"] == "digits":
+        return int(data["pca_components"]) or 64
+    return None
+
+
+def _conv_check(config: dict, user_keys: frozenset) -> str | None:
+    model = config["model"]
+    if model["widths"]:
+        return (f"config key 'model.widths' applies to model.architecture = 'fc' only; a "
+                f"{model['architecture']} has one hidden layer of model.channels filters")
+    shape = conv_input_shape(config, _config_input_dim(config))
+    if shape is not None:
+        for key in ("patch_size", "stride"):
+            if len(model[key]) not in (1, len(shape)):
+                return (f"config key 'model.{key}' = {model[key]!r} needs 1 or {len(shape)} "
+                        f"entries for inputs of shape {list(shape)}")
+        try:
+            _conv_geometry(config, _config_input_dim(config))
+        except ValueError as err:
+            return (f"config keys 'model.patch_size' = {model['patch_size']!r} and "
+                    f"'model.stride' = {model['stride']!r} do not fit inputs of shape "
+                    f"{list(shape)}: {err}")
+    if isinstance(config["posterior"]["sigma_w2"], list) and len(config["posterior"]["sigma_w2"]) != 1:
+        return ("config key 'posterior.sigma_w2' must be one number for a "
+                f"{model['architecture']} (one hidden layer), got {config['posterior']['sigma_w2']!r}")
+    if config["training"]["weight_decays"]:
+        return ("config key 'training.weight_decays' is for deep fc nets; a patch network uses "
+                "training.weight_decay_w")
+    if not model["bias"] and _set(config, user_keys, "posterior.sigma_b2"):
+        return "config key 'posterior.sigma_b2' applies only with model.bias = true"
+    return None
+
+
+def _conv_geometry_or_error(config: dict, input_dim: int):
+    geometry = _conv_geometry(config, input_dim)
+    if math.prod(geometry[0]) != int(input_dim):
+        raise ValueError(f"config key 'model.input_shape' = {list(geometry[0])} has "
+                         f"{math.prod(geometry[0])} entries but the data have {input_dim} inputs")
+    return geometry
+
+
+def _conv_layer_priors(config: dict, input_dim: int) -> tuple[LayerPrior, ...]:
+    _, patch, _, grid = _conv_geometry_or_error(config, input_dim)
+    priors = [LayerPrior("w", "weight", math.prod(patch), 0),
+              LayerPrior("a", "readout", math.prod(grid) * config["model"]["channels"])]
+    if config["model"]["bias"]:
+        priors.append(LayerPrior("b", "bias", 1))
+    return tuple(priors)
+
+
+def _conv_readout_width(config: dict, input_dim: int | None = None) -> int | None:
+    geometry = _conv_geometry(config, input_dim if input_dim is not None
+                              else _config_input_dim(config))
+    return None if geometry is None else math.prod(geometry[3]) * config["model"]["channels"]
+
+
+def _conv_builder(shared: bool):
+    def build(config: dict, input_dim: int, prior_variances: Mapping[str, float]):
+        shape, patch, stride, _ = _conv_geometry_or_error(config, input_dim)
+        model = config["model"]
+        return LocalPatchNetwork(shape, patch, stride, int(model["channels"]),
+                                 model["activation"], dict(prior_variances), shared=shared,
+                                 bias=model["bias"])
+    return build
+
+
+def _conv_nngp(prior: NetworkPrior) -> tuple[KernelFn, DiagFn]:
+    """CNN-GP without pooling (theory.conv_kernels, the same for cnn and lcn):
+    K(x, y) = (σ̃_a²/χ) (1/M) Σ_p κ_φ(C_pp), C_pq = σ_w² x^(p)·y^(q)/k + σ_b²."""
+    shape, patch, stride = prior.geometry
+    kernel = dict(activation=prior.activation, sigma_a2=prior.gp_readout_variance,
+                  sigma_w2=prior.weight_variances[0], input_shape=shape, patch_size=patch,
+                  stride=stride, bias_variance=prior.bias_variance)
+    return functools.partial(cnn_gp_gram, **kernel), functools.partial(cnn_gp_diag, **kernel)
+
+
+def _conv_nngp_geometry(config: dict, input_dim: int):
+    shape, patch, stride, _ = _conv_geometry_or_error(config, input_dim)
+    return shape, patch, stride
+
+
+CONV_EXAMPLES = (
+    {"model": {"input_shape": [4], "patch_size": [2], "stride": [1], "channels": 3}},
+    {"model": {"input_shape": [2, 2], "patch_size": [1], "stride": [1], "channels": 2,
+               "bias": True, "activation": "relu"}, "posterior": {"sigma_b2": 0.5}},
+    {"model": {"input_shape": [4], "patch_size": [2], "stride": [2], "channels": 4,
+               "activation": "tanh"}},
+)
+
+
+def _conv_entry(shared: bool) -> ModelEntry:
+    return ModelEntry(
+        description=("one hidden layer over local patches (model.patch_size, model.stride), "
+                     "model.channels filters " + ("shared across patches" if shared else
+                                                  "per patch (no weight sharing)")
+                     + ", dense readout over (patch, channel); NNGP: the CNN-GP without pooling"),
+        config_keys={**CONV_KEYS, "model.bias": FC_KEYS["model.bias"],
+                     "posterior.sigma_b2": FC_KEYS["posterior.sigma_b2"],
+                     "training.weight_decay_b": FC_KEYS["training.weight_decay_b"]},
+        check=_conv_check, layer_priors=_conv_layer_priors, readout_width=_conv_readout_width,
+        build=_conv_builder(shared), nngp=_conv_nngp, geometry=_conv_nngp_geometry,
+        first_layer_sees_input=False, examples=CONV_EXAMPLES,
+    )
+
+
 MODELS: dict[str, ModelEntry] = {
     "fc": FC,
+    "cnn": _conv_entry(shared=True),
+    "lcn": _conv_entry(shared=False),
 }
 
 

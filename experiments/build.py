@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from experiments.data import DataSet, load_npz, single_index_data
+from experiments.digits import digits_from_config
 from langevin import observables as obs
 from langevin.activations import get_activation
 from experiments.architectures import LayerPrior, get_entry
@@ -75,7 +76,7 @@ def resolve_physics(config: dict, input_dim: int) -> Physics:
     priors = entry.layer_priors(config, input_dim)
     model = config["model"]
     chi = model["chi"] if model["chi"] > 0 else chi_for_scaling(model["scaling"],
-                                                                entry.readout_width(config))
+                                                                entry.readout_width(config, input_dim))
     num_hidden = sum(1 for p in priors if p.role == "weight")
     training = config["training"]
     if training["temperature"] > 0:
@@ -123,6 +124,8 @@ def make_data(config: dict) -> DataSet:
     data = config["data"]
     if data["source"] == "npz":
         return load_npz(data["path"])
+    if data["source"] == "digits":
+        return digits_from_config(config)
     return single_index_data(
         d=data["d"], n_train=data["n_train"], n_test=data["n_test"],
         coefficients=data["hermite_coefficients"], seed=data["seed"],
@@ -207,6 +210,11 @@ def build_run(config: dict, data: DataSet) -> RunSetup:
     input_dim = data.x_train.shape[1]
     physics = resolve_physics(config, input_dim)
     entry = get_entry(config["model"]["architecture"])
+    if (not entry.first_layer_sees_input and data.input_shape is not None
+            and not config["model"]["input_shape"] and config["data"]["source"] == "npz"):
+        raise ValueError(f"the inputs in data.path have shape {list(data.input_shape)}: set "
+                         f"config key 'model.input_shape' = {list(data.input_shape)} for a "
+                         f"{config['model']['architecture']} (it would read them as flat)")
     model = entry.build(config, input_dim, physics.prior_variances)
     x = torch.as_tensor(data.x_train, dtype=dtype, device=device)
     y = torch.as_tensor(data.y_train, dtype=dtype, device=device)

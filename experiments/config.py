@@ -115,7 +115,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "weight_decay_a": Key(float, 0.0, _non_negative, "weight decay of a (0: unset)"),
     },
     "data": {
-        "source": Key(str, "single_index", _one_of("single_index", "npz")),
+        "source": Key(str, "single_index", _one_of("single_index", "npz", "digits"),
+                      "single_index teacher, the user's npz file, or scikit-learn's 8x8 digits"),
         "path": Key(str, "", None, "the .npz file (X, y, optional X_test, y_test)"),
         "d": Key(int, 16, _positive, "input dimension of the single-index teacher"),
         "n_train": Key(int, 128, _positive),
@@ -155,6 +156,47 @@ for _dotted, _key in architectures.owned_keys().items():
     SCHEMA[_section][_name] = _key
 
 TRAINING_KEYS = tuple(SCHEMA["training"])  # the view is "training" when any of them is set
+
+
+# --- [data] keys of data.source = "digits" (experiments/digits.py) --------------------------
+def _digit_pair(v):
+    ok = (len(v) == 2 and all(isinstance(c, (int, float)) and not isinstance(c, bool)
+                              and float(c).is_integer()
+                              and 0 <= c <= 9 for c in v) and v[0] != v[1])
+    return None if ok else "must be two different digits 0..9, e.g. [3, 8]"
+
+
+DIGITS_KEYS = {
+    "digits_target": Key(str, "pair", _one_of("pair", "odd_even"),
+                         "pair: y = +1 for digits_classes[0], -1 for [1]; odd_even: +1 even, "
+                         "-1 odd"),
+    "digits_classes": Key(list, [0.0, 1.0], _digit_pair, "the two digits of target 'pair'"),
+    "standardize": Key(str, "global", _one_of("global", "pixel", "none"),
+                       "global: one mean/std over all training pixels; pixel: per pixel"),
+    "pca_components": Key(int, 0, lambda v: None if 0 <= v <= 64 else "must be in 0..64",
+                          "project on the top-k principal components (0: keep the 8x8 images)"),
+    "test_fraction": Key(float, 0.25, lambda v: None if 0 < v < 1 else "must be in (0, 1)",
+                         "fraction of the selected images held out as the test set"),
+    "digits_n_train": Key(int, 0, _non_negative,
+                          "keep this many training images (0: the whole training split)"),
+}
+SCHEMA["data"].update(DIGITS_KEYS)
+
+
+def _validate_digits(config: dict, user_keys) -> None:
+    """The digits keys apply to data.source = 'digits' only (a resolved config.toml, which
+    lists them at their defaults, stays valid)."""
+    data = config["data"]
+    if data["source"] != "digits":
+        stray = sorted(f"data.{k}" for k, key in DIGITS_KEYS.items()
+                       if f"data.{k}" in user_keys and data[k] != key.default)
+        if stray:
+            raise ConfigError(f"config key {stray[0]!r} applies to data.source = 'digits' only, "
+                              f"got data.source {config['data']['source']!r}")
+    elif (data["digits_target"] != "pair" and "data.digits_classes" in user_keys
+          and data["digits_classes"] != DIGITS_KEYS["digits_classes"].default):
+        raise ConfigError("config key 'data.digits_classes' applies to data.digits_target = "
+                          f"'pair' only, got {data['digits_target']!r}")
 
 
 def default_config() -> dict[str, dict[str, Any]]:
@@ -277,10 +319,12 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
                               "(the probe set of the per-layer observables)")
     if data["source"] == "npz" and not data["path"]:
         raise ConfigError("config key 'data.path' must name an .npz file when data.source = 'npz'")
+    _validate_digits(config, user_keys)
     if data["source"] == "single_index" and not data["hermite_coefficients"]:
         raise ConfigError("config key 'data.hermite_coefficients' must not be empty")
-    readout_width = entry.readout_width(config)
-    if config["model"]["scaling"] == "mean_field" and config["model"]["chi"] not in (0.0, float(readout_width)):
+    readout_width = entry.readout_width(config, None)
+    if (readout_width is not None and config["model"]["scaling"] == "mean_field"
+            and config["model"]["chi"] not in (0.0, float(readout_width))):
         raise ConfigError(f"config key 'model.chi' = {config['model']['chi']!r} contradicts "
                           f"model.scaling = 'mean_field' (chi = readout width = {readout_width})")
 
@@ -344,6 +388,8 @@ _NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "chec
 # Keys read by one integrator only: hashed only for it (so the hash of a run of another
 # integrator is the same as before the key existed, and such runs stay resumable).
 _INTEGRATOR_KEYS = {("sampler", "friction"): "baoab"}
+# Keys read by one data source only: hashed only for it (runs of other sources keep their hash).
+_DATA_SOURCE_KEYS = {("data", key): "digits" for key in DIGITS_KEYS}
 
 
 # Keys added after runs existed: hashed only when they differ from their default, so the
@@ -357,6 +403,9 @@ _HASHED_WHEN_NOT_DEFAULT = {("model", "architecture"),
 
 def _hashed(section: str, key: str, config: dict) -> bool:
     if (section, key) in _NOT_HASHED:
+        return False
+    source = _DATA_SOURCE_KEYS.get((section, key))
+    if source is not None and config["data"]["source"] != source:
         return False
     if (section, key) in _HASHED_WHEN_NOT_DEFAULT:
         value = config[section][key]

@@ -23,6 +23,9 @@ class DataSet(NamedTuple):
     y_test: np.ndarray  # (n_test,)
     teacher_direction: np.ndarray | None  # (d,) unit vector w*, or None for user data
     control_directions: np.ndarray | None  # (k, d) unit vectors orthogonal to w*
+    # Shape of one input before flattening ((H, W) images, (L,) signals), for patch models;
+    # None for plain vectors. x_* are always flat (n, prod(input_shape)), row-major.
+    input_shape: tuple[int, ...] | None = None
 
 
 class DataError(ValueError):
@@ -65,10 +68,12 @@ def _checked(name: str, array, ndim: int, path: str) -> np.ndarray:
 
 
 def load_npz(path: str | Path) -> DataSet:
-    """User data: X (n, d), y (n,), optional X_test (m, d), y_test (m,), optional
-    teacher_direction (d,). Shapes, dtypes, finiteness and degeneracy (no rows, no
-    columns, identical inputs, a zero teacher direction) are checked; a file that is not
-    a readable .npz archive (text, truncated) raises DataError naming `data.path`."""
+    """User data: X (n, d) or images (n, H, W), y (n,), optional X_test (m, d) or
+    (m, H, W), y_test (m,), optional teacher_direction (d,) (d = H·W). Images are
+    flattened row-major and input_shape (H, W) is recorded. Shapes, dtypes, finiteness and
+    degeneracy (no rows, no columns, identical inputs, a zero teacher direction) are
+    checked; a file that is not a readable .npz archive (text, truncated) raises DataError
+    naming `data.path`."""
     path = str(path)
     if not Path(path).is_file():
         raise DataError(f"data.path {path!r} is not a file")
@@ -98,14 +103,19 @@ def _load_npz_checked(path: str) -> DataSet:
         keys = set(archive.files)
         if not {"X", "y"} <= keys:
             raise DataError(f"{path}: needs arrays 'X' and 'y', found {sorted(keys)}")
-        x = _checked("X", archive["X"], 2, path)
+        input_shape = _image_shape(archive["X"])
+        x = _checked("X", _flattened(archive["X"]), 2, path)
         y = _checked("y", archive["y"], 1, path)
         if x.shape[0] != y.shape[0]:
             raise DataError(f"{path}: 'X' has {x.shape[0]} rows but 'y' has {y.shape[0]} entries")
         if ("X_test" in keys) != ("y_test" in keys):
             raise DataError(f"{path}: give both 'X_test' and 'y_test' or neither")
         if "X_test" in keys:
-            x_test = _checked("X_test", archive["X_test"], 2, path)
+            if _image_shape(archive["X_test"]) != input_shape:
+                raise DataError(f"{path}: 'X_test' inputs have shape "
+                                f"{archive['X_test'].shape[1:]}, 'X' inputs "
+                                f"{archive['X'].shape[1:]}")
+            x_test = _checked("X_test", _flattened(archive["X_test"]), 2, path)
             y_test = _checked("y_test", archive["y_test"], 1, path)
             if x_test.shape[1] != x.shape[1]:
                 raise DataError(f"{path}: 'X_test' has {x_test.shape[1]} columns, 'X' has "
@@ -124,7 +134,16 @@ def _load_npz_checked(path: str) -> DataSet:
         _check_degenerate(path, x, teacher)
         if teacher is not None:
             teacher = teacher / np.linalg.norm(teacher)
-    return DataSet(x, y, x_test, y_test, teacher, None)
+    return DataSet(x, y, x_test, y_test, teacher, None, input_shape)
+
+
+def _image_shape(array: np.ndarray) -> tuple[int, int] | None:
+    """(H, W) of an (n, H, W) image array; None otherwise (other ranks fail in _checked)."""
+    return tuple(int(s) for s in array.shape[1:]) if array.ndim == 3 else None
+
+
+def _flattened(array: np.ndarray) -> np.ndarray:
+    return array.reshape(array.shape[0], -1) if array.ndim == 3 else array
 
 
 def save_dataset(path: str | Path, data: DataSet) -> None:
@@ -134,5 +153,7 @@ def save_dataset(path: str | Path, data: DataSet) -> None:
 
 def read_dataset(path: str | Path) -> DataSet:
     with np.load(path) as archive:
-        return DataSet(**{f: (archive[f] if f in archive.files else None)
-                          for f in DataSet._fields})
+        fields = {f: (archive[f] if f in archive.files else None) for f in DataSet._fields}
+    if fields["input_shape"] is not None:  # absent from files written before it existed
+        fields["input_shape"] = tuple(int(s) for s in fields["input_shape"])
+    return DataSet(**fields)

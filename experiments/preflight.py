@@ -19,7 +19,7 @@ import numpy as np
 from experiments import resources
 from experiments.build import resolve_physics
 from experiments.data import DataError, DataSet
-from langevin.models import TwoLayerNetwork
+from experiments.architectures import fc_widths, get_entry
 from langevin.run import RunPlan, buffer_capacity
 
 DTYPE_BYTES = {"float32": 4, "float64": 8}
@@ -27,18 +27,22 @@ NPZ_NAMES = {"x_train": "X", "y_train": "y", "x_test": "X_test", "y_test": "y_te
 SCALARS_PER_DRAW = 8  # train_loss, potential, 2 squared norms, 2 virial temperatures, 2 moments
 
 
-def hidden_units_per_example(config: dict) -> int:
-    """Hidden units one example activates in the forward pass: the width of today's
-    two-layer network (the one place to change for deeper models)."""
-    return int(config["model"]["width"])
+def _model(config: dict, input_dim: int):
+    """The run's model from its registry entry (no tensor is allocated)."""
+    physics = resolve_physics(config, input_dim)
+    return get_entry(config["model"]["architecture"]).build(config, input_dim,
+                                                            physics.prior_variances)
+
+
+def hidden_units_per_example(config: dict, input_dim: int) -> int:
+    """Hidden units one example activates in the forward pass (Σ_l N_l of the model)."""
+    return int(_model(config, input_dim).hidden_units())
 
 
 def parameter_counts(config: dict, input_dim: int) -> dict[str, int]:
     """Parameters of one chain per layer, from the model's `parameter_shapes()`."""
-    physics = resolve_physics(config, input_dim)
-    model = TwoLayerNetwork(input_dim, config["model"]["width"], config["model"]["activation"],
-                            physics.prior_variances)
-    return {layer: math.prod(shape) for layer, shape in model.parameter_shapes().items()}
+    return {layer: math.prod(shape)
+            for layer, shape in _model(config, input_dim).parameter_shapes().items()}
 
 
 def buffer_elements(config: dict, data: DataSet) -> int:
@@ -46,8 +50,12 @@ def buffer_elements(config: dict, data: DataSet) -> int:
     sampler, spec = config["sampler"], config["observables"]
     plan = RunPlan(sampler["burn_in"], sampler["num_steps"], sampler["thin"],
                    sampler["checkpoint_every"])
-    width = hidden_units_per_example(config)
-    per_draw = SCALARS_PER_DRAW
+    input_dim = data.x_train.shape[1]
+    entry = get_entry(config["model"]["architecture"])
+    model = _model(config, input_dim)
+    # teacher projections q: one per first-layer neuron (fc) and direction
+    width = fc_widths(config)[0] if entry.first_layer_sees_input else 0
+    per_draw = SCALARS_PER_DRAW + 2 * len(model.layer_names)
     if spec["outputs_test"]:
         per_draw += len(data.x_test)
     if spec["outputs_train"]:
@@ -66,7 +74,7 @@ def memory_estimate(config: dict, data: DataSet) -> resources.MemoryEstimate:
     return resources.estimate_memory(
         num_chains=config["sampler"]["num_chains"],
         parameter_counts=parameter_counts(config, input_dim),
-        hidden_units_per_example=hidden_units_per_example(config),
+        hidden_units_per_example=hidden_units_per_example(config, input_dim),
         n_train=len(data.x_train), n_test=len(data.x_test),
         buffer_elements=buffer_elements(config, data),
         dtype_bytes=DTYPE_BYTES[config["sampler"]["dtype"]], input_dim=input_dim,
@@ -84,7 +92,7 @@ def check_data_dtype(data: DataSet, dtype: str, source: str) -> None:
     """Every data array is finite and squarable in the sampling dtype (module doc)."""
     limit = math.sqrt(float(np.finfo(dtype).max))
     for name, array in data._asdict().items():
-        if array is None or array.size == 0:
+        if not isinstance(array, np.ndarray) or array.size == 0:  # None, input_shape
             continue
         with np.errstate(over="ignore"):
             cast = np.asarray(array).astype(dtype)

@@ -109,7 +109,8 @@ def network_prior(config: dict, meta: dict, input_dim: int) -> NetworkPrior:
         input_dim=int(input_dim), widths=widths, weight_variances=sigma_w2,
         readout_variance_tilde=float(convention["sigma_a2"]),
         bias_variance=float(convention.get("sigma_b2") or 0.0), chi=float(convention["chi"]),
-        noise_variance=float(convention["noise_variance"]))
+        noise_variance=float(convention["noise_variance"]),
+        geometry=entry.geometry(config, input_dim))
 
 
 def is_two_layer(config: dict) -> bool:

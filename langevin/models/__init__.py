@@ -3,14 +3,16 @@
     protocol   the `Model` interface and the generic batched-autograd gradient
     fc         fully connected networks, any depth, widths, activation, optional biases
     two_layer  the analytic (fused) backward of one hidden layer; `TwoLayerNetwork`
+    conv       one hidden layer over local patches: cnn (shared filters) and lcn
     linear     Bayesian linear regression (the exact reference problem)
 
 The experiments registry (experiments/architectures.py) maps config names to these.
 """
+from langevin.models.conv import LocalPatchNetwork
 from langevin.models.fc import FullyConnectedNetwork
 from langevin.models.linear import LinearModel
 from langevin.models.protocol import Model, autograd_loss_and_gradient
 from langevin.models.two_layer import TwoLayerNetwork
 
-__all__ = ["FullyConnectedNetwork", "LinearModel", "Model", "TwoLayerNetwork",
+__all__ = ["FullyConnectedNetwork", "LocalPatchNetwork", "LinearModel", "Model", "TwoLayerNetwork",
            "autograd_loss_and_gradient"]

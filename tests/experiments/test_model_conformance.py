@@ -28,6 +28,7 @@ from langevin.activations import get_activation
 from langevin.potential import make_potential
 from langevin.run import run_chains
 from langevin.store import SampleStore
+from tests.langevin.test_conv_models import ConvReference, LocalReference
 
 NUM_CHAINS, DIM, N = 3, 4, 7
 CASES = [(name, index) for name, entry in MODELS.items() for index in range(len(entry.examples))]
@@ -68,7 +69,7 @@ class _FullyConnected(torch.nn.Module):
                 for name, p in zip(self.names, params)}
 
 
-REFERENCE_MODULES = {"fc": _FullyConnected}
+REFERENCE_MODULES = {"fc": _FullyConnected, "cnn": ConvReference, "lcn": LocalReference}
 
 
 def _config(name: str, index: int, extra: dict | None = None) -> dict:
