@@ -113,6 +113,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "hermite_coefficients": Key(list, [0.0, 1.0, 0.0, -0.3], _finite_list,
                                     "y = sum_k c_k He_k(w*.x), k = 0, 1, ..."),
         "label_noise": Key(float, 0.0, _non_negative, "std of Gaussian noise added to y_train"),
+        "target": Key(str, "hermite", _one_of("hermite", "relu_abs"),
+                      "single-index target: 'hermite' (data.hermite_coefficients) or 'relu_abs', "
+                      "y = z + epsilon (|z| - sqrt(2/pi)), z = w*.x"),
+        "epsilon": Key(float, 0.0, lambda v: None if math.isfinite(v) else "must be finite",
+                       "epsilon of data.target = 'relu_abs'"),
     },
     "diagnostics": {
         "bias_check": Key(str, "auto", _one_of("auto", "on", "off"),

@@ -26,6 +26,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from experiments.data import target_hermite_coefficients
+
 
 class TwoLayerTheoryInputs(NamedTuple):
     activation: str
@@ -84,7 +86,7 @@ class TwoLayerTheoryInputs(NamedTuple):
 
 def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> TwoLayerTheoryInputs:
     convention = meta["convention"]
-    coefficients = tuple(config["data"]["hermite_coefficients"]) \
+    coefficients = target_hermite_coefficients(config["data"]) \
         if config["data"]["source"] == "single_index" else ()
     return TwoLayerTheoryInputs(
         activation=config["model"]["activation"], input_dim=int(input_dim),
