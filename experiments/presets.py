@@ -98,14 +98,14 @@ PRESETS.update({
     "relu_learnability": Preset(
         "ReLU network, mean-field scaling, on z + (|z| - sqrt(2/pi)): R_1, R_2 against beta = 1/8, 1/4, 1/2 "
         "(N = 750 beta, d = 96 beta) at n = 2d, 3d, 4d, sampled vs the adaptive, scaling and GP "
-        "predictions; 9 runs, about 15 min on 2 CPU cores",
+        "predictions; 9 runs (a beta = 1/8 point took 4-5 min on a busy 2-core machine; beta = 1/2 more)",
         merged(_RELU_LEARNABILITY, {"sampler": {"num_chains": 16, "num_steps": 20_000, "burn_in": 10_000,
                                                 "thin": 20, "step_size": 0.01, "threads": 1}}),
         sweep=relu_lr.talk_sweep(relu_lr.CPU_BETAS),
     ),
     "relu_learnability_talk": Preset(
         "relu_learnability at the talk's scales beta = 1/2, 1, 2 (N up to 1500, d up to 192, n up to 768); "
-        "GPU (sampler.device=cuda)",
+        "GPU (sampler.device=cuda); the report's finite-data adaptive solve (Newton-Krylov for d > 48) is long",
         merged(_RELU_LEARNABILITY, {"sampler": {"num_chains": 32, "num_steps": 100_000, "burn_in": 50_000,
                                                 "thin": 100, "step_size": 0.01, "device": "cuda",
                                                 "checkpoint_every": 25_000}}),
