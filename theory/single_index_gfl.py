@@ -115,7 +115,7 @@ def relu_abs_hermite_coefficients(epsilon: float, degrees: Sequence[int] = (0, 1
 
         y_k = ε · 2 He_{k−2}(0)/(√(2π) k!) = ε · 2(−1)^{k/2−1}(k−3)!!/(√(2π) k!),
 
-    i.e. y_2 = ε/√(2π) (theory.md §2.3), y_4 = −ε/(12√(2π)), y_6 = ε/(240√(2π)); odd k ≥ 3 vanish.
+    i.e. y_2 = ε/√(2π) (theory.md §2.3), y_4 = −ε/(12√(2π)), y_6 = ε/(120√(2π)); odd k ≥ 3 vanish.
     """
     eps = float(epsilon)
     if not math.isfinite(eps):
