@@ -103,6 +103,7 @@ def test_relu_abs_hermite_coefficients_are_exact():
     assert np.allclose(exact, numeric[list(degrees)], atol=1e-14)
     assert exact[2] == pytest.approx(EPSILON / math.sqrt(2 * math.pi), rel=1e-15)      # theory.md §2.3
     assert exact[4] == pytest.approx(-EPSILON / (12 * math.sqrt(2 * math.pi)), rel=1e-15)
+    assert exact[6] == pytest.approx(EPSILON / (120 * math.sqrt(2 * math.pi)), rel=1e-15)
 
 
 def test_generic_single_index_averages_reproduce_the_erf_ones():
