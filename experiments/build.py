@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from experiments.data import DataSet, load_npz, single_index_data
+from experiments.data import DataSet, load_npz, relu_abs_target, single_index_data
 from experiments.digits import digits_from_config
 from langevin import observables as obs
 from langevin.activations import get_activation
@@ -131,6 +131,7 @@ def make_data(config: dict) -> DataSet:
         coefficients=data["hermite_coefficients"], seed=data["seed"],
         label_noise=data["label_noise"],
         num_control=config["observables"]["control_directions"],
+        target=(lambda z: relu_abs_target(z, data["epsilon"])) if data["target"] == "relu_abs" else None,
     )
 
 

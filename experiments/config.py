@@ -125,6 +125,11 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "hermite_coefficients": Key(list, [0.0, 1.0, 0.0, -0.3], _finite_list,
                                     "y = sum_k c_k He_k(w*.x), k = 0, 1, ..."),
         "label_noise": Key(float, 0.0, _non_negative, "std of Gaussian noise added to y_train"),
+        "target": Key(str, "hermite", _one_of("hermite", "relu_abs"),
+                      "single-index target: 'hermite' (data.hermite_coefficients) or 'relu_abs', "
+                      "y = z + epsilon (|z| - sqrt(2/pi)), z = w*.x"),
+        "epsilon": Key(float, 0.0, lambda v: None if math.isfinite(v) else "must be finite",
+                       "epsilon of data.target = 'relu_abs'"),
     },
     "diagnostics": {
         "bias_check": Key(str, "auto", _one_of("auto", "on", "off"),
@@ -394,7 +399,7 @@ _DATA_SOURCE_KEYS = {("data", key): "digits" for key in DIGITS_KEYS}
 
 # Keys added after runs existed: hashed only when they differ from their default, so the
 # hash of every earlier run (and its resumability) is unchanged.
-_HASHED_WHEN_NOT_DEFAULT = {("model", "architecture"),
+_HASHED_WHEN_NOT_DEFAULT = {("model", "architecture"), ("data", "target"), ("data", "epsilon"),
                             ("observables", "probe_points"),
                             ("observables", "preactivation_every"),
                             ("observables", "kernel_every"),

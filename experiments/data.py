@@ -3,7 +3,9 @@
 Single-index teacher (theory.md §2.3, §4.1): x ~ N(0, I_d),
     y(x) = Σ_k c_k He_k(w*·x),   |w*| = 1,
 with He_k the probabilists' Hermite polynomials (He_1 = z, He_3 = z³ − 3z). The
-grokking model is c = (0, 1, 0, ε). Data are generated with NumPy from `data.seed`,
+grokking model is c = (0, 1, 0, ε). `data.target = "relu_abs"` instead gives the ReLU teacher
+of the seed talk, y = z + ε(|z| − √(2/π)), z = w*·x (He_0 removed; its He_2, He_4, … content:
+`theory.single_index_gfl.relu_abs_hermite_coefficients`). Data are generated with NumPy from `data.seed`,
 separately from the sampler's generator, in float64.
 """
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import NamedTuple
 import numpy as np
 
 from theory.hermite import hermite_he
+from theory.single_index_gfl import relu_abs_hermite_coefficients
 
 
 class DataSet(NamedTuple):
@@ -36,18 +39,37 @@ def single_index_target(z: np.ndarray, coefficients: list[float]) -> np.ndarray:
     return sum(c * hermite_he(k, z) for k, c in enumerate(coefficients) if c != 0.0) + 0.0 * z
 
 
+def relu_abs_target(z: np.ndarray, epsilon: float) -> np.ndarray:
+    """y = z + ε(|z| − √(2/π)): the seed talk's ReLU teacher (E|z| = √(2/π) removes He_0)."""
+    return z + epsilon * (np.abs(z) - np.sqrt(2.0 / np.pi))
+
+
+# Degrees on which `target_hermite_coefficients` reports the relu_abs teacher (its odd ≥ 3 vanish).
+RELU_ABS_DEGREES = tuple(range(7))
+
+
+def target_hermite_coefficients(data_config: dict) -> tuple[float, ...]:
+    """Unnormalized c_k (k = 0, 1, ...) of the configured single-index target; relu_abs up to degree 6
+    (the rest of its power, ε² × 0.0105 of Var = ε²(1 − 2/π), is not listed)."""
+    if data_config.get("target", "hermite") == "relu_abs":
+        return tuple(relu_abs_hermite_coefficients(data_config["epsilon"], RELU_ABS_DEGREES).tolist())
+    return tuple(data_config["hermite_coefficients"])
+
+
 def single_index_data(d: int, n_train: int, n_test: int, coefficients: list[float], seed: int,
-                      label_noise: float = 0.0, num_control: int = 0) -> DataSet:
-    """Draw w* uniformly on the sphere, x ~ N(0, I_d) and y = Σ_k c_k He_k(w*·x)."""
+                      label_noise: float = 0.0, num_control: int = 0, target=None) -> DataSet:
+    """Draw w* uniformly on the sphere, x ~ N(0, I_d) and y = Σ_k c_k He_k(w*·x), or y = target(w*·x)
+    for a given callable `target` (then `coefficients` is unused)."""
     rng = np.random.default_rng(seed)
     teacher = rng.standard_normal(d)
     teacher /= np.linalg.norm(teacher)
     x_train = rng.standard_normal((n_train, d))
     x_test = rng.standard_normal((n_test, d))
-    y_train = single_index_target(x_train @ teacher, coefficients)
+    target = (lambda z: single_index_target(z, coefficients)) if target is None else target
+    y_train = target(x_train @ teacher)
     if label_noise > 0:
         y_train = y_train + label_noise * rng.standard_normal(n_train)
-    y_test = single_index_target(x_test @ teacher, coefficients)
+    y_test = target(x_test @ teacher)
     control = rng.standard_normal((num_control, d))
     control -= np.outer(control @ teacher, teacher)  # orthogonal to w*: a pure control
     control /= np.linalg.norm(control, axis=1, keepdims=True)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from experiments import relu_learnability as relu_lr
 from experiments.scaling import SMALL_BETA, grokking_cubic_preset, merged
 
 
@@ -83,6 +84,34 @@ PRESETS: dict[str, Preset] = {
         sweep=grokking_cubic_preset(SMALL_BETA)[1],
     ),
 }
+
+# The seed talk's ReLU learnability ratios (experiments.relu_learnability): mean-field ReLU network on
+# y = z + ε(|z| − √(2/π)), N = 750β, d = 96β, n ∈ {2d, 3d, 4d}, swept jointly over (N, d, n).
+_RELU_LEARNABILITY = {
+    "model": {"activation": "relu", "scaling": "mean_field"},
+    "posterior": {"sigma_w2": relu_lr.SIGMA_W2, "sigma_a2": relu_lr.READOUT_NUMERATOR,
+                  "noise_variance": relu_lr.NOISE_NUMERATOR},
+    "data": {"target": "relu_abs", "epsilon": relu_lr.EPSILON, "n_test": 1000},
+    "observables": {"outputs_train": True},
+}
+PRESETS.update({
+    "relu_learnability": Preset(
+        "ReLU network, mean-field scaling, on z + (|z| - sqrt(2/pi)): R_1, R_2 against beta = 1/8, 1/4, 1/2 "
+        "(N = 750 beta, d = 96 beta) at n = 2d, 3d, 4d, sampled vs the adaptive, scaling and GP "
+        "predictions; 9 runs (a beta = 1/8 point took 4-5 min on a busy 2-core machine; beta = 1/2 more)",
+        merged(_RELU_LEARNABILITY, {"sampler": {"num_chains": 16, "num_steps": 20_000, "burn_in": 10_000,
+                                                "thin": 20, "step_size": 0.01, "threads": 1}}),
+        sweep=relu_lr.talk_sweep(relu_lr.CPU_BETAS),
+    ),
+    "relu_learnability_talk": Preset(
+        "relu_learnability at the talk's scales beta = 1/2, 1, 2 (N up to 1500, d up to 192, n up to 768); "
+        "GPU (sampler.device=cuda); the report's finite-data adaptive solve (Newton-Krylov for d > 48) is long",
+        merged(_RELU_LEARNABILITY, {"sampler": {"num_chains": 32, "num_steps": 100_000, "burn_in": 50_000,
+                                                "thin": 100, "step_size": 0.01, "device": "cuda",
+                                                "checkpoint_every": 25_000}}),
+        sweep=relu_lr.talk_sweep((0.5, 1.0, 2.0)),
+    ),
+})
 
 
 def get_preset(name: str) -> Preset:

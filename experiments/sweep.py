@@ -7,6 +7,10 @@
 
 `langevin resume SWEEP_DIR` continues every unfinished run; `langevin report
 SWEEP_DIR` rebuilds the table and figures from the run directories alone.
+
+A sweep can also move several keys together: the preset's sweep key is then a tuple of keys
+and every value a tuple (one entry per key), e.g. {("model.width", "data.d"): [(94, 12), ...]};
+its run directories are named `width=94,d=12` and its table column is "model.width+data.d".
 """
 from __future__ import annotations
 
@@ -23,8 +27,25 @@ def is_sweep_dir(path: Path) -> bool:
     return (Path(path) / SWEEP_FILE).is_file()
 
 
-def _subdir_name(key: str, value) -> str:
-    return f"{key.split('.')[-1]}={value}"
+def _keys_values(key, value) -> list[tuple[str, object]]:
+    """[(key, value)] of one sweep point; a tuple/list key moves its keys together."""
+    if isinstance(key, str):
+        return [(key, value)]
+    if not isinstance(value, (list, tuple)) or len(value) != len(key):
+        raise ValueError(f"sweep over {list(key)}: every value must have {len(key)} entries, got {value!r}")
+    return list(zip(key, value))
+
+
+def _assignments(key, value) -> list[str]:
+    return [f"{k}={v}" for k, v in _keys_values(key, value)]
+
+
+def _subdir_name(key, value) -> str:
+    return ",".join(f"{k.split('.')[-1]}={v}" for k, v in _keys_values(key, value))
+
+
+def _column(key) -> str:
+    return key if isinstance(key, str) else "+".join(key)
 
 
 def run_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
@@ -34,12 +55,12 @@ def run_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
     from experiments import config as cfg
 
     for value in values:  # every config of the sweep is valid before anything is written
-        cfg.resolve([preset.overrides], [*set_args, f"{key}={value}"])
+        cfg.resolve([preset.overrides], [*set_args, *_assignments(key, value)])
     out = rundir.create_run_dir(Path(out))
     rundir.write_json_atomic(out / SWEEP_FILE, {"preset": name, "key": key, "values": values,
                                                 "set": set_args})
     for value in values:
-        run_dir, config = start_run(name, [preset.overrides], [*set_args, f"{key}={value}"],
+        run_dir, config = start_run(name, [preset.overrides], [*set_args, *_assignments(key, value)],
                                     out / _subdir_name(key, value))
         code = execute(run_dir, config, name)
         if code != 0:
@@ -66,7 +87,7 @@ def resume_sweep(sweep_dir: Path, execute: Callable) -> int:
 
                 shutil.rmtree(run_dir)
             run_dir, config = start_run(spec["preset"], [preset.overrides],
-                                        [*spec["set"], f"{spec['key']}={value}"], run_dir)
+                                        [*spec["set"], *_assignments(spec["key"], value)], run_dir)
         code = execute(run_dir, config, spec["preset"])
         if code != 0:
             return code
@@ -88,9 +109,9 @@ def write_sweep_report(sweep_dir: Path) -> Path:
                 continue
             write_report(run_dir)
         rows.append((value, rundir.read_json(run_dir / rundir.SUMMARY_FILE)))
-    table = sweep_tables.build_table(spec["preset"], spec["key"], rows)
+    table = sweep_tables.build_table(spec["preset"], _column(spec["key"]), rows)
     (sweep_dir / rundir.FIGURES_DIR).mkdir(exist_ok=True)
-    sweep_tables.draw(spec["preset"], spec["key"], table, sweep_dir / rundir.FIGURES_DIR)
+    sweep_tables.draw(spec["preset"], _column(spec["key"]), table, sweep_dir / rundir.FIGURES_DIR)
     path = sweep_dir / rundir.SUMMARY_FILE
     rundir.write_json_atomic(path, {"sweep": spec, "table": table})
     print(sweep_tables.format_table(table))

@@ -15,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from experiments import relu_learnability  # noqa: E402
+
 GP_COLUMNS = ("relative_gap_mean", "relative_gap_mean_mcse", "relative_gap_variance",
               "relative_gap_variance_mcse", "fraction_of_means_within_4_mcse")
 
@@ -83,6 +85,9 @@ def feature_learning_columns(summary: dict) -> dict:
 ROW_BUILDERS = {"gfl_single_index": feature_learning_columns,
                 "grokking_cubic": feature_learning_columns,
                 "grokking_cubic_small": feature_learning_columns}
+# The ReLU learnability-ratio sweeps (experiments.relu_learnability).
+ROW_BUILDERS.update({"relu_learnability": relu_learnability.table_columns,
+                     "relu_learnability_talk": relu_learnability.table_columns})
 
 
 def format_table(table: list[dict]) -> str:
@@ -195,3 +200,5 @@ def draw_feature_learning(preset: str, key: str, table: list[dict], figures_dir:
 
 FIGURE_DRAWERS = {"grokking_cubic": draw_feature_learning,
                   "grokking_cubic_small": draw_feature_learning}
+FIGURE_DRAWERS.update({"relu_learnability": relu_learnability.draw_learnability_ratios,
+                       "relu_learnability_talk": relu_learnability.draw_learnability_ratios})

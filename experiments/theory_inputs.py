@@ -27,6 +27,7 @@ from typing import NamedTuple
 import numpy as np
 
 from experiments.architectures import NetworkPrior, canonical_name, fc_widths, get_entry
+from experiments.data import target_hermite_coefficients
 
 
 class TwoLayerTheoryInputs(NamedTuple):
@@ -122,7 +123,7 @@ def is_two_layer(config: dict) -> bool:
 
 def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> TwoLayerTheoryInputs:
     convention = meta["convention"]
-    coefficients = tuple(config["data"]["hermite_coefficients"]) \
+    coefficients = target_hermite_coefficients(config["data"]) \
         if config["data"]["source"] == "single_index" else ()
     return TwoLayerTheoryInputs(
         activation=config["model"]["activation"], input_dim=int(input_dim),

@@ -1,4 +1,4 @@
-"""Kernel adaptation for a two-layer erf network on a finite data set: the Gaussian (GFL / VGA)
+"""Kernel adaptation for a two-layer erf or ReLU network on a finite data set: the Gaussian (GFL / VGA)
 closure of the mean-field per-neuron action with a general weight covariance Σ (theory.md §3.1–3.2;
 Seroussi, Naveh, Ringel, Nat. Commun. 2023; AdaptiveGPs `getSigma`).
 
@@ -20,7 +20,11 @@ VGA closure: p(w) = N(0, Σ); stationarity of ⟨S⟩_Σ − ½ log det Σ at fi
     Σ⁻¹ = (d/σ_w²) I − ∇_Σ f(Σ),   f(Σ) = (σ_a²/N) [ t̄ᵀ K_Σ t̄ − Tr((Q+σ²I)⁻¹ K_Σ) ],
 
 solved jointly with t̄ = (σ_a² K_Σ + σ² I)⁻¹ y (t̄ is explicit given Σ, so Σ is the only unknown).
-∇_Σ of the erf Gram is analytic (`theory.erf_covariance_gradient`).
+∇_Σ of the Gram is analytic: erf (`theory.erf_covariance_gradient`), relu (arc-cosine,
+`theory.relu_covariance_gradient`); `COVARIANCE_KERNELS` is the registry (activation name →
+Gram, its Σ-gradient and φ), selected by the `activation` argument (default "erf"). Everything
+above holds for any φ with φ_w = φ(Xw) and K_Σ = ⟨φ_w φ_wᵀ⟩; a non-odd φ (relu) has ⟨φ⟩ ≠ 0, which
+K_Σ contains (no separate mean term is needed: the readout has zero mean).
 
 Numerics. Unknowns: the lower-triangular L with Σ = (σ_w²/d) L Lᵀ (Σ stays PSD for any L);
 equations: the upper triangle of (σ_w²/d)(Σ⁻¹ − (d/σ_w²) I + ∇_Σ f) = 0 (dimensionless, O(1)).
@@ -32,7 +36,7 @@ the solution is the NNGP: Σ = σ_w²/d I, f̄ = GP posterior mean.
 """
 from __future__ import annotations
 
-from typing import NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 from scipy import linalg, optimize, special
@@ -40,10 +44,13 @@ from scipy import linalg, optimize, special
 from theory import continuation as cont
 from theory.erf_covariance_gradient import erf_gram, erf_gram_gradient
 from theory.kernels import two_layer_gram
+from theory.relu_covariance_gradient import relu_gram, relu_gram_gradient
 from theory.validation import check_positive as _positive
 
 __all__ = [
+    "COVARIANCE_KERNELS",
     "AdaptiveKernelSolution",
+    "CovarianceKernel",
     "per_neuron_action",
     "projection_ratio",
     "scan_adaptive_kernel",
@@ -76,6 +83,27 @@ class AdaptiveKernelSolution(NamedTuple):
     message: str
 
 
+class CovarianceKernel(NamedTuple):
+    """One activation's entry: gram(X, Σ) → state with `.gram` (n, n); gradient(state, C) →
+    ∇_Σ Σ C_μν K_μν (d, d); activation: the pointwise φ (for the per-neuron action)."""
+
+    gram: Callable
+    gradient: Callable
+    activation: Callable
+
+
+COVARIANCE_KERNELS: dict[str, CovarianceKernel] = {
+    "erf": CovarianceKernel(erf_gram, erf_gram_gradient, special.erf),
+    "relu": CovarianceKernel(relu_gram, relu_gram_gradient, lambda z: np.maximum(z, 0.0)),
+}
+
+
+def _covariance_kernel(activation) -> CovarianceKernel:
+    if not isinstance(activation, str) or activation not in COVARIANCE_KERNELS:
+        raise ValueError(f"activation must be one of {sorted(COVARIANCE_KERNELS)}, got {activation!r}")
+    return COVARIANCE_KERNELS[activation]
+
+
 def _data(X, y) -> tuple[np.ndarray, np.ndarray]:
     X = np.asarray(X, dtype=np.float64)
     y = np.asarray(y, dtype=np.float64)
@@ -101,7 +129,7 @@ def _tril_to_matrix(theta: np.ndarray, d: int) -> np.ndarray:
 def solve_adaptive_kernel(X, y, *, width, readout_variance, input_variance, noise_variance,
                           chi: float = 1.0, logdet_term: bool = True, X_test=None, probes=None,
                           initial_covariance=None, method: str = "hybr", tol: float = 1e-10,
-                          residual_tol: float = 1e-8) -> AdaptiveKernelSolution:
+                          residual_tol: float = 1e-8, activation: str = "erf") -> AdaptiveKernelSolution:
     """Solve the VGA equations for Σ (and t̄) on the data (X, y) (module docstring).
 
     `readout_variance` = σ̃_a², `noise_variance` = σ̃² are χ-scaled numerators (chi = 1: physical).
@@ -109,7 +137,9 @@ def solve_adaptive_kernel(X, y, *, width, readout_variance, input_variance, nois
     `probes` (n, k): functions on the training inputs (e.g. He_p(X w*)) whose learnability ratios
     R_p = f̄(X)·h_p / y·h_p (theory.md §3.3) are reported.
     converged requires the root finder's success flag and a residual ≤ `residual_tol`.
+    `activation`: a key of COVARIANCE_KERNELS ("erf", "relu").
     """
+    kernel = _covariance_kernel(activation)
     X, y = _data(X, y)
     n, d = X.shape
     N = _positive(width, "width")
@@ -135,12 +165,12 @@ def solve_adaptive_kernel(X, y, *, width, readout_variance, input_variance, nois
     def pieces(theta):
         L = _tril_to_matrix(theta, d)
         Sigma = scale * (L @ L.T)
-        state = erf_gram(X, Sigma)
+        state = kernel.gram(X, Sigma)
         tbar, factor = _discrepancy(state.gram, y, sa2, s2)
         weights = np.outer(tbar, tbar)
         if logdet_term:
             weights -= linalg.cho_solve(factor, np.eye(n))
-        G = (sa2 / N) * erf_gram_gradient(state, weights)
+        G = (sa2 / N) * kernel.gradient(state, weights)
         return L, Sigma, state, tbar, G
 
     def equations(theta):
@@ -171,7 +201,7 @@ def solve_adaptive_kernel(X, y, *, width, readout_variance, input_variance, nois
         learnabilities = np.array([projection_ratio(mean_train, y, h) for h in H.T])
     mean_test = None
     if X_test is not None:
-        cross = two_layer_gram(np.asarray(X_test, dtype=np.float64), X, "erf", sa2, Sigma=Sigma)
+        cross = two_layer_gram(np.asarray(X_test, dtype=np.float64), X, activation, sa2, Sigma=Sigma)
         mean_test = cross @ tbar
     return AdaptiveKernelSolution(Sigma, tbar, sa2 * state.gram, mean_train, mean_test, learnabilities, sa2, s2,
                                   converged, residual, iterations,
@@ -207,12 +237,14 @@ def scan_adaptive_kernel(X, y, control: str, values: Sequence[float], *, chi_of_
 
 
 def per_neuron_action(weights, X, y, covariance, *, width, readout_variance, input_variance,
-                      noise_variance, chi: float = 1.0, logdet_term: bool = True) -> np.ndarray:
+                      noise_variance, chi: float = 1.0, logdet_term: bool = True,
+                      activation: str = "erf") -> np.ndarray:
     """S[w] of the module docstring for a batch of weights (m, d) → (m,), with Q = σ_a² K_Σ.
 
     −log p(w) up to a constant under the mean-field decoupled posterior at covariance Σ; compare
     with the ensemble of sampled first-layer weights.
     """
+    kernel = _covariance_kernel(activation)
     X, y = _data(X, y)
     W = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     if W.shape[1] != X.shape[1]:
@@ -221,8 +253,8 @@ def per_neuron_action(weights, X, y, covariance, *, width, readout_variance, inp
     sa2 = _positive(readout_variance, "readout_variance") / chi
     s2 = _positive(noise_variance, "noise_variance") / chi
     sw2 = _positive(input_variance, "input_variance")
-    tbar, factor = _discrepancy(erf_gram(X, covariance).gram, y, sa2, s2)
-    phi = special.erf(W @ X.T)  # (m, n)
+    tbar, factor = _discrepancy(kernel.gram(X, covariance).gram, y, sa2, s2)
+    phi = kernel.activation(W @ X.T)  # (m, n)
     interaction = (phi @ tbar) ** 2
     if logdet_term:
         interaction -= np.einsum("mi,im->m", phi, linalg.cho_solve(factor, phi.T))

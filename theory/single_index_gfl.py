@@ -41,20 +41,41 @@ points are the solutions (its τ̂-gradient is the discrepancy equation). Severa
 coexist near a first-order point; since Ψ is a min over τ̂ of a max over Σ-branches, the dominant
 one is the solution whose own Σ is the better variational state at its τ̂ — compare branches, do
 not simply take the smallest Ψ.
+
+Other activations (`SINGLE_INDEX_ACTIVATIONS`, a registry: name → Hermite degrees kept and the
+averages). The derivation above holds for any φ with v_k = q^k m_k(s)/√k! (m_k = E[φ^{(k)}],
+`theory.hermite.gaussian_derivative_mean`) once k v/g is replaced by −∂_s v and k v(1 − 2q²/g) by
+q ∂_q v [DERIVED]: ∂_s m_k = m_{k+2}/2 (heat equation of the Gaussian smoothing), so
+
+    −∂_s v_k = −q^k m_{k+2}(s)/(2√k!),   q ∂_q v_k = k v_k + 2 q² ∂_s v_k
+
+(for erf, m_{k+2} = −2k m_k/g and these are the two expressions above). "relu" keeps the degrees
+(0, 1, 2, 4, 6): a non-odd φ couples the constant Ĥe_0 (E[relu] = √(s/2π)) to the even degrees,
+and the ReLU teacher y = z* + ε(|z*| − √(2/π)) (`relu_abs_hermite_coefficients`) has
+He_2, He_4, He_6, … content; the target power beyond degree 6 (ε² × 0.0105, out of
+Var = ε²(1 − 2/π)) is left out of the Galerkin truncation (it is a fixed unlearned residual at
+this order). `target_coefficients` are then (y_0, y_1, y_2, y_4, y_6) on unnormalized He_k.
 """
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 from scipy import optimize, special
 
 from theory import continuation as cont
-from theory.hermite import gauss_hermite_normal, single_index_projection
+from theory.hermite import gauss_hermite_normal, gaussian_derivative_mean, single_index_projection
 from theory.validation import check_positive as _positive
 
-__all__ = ["SingleIndexGFLSolution", "scan_single_index_gfl", "solve_single_index_gfl"]
+__all__ = [
+    "SINGLE_INDEX_ACTIVATIONS",
+    "SingleIndexActivation",
+    "SingleIndexGFLSolution",
+    "relu_abs_hermite_coefficients",
+    "scan_single_index_gfl",
+    "solve_single_index_gfl",
+]
 
 _SQRT6 = math.sqrt(6.0)
 _DEGREES = np.array([1.0, 3.0])
@@ -83,6 +104,33 @@ class SingleIndexGFLSolution(NamedTuple):
     residual: float
     iterations: int
     message: str
+    degrees: tuple = (1, 3)
+
+
+def relu_abs_hermite_coefficients(epsilon: float, degrees: Sequence[int] = (0, 1, 2, 4, 6)) -> np.ndarray:
+    """Unnormalized Hermite coefficients of y(z) = z + ε(|z| − √(2/π)) on the given degrees [DERIVED].
+
+    |z| is even, E|z| = √(2/π) (removed by the shift, so y_0 = 0), y_1 = 1, and for even k ≥ 2
+    Stein's lemma (|z|'' = 2δ(z), E[δ^{(j)}(z)] = He_j(0)/√(2π)) gives E[|z| He_k] = 2He_{k−2}(0)/√(2π):
+
+        y_k = ε · 2 He_{k−2}(0)/(√(2π) k!) = ε · 2(−1)^{k/2−1}(k−3)!!/(√(2π) k!),
+
+    i.e. y_2 = ε/√(2π) (theory.md §2.3), y_4 = −ε/(12√(2π)), y_6 = ε/(120√(2π)); odd k ≥ 3 vanish.
+    """
+    eps = float(epsilon)
+    if not math.isfinite(eps):
+        raise ValueError(f"epsilon must be finite, got {epsilon!r}")
+    out = []
+    for k in degrees:
+        k = int(k)
+        if k == 1:
+            out.append(1.0)
+        elif k == 0 or k % 2:
+            out.append(0.0)
+        else:
+            he_at_zero = (-1.0) ** (k // 2 - 1) * math.prod(range(k - 3, 0, -2))  # He_{k−2}(0)
+            out.append(eps * 2.0 * he_at_zero / (math.sqrt(2.0 * math.pi) * math.factorial(k)))
+    return np.array(out)
 
 
 def _perpendicular_rule(dim: int, perpendicular: str, order: int):
@@ -119,16 +167,62 @@ def _averages(a, b, tau, perp_nodes, perp_weights, rule) -> _Averages:
                      float(np.sum(weights * tv * kv * (1.0 - 2.0 * q * q / g))), float(tau @ moment @ tau))
 
 
+def _generic_averages(activation: str, degrees: tuple, a, b, tau, perp_nodes, perp_weights, rule) -> _Averages:
+    """The averages of `_averages` for any φ (module docstring: −∂_s v and q ∂_q v by m_{k+2})."""
+    q = math.sqrt(b) * rule.nodes[:, None]
+    t = perp_nodes[None, :]
+    s = a * t + q * q
+    weights = rule.weights[:, None] * perp_weights[None, :]
+    norms = [math.sqrt(math.factorial(k)) for k in degrees]
+    v = np.stack([np.broadcast_to(q ** k * gaussian_derivative_mean(activation, k, s) / c, s.shape)
+                  for k, c in zip(degrees, norms)])
+    ds = np.stack([np.broadcast_to(q ** k * gaussian_derivative_mean(activation, k + 2, s) / (2.0 * c), s.shape)
+                   for k, c in zip(degrees, norms)])                      # ∂_s v_k
+    tv = np.tensordot(tau, v, axes=1)
+    minus_ds = -np.tensordot(tau, ds, axes=1)
+    q_dq = np.tensordot(tau * np.asarray(degrees, dtype=np.float64), v, axes=1) - 2.0 * q * q * minus_ds
+    moment = np.einsum("iml,jml,ml->ij", v, v, weights)
+    return _Averages(moment, float(np.sum(weights * t * tv * minus_ds)), float(np.sum(weights * tv * q_dq)),
+                     float(tau @ moment @ tau))
+
+
+class SingleIndexActivation(NamedTuple):
+    """Registry entry: the Hermite degrees of the discrepancy and averages(a, b, τ̂, perp_nodes,
+    perp_weights, rule) → _Averages."""
+
+    degrees: tuple
+    averages: Callable
+
+
+def _generic_entry(activation: str, degrees: tuple) -> SingleIndexActivation:
+    return SingleIndexActivation(degrees, lambda *args: _generic_averages(activation, degrees, *args))
+
+
+SINGLE_INDEX_ACTIVATIONS: dict[str, SingleIndexActivation] = {
+    "erf": SingleIndexActivation((1, 3), _averages),
+    "relu": _generic_entry("relu", (0, 1, 2, 4, 6)),
+}
+
+
 def solve_single_index_gfl(*, num_samples, noise_variance, width, input_dim, readout_variance,
-                           input_variance, target_coefficients=(1.0, 0.0), chi: float = 1.0,
+                           input_variance, target_coefficients=None, chi: float = 1.0,
                            perpendicular: str = "exact", initial_guess: Optional[Sequence[float]] = None,
-                           quadrature_order: int = 48, tol: float = 1e-12) -> SingleIndexGFLSolution:
+                           quadrature_order: int = 48, tol: float = 1e-12,
+                           activation: str = "erf") -> SingleIndexGFLSolution:
     """Solve the (a, b, τ) equations of the module docstring.
 
     `readout_variance` = σ̃_a², `noise_variance` = σ̃² are χ-scaled numerators (chi = 1: physical).
     `target_coefficients` = (y_1, y_3) on unnormalized He_1, He_3. `initial_guess` =
     (a, b, τ_1, τ_3) (unnormalized τ), default the GP solution. Requires input_dim ≥ 2.
+    `activation`: a key of SINGLE_INDEX_ACTIVATIONS; the target and τ then live on its degrees
+    (relu: (y_0, y_1, y_2, y_4, y_6), default (0, 1, 0, 0, 0)).
     """
+    if not isinstance(activation, str) or activation not in SINGLE_INDEX_ACTIVATIONS:
+        raise ValueError(f"activation must be one of {sorted(SINGLE_INDEX_ACTIVATIONS)}, got {activation!r}")
+    entry = SINGLE_INDEX_ACTIVATIONS[activation]
+    num_modes = len(entry.degrees)
+    if target_coefficients is None:  # the linear teacher y = He_1
+        target_coefficients = tuple(1.0 if k == 1 else 0.0 for k in entry.degrees)
     n = _positive(num_samples, "num_samples")
     N = _positive(width, "width")
     chi = _positive(chi, "chi")
@@ -139,41 +233,52 @@ def solve_single_index_gfl(*, num_samples, noise_variance, width, input_dim, rea
         raise ValueError(f"input_dim must be an integer ≥ 2, got {input_dim!r}")
     d = int(input_dim)
     y = np.asarray(target_coefficients, dtype=np.float64)
-    if y.shape != (2,) or not np.all(np.isfinite(y)):
-        raise ValueError(f"target_coefficients must be two finite numbers (y_1, y_3), got {target_coefficients!r}")
-    y_hat = y * np.array([1.0, _SQRT6])
+    if y.shape != (num_modes,) or not np.all(np.isfinite(y)):
+        raise ValueError(f"target_coefficients must be {num_modes} finite numbers on the degrees "
+                         f"{entry.degrees}, got {target_coefficients!r}")
+    normalization = np.array([1.0, _SQRT6]) if activation == "erf" else np.sqrt(
+        [float(math.factorial(k)) for k in entry.degrees])
+    y_hat = y * normalization
     kappa = n * sa2 / s2
     kappa2 = sa2 * n * n / (N * s2 * s2)
     scale = sw2 / d
     rule = gauss_hermite_normal(int(quadrature_order))
     perp_nodes, perp_weights = _perpendicular_rule(d, perpendicular, int(quadrature_order))
 
+    averages = entry.averages
+
     def unpack(x):
-        return scale * math.exp(x[0]), scale * math.exp(x[1]), np.asarray(x[2:4])
+        return scale * math.exp(x[0]), scale * math.exp(x[1]), np.asarray(x[2:2 + num_modes])
 
     def equations(x):
         a, b, tau = unpack(x)
-        avg = _averages(a, b, tau, perp_nodes, perp_weights, rule)
+        avg = averages(a, b, tau, perp_nodes, perp_weights, rule)
         # (σ_w²/d)·(1/a, 1/b equations): O(1) and steep as a, b → 0 (no spurious flat root there).
         return np.array([scale / a - 1.0 - 2.0 * scale * kappa2 / (d - 1) * avg.perp_force,
                          scale / b - 1.0 + scale * kappa2 * avg.parallel_force / b,
                          *(tau + kappa * avg.moment @ tau - y_hat)])
 
     if initial_guess is None:
-        prior = _averages(scale, scale, np.zeros(2), perp_nodes, perp_weights, rule).moment
-        x0 = np.concatenate(([0.0, 0.0], np.linalg.solve(np.eye(2) + kappa * prior, y_hat)))
+        prior = averages(scale, scale, np.zeros(num_modes), perp_nodes, perp_weights, rule).moment
+        x0 = np.concatenate(([0.0, 0.0], np.linalg.solve(np.eye(num_modes) + kappa * prior, y_hat)))
     else:
         guess = np.asarray(initial_guess, dtype=np.float64)
-        if guess.shape != (4,) or not np.all(np.isfinite(guess)) or guess[0] <= 0 or guess[1] <= 0:
-            raise ValueError(f"initial_guess must be (a > 0, b > 0, τ_1, τ_3), got {initial_guess!r}")
-        x0 = np.array([math.log(guess[0] / scale), math.log(guess[1] / scale), guess[2], _SQRT6 * guess[3]])
+        if (guess.shape != (2 + num_modes,) or not np.all(np.isfinite(guess)) or guess[0] <= 0
+                or guess[1] <= 0):
+            raise ValueError(f"initial_guess must be (a > 0, b > 0, τ on the degrees {entry.degrees}), "
+                             f"got {initial_guess!r}")
+        if activation == "erf":
+            x0 = np.array([math.log(guess[0] / scale), math.log(guess[1] / scale), guess[2], _SQRT6 * guess[3]])
+        else:
+            x0 = np.concatenate(([math.log(guess[0] / scale), math.log(guess[1] / scale)],
+                                 guess[2:] * normalization))
     with np.errstate(over="ignore", invalid="ignore"):
         sol = optimize.root(equations, x0, method="hybr", options={"xtol": tol})
         residual_vector = equations(sol.x)
     residual = float(np.max(np.abs(residual_vector))) if np.all(np.isfinite(residual_vector)) else math.inf
     a, b, tau_hat = unpack(sol.x)
-    avg = _averages(a, b, tau_hat, perp_nodes, perp_weights, rule)
-    tau = tau_hat / np.array([1.0, _SQRT6])
+    avg = averages(a, b, tau_hat, perp_nodes, perp_weights, rule)
+    tau = tau_hat / normalization
     with np.errstate(divide="ignore", invalid="ignore"):
         learn = np.where(y != 0, 1.0 - tau / np.where(y != 0, y, 1.0), np.nan)
     alpha, beta = a / scale, b / scale
@@ -182,7 +287,8 @@ def solve_single_index_gfl(*, num_samples, noise_variance, width, input_dim, rea
     converged = bool(sol.success) and residual <= 1e-9
     return SingleIndexGFLSolution(a, b, tau, y - tau, learn, kappa * avg.moment,
                                   kappa2 / d, kappa, float(free_energy), converged, residual, int(sol.nfev),
-                                  "" if converged else f"{sol.message} (residual {residual:.3g})")
+                                  "" if converged else f"{sol.message} (residual {residual:.3g})",
+                                  tuple(entry.degrees))
 
 
 def _guess(solution: SingleIndexGFLSolution) -> np.ndarray:

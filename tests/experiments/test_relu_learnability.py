@@ -1,0 +1,158 @@
+"""The seed talk's ReLU learnability ratios (experiments.relu_learnability): the relu_abs data
+option, joint sweeps over several keys, the comparison section and figure, and (slow) sampled
+mean-field ReLU networks against the adaptive-kernel prediction."""
+import json
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from experiments import config as cfg
+from experiments import presets, sweep, sweep_tables
+from experiments import relu_learnability as rl
+from experiments.build import make_data
+from experiments.cli import execute, start_run
+from experiments.data import relu_abs_target, target_hermite_coefficients
+from experiments.theory_inputs import TwoLayerTheoryInputs
+from langevin.export import open_samples
+from theory.adaptive_kernel import solve_adaptive_kernel
+
+
+def test_relu_abs_data_option():
+    config, _ = cfg.resolve([presets.get_preset("relu_learnability").overrides],
+                            ["data.d=6", "data.n_train=20", "data.n_test=30", "model.width=10"])
+    data = make_data(config)
+    z = data.x_train @ data.teacher_direction
+    assert np.allclose(data.y_train, z + np.abs(z) - math.sqrt(2 / math.pi), atol=1e-15)
+    coefficients = target_hermite_coefficients(config["data"])
+    assert len(coefficients) == 7 and coefficients[0] == 0 and coefficients[1] == 1
+    assert coefficients[2] == pytest.approx(1 / math.sqrt(2 * math.pi), rel=1e-15)
+    assert coefficients[3] == coefficients[5] == 0.0
+    with pytest.raises(cfg.ConfigError, match="data.target"):
+        cfg.resolve([], ["data.target=abs"])
+    with pytest.raises(cfg.ConfigError, match="data.epsilon"):
+        cfg.resolve([], ["data.epsilon=nan"])
+    assert np.allclose(relu_abs_target(np.array([-1.0, 2.0]), 0.5), [-1 + 0.5 * (1 - math.sqrt(2 / math.pi)),
+                                                                     2 + 0.5 * (2 - math.sqrt(2 / math.pi))])
+
+
+def test_talk_sizes_and_sweep():
+    assert rl.talk_sizes(1.0, 3) == (750, 96, 288)
+    assert rl.talk_sizes(0.125, 2) == (94, 12, 24)
+    points = presets.get_preset("relu_learnability").sweep[rl.SWEEP_KEYS]
+    assert len(points) == 9 and (375, 48, 192) in points
+    assert sweep._subdir_name(rl.SWEEP_KEYS, (94, 12, 24)) == "width=94,d=12,n_train=24"
+    assert sweep._assignments(list(rl.SWEEP_KEYS), [94, 12, 24]) == ["model.width=94", "data.d=12",
+                                                                      "data.n_train=24"]
+    with pytest.raises(ValueError, match="3 entries"):
+        sweep._assignments(rl.SWEEP_KEYS, (94, 12))
+    for point in points:                                     # every point of the preset is a valid config
+        cfg.resolve([presets.get_preset("relu_learnability").overrides], sweep._assignments(rl.SWEEP_KEYS, point))
+
+
+def _inputs(width, d, n, chi=None):
+    chi = float(width) if chi is None else chi
+    return TwoLayerTheoryInputs("relu", d, width, chi, rl.SIGMA_W2, rl.READOUT_NUMERATOR, rl.READOUT_NUMERATOR / chi,
+                                rl.NOISE_NUMERATOR / chi, n, (), rl.NOISE_NUMERATOR)
+
+
+def test_comparison_section_table_and_figure(tmp_path):
+    config, _ = cfg.resolve([presets.get_preset("relu_learnability").overrides],
+                            ["data.d=6", "data.n_train=12", "data.n_test=40", "model.width=40"])
+    data = make_data(config)
+    inputs = _inputs(40, 6, 12)
+    theory = rl.theory_ratios(inputs, 1.0, data)
+    assert all(s["converged"] for s in theory["solvers"].values()), theory["solvers"]
+    # A synthetic "sample": 4 chains × 50 draws scattered around the adaptive training-set mean.
+    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, width=40, chi=40.0, readout_variance=1.0,
+                                     input_variance=1.0, noise_variance=2.0, activation="relu",
+                                     X_test=data.x_test)
+    rng = np.random.default_rng(0)
+    f_train = adaptive.mean_train + 0.01 * rng.normal(size=(4, 50, 12))
+    f_test = adaptive.mean_test + 0.01 * rng.normal(size=(4, 50, 40))
+    ds = xr.Dataset({"f_train": (("chain", "draw", "train_point"), f_train),
+                     "f_test": (("chain", "draw", "test_point"), f_test)})
+    section = rl.compare_relu_learnability(inputs, config, data, ds)["relu_learnability"]
+    assert np.allclose(section["train"]["adaptive"], theory["train"]["adaptive"], rtol=1e-6)
+    assert np.allclose(section["train"]["sampled"], section["train"]["adaptive"], atol=5e-3)
+    assert all(section["train"]["adaptive_within_4_mcse_plus_allowance"])
+    assert section["mean_field_expansion"] == pytest.approx(12 * (1 / 40) * 0.5 / (40 * 2 / 40), rel=1e-12)
+    json.dumps(section)                                       # strict JSON
+    summaries = []
+    for width, d, n in ((40, 6, 12), (80, 6, 18)):
+        s = {"theory": {"relu_learnability": dict(section, width=width, input_dim=d, n_train=n, beta=width / 750)}}
+        summaries.append(((width, d, n), s))
+    table = [dict(sweep_tables.ROW_BUILDERS["relu_learnability"](s), **{"k": v}) for v, s in summaries]
+    assert table[1]["n_over_d"] == 3 and table[0]["R1_sampled"] == section["train"]["sampled"][0]
+    rl.draw_learnability_ratios("relu_learnability", "k", table, tmp_path)
+    assert (tmp_path / "learnability_ratios.png").stat().st_size > 0
+    # Not a ReLU run on the relu_abs teacher: no section.
+    erf_config, _ = cfg.resolve([], [])
+    assert rl.compare_relu_learnability(inputs._replace(activation="erf"), erf_config, data, ds) == {}
+
+
+# --- slow: sampled networks -----------------------------------------------------------------------
+
+SLOW_SETTINGS = ["data.d=12", "data.n_train=24", "data.n_test=256", "sampler.num_chains=16",
+                 "sampler.burn_in=10000", "sampler.num_steps=20000", "sampler.thin=20",
+                 "sampler.step_size=0.01", "sampler.progress=false", "diagnostics.bias_check=off"]
+
+
+@pytest.mark.slow
+def test_sampled_relu_network_against_the_adaptive_prediction(tmp_path):
+    """A mean-field ReLU network on the relu_abs teacher (d = 12, n = 24: the β = 1/8, n = 2d point) at
+    N = 94 and N = 188 against the Gaussian closure (VGA) on the same data set.
+
+    Width: in mean-field scaling at fixed numerators and fixed (n, d) the adaptive-kernel equations
+    without the log-det term are N-free (u = n²σ̃_a²/(σ̃⁴d), κ = nσ̃_a²/σ̃²), so every sampled
+    observable moves with N only through the dropped self-interaction, of relative size ε_N
+    (`relu_learnability.mean_field_expansion`, 0.064 at N = 94): |R_1(94) − R_1(188)| must stay
+    below 4 MCSE + ε_N(94)·|R_1|.
+    Σ: the sampled second moment along v* (w_second_moment_parallel) against the VGA b, within
+    4 MCSE + (b − σ_w²/d) ε_N + b·step_size/2 (the self-interaction on the feature-learning part of
+    b, and the Euler–Maruyama variance inflation ≤ step_size/2, docs/conventions.md).
+    R_1: the Gaussian closure's R_1 is *not* within that allowance at this size (measured: sampled
+    0.5675 ± 0.0005 and 0.5707 ± 0.0004 at N = 94, 188 against the VGA's 0.4944 and the GP's 0.3075;
+    the gap does not close with N, so it is the closure's error at d = 12, not a finite-width
+    effect): with ReLU the kernel E[φφ] depends on the shape of p(w), not only on its covariance.
+    The sampled p(q = w·v*) is visibly non-Gaussian (kurtosis ratio E[q⁴]/3E[q²]² = 1.30 at N = 94,
+    against 1.01 on the control directions ⊥ v*), which the closure sets to 1. The test records
+    that the closure captures most of the feature-learning gain over the GP,
+    (R_VGA − R_GP)/(R_sampled − R_GP) > 0.6 (measured 0.71), and that p(q) is heavy-tailed.
+    Measured (one run, 9.5 min on a busy 2-core machine): b = 0.2024 ± 0.0004 (N = 94), 0.2030 ± 0.0003
+    (N = 188) against the VGA's 0.1990.
+    """
+    preset = presets.get_preset("relu_learnability")
+    sampled, moments = {}, {}
+    for width in (94, 188):
+        run_dir, config = start_run("relu_learnability", [preset.overrides],
+                                    [*SLOW_SETTINGS, f"model.width={width}"], tmp_path / f"N{width}")
+        assert execute(run_dir, config, "relu_learnability") == 0
+        summary = json.loads((run_dir / "summary.json").read_text())
+        section = summary["theory"]["relu_learnability"]
+        sampled[width] = (section["train"]["sampled"][0], section["train"]["mcse"][0], section["train"]["gp"][0])
+        moment = summary["diagnostics"]["w_second_moment_parallel"]
+        moments[width] = (moment["mean"], moment["mcse_mean"], section["mean_field_expansion"])
+        data = make_data(config)
+    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, width=94, chi=94.0, readout_variance=1.0,
+                                     input_variance=1.0, noise_variance=2.0, activation="relu", logdet_term=False,
+                                     probes=rl.hermite_probes(data.x_train, data.teacher_direction))
+    assert adaptive.converged
+    v = data.teacher_direction
+    b, prior = float(v @ adaptive.covariance @ v), 1.0 / 12
+    (r1, e1, gp), (r2, e2, _) = sampled[94], sampled[188]
+    eps94 = moments[94][2]
+    theory = adaptive.learnabilities[0]
+    print(f"\nR_1 train: N=94 {r1:.4f}±{e1:.4f}, N=188 {r2:.4f}±{e2:.4f}, VGA {theory:.4f}, GP {gp:.4f}; "
+          f"b: {moments[94][0]:.4f}±{moments[94][1]:.4f}, {moments[188][0]:.4f}±{moments[188][1]:.4f}, VGA {b:.4f}")
+    assert abs(r1 - r2) < 4 * math.hypot(e1, e2) + eps94 * abs(r2)
+    for width, (mean, mcse, eps) in moments.items():
+        assert abs(mean - b) < 4 * mcse + (b - prior) * eps + b * 0.01 / 2, width
+    assert (theory - gp) / (r2 - gp) > 0.6
+    ds = open_samples(tmp_path / "N94" / "samples.zarr")
+    kurtosis = {name: float(np.mean(ds[name].values.astype(np.float64) ** 4)
+                            / (3 * np.mean(ds[name].values.astype(np.float64) ** 2) ** 2))
+                for name in ("q", "q_control")}
+    print(f"kurtosis ratios {kurtosis}")
+    assert kurtosis["q"] > 1.1 > kurtosis["q_control"]
