@@ -107,6 +107,8 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
         _StopFlag.restore(previous_handlers)
         torch.set_num_threads(previous_threads)
     meta["status"] = result.status
+    from experiments.tempering_setup import run_metadata
+    meta.update(run_metadata(config, result.state))  # the (frozen) ladder, swap counts
     meta["segments"].append({"started": started, "ended_at_step": result.step,
                              "seconds": result.seconds,
                              "chain_steps_per_second": result.chain_steps_per_second})

@@ -26,6 +26,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from experiments import tempering_config  # replica-exchange keys (their own module)
+
 
 class ConfigError(ValueError):
     """A config key or value is invalid; the message names the key and the value."""
@@ -84,6 +86,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "threads": Key(int, 0, _non_negative,
                        "torch intra-op CPU threads for the run (0: torch's default); small "
                        "problems on a busy machine run faster with 1"),
+        **tempering_config.schema_keys(Key, _positive, _non_negative, _one_of, _finite_list),
     },
     "model": {
         "width": Key(int, 64, _positive, "hidden width N"),
@@ -236,6 +239,7 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
     if "sampler.friction" in user_keys and sampler["integrator"] != "baoab":
         raise ConfigError(f"config key 'sampler.friction' applies to sampler.integrator = "
                           f"'baoab' only, got integrator {sampler['integrator']!r}")
+    tempering_config.validate(config, user_keys, ConfigError)
     if data["source"] == "npz" and not data["path"]:
         raise ConfigError("config key 'data.path' must name an .npz file when data.source = 'npz'")
     if data["source"] == "single_index" and not data["hermite_coefficients"]:
@@ -291,8 +295,14 @@ _NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "chec
 _INTEGRATOR_KEYS = {("sampler", "friction"): "baoab"}
 
 
+# Keys hashed only when they differ from their default (added after runs existed).
+_HASHED_WHEN_SET = {("sampler", k) for k in tempering_config.TEMPERING_KEYS}
+
+
 def _hashed(section: str, key: str, config: dict) -> bool:
     if (section, key) in _NOT_HASHED:
+        return False
+    if (section, key) in _HASHED_WHEN_SET and config[section][key] == SCHEMA[section][key].default:
         return False
     scheme = _INTEGRATOR_KEYS.get((section, key))
     return scheme is None or config["sampler"]["integrator"] == scheme
