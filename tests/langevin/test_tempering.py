@@ -12,7 +12,8 @@ import pytest
 import scipy.integrate
 import torch
 
-from tests.langevin.chain_averages import assert_within_4_se, linear_regression_data
+from tests.langevin.chain_averages import (
+    assert_within_4_se, linear_regression_data, time_averages)
 
 from langevin.integrators import euler_maruyama
 from langevin.ladder import communication_barrier, equalized_ladder, geometric_ladder
@@ -384,3 +385,35 @@ def test_slot_order_inverts_the_rung_assignment():
     order = slot_order(rung, 2)
     assert (rung[order] == torch.tensor([0, 0, 1, 1, 2, 2])).all()
     assert (order % 2 == torch.tensor([0, 1, 0, 1, 0, 1])).all()
+
+
+@pytest.mark.slow
+def test_every_rung_of_a_tempered_network_matches_an_independent_plain_run():
+    """A small erf network (unimodal at these noise variances): rung r of a tempered MALA run
+    against an independent plain MALA run of the project's convention at σ² = T = τ_r
+    (γ_l = τ_r/v_l): means of L and |θ_l|² agree within 4 combined standard errors."""
+    num_rungs, systems, burn_in, steps = 3, 64, 1000, 4000
+    ladder = [0.2, 0.35, 0.6]
+    model, x, y, variances, theta0 = _network(num_rungs * systems)
+    potential_for = tempered_potential(model, x, y, variances)
+    etas = {layer: 0.05 * v for layer, v in variances.items()}
+
+    def moments(state):
+        norms = [(state.theta[layer] ** 2).flatten(1).sum(1) for layer in model.layer_names]
+        return torch.stack([state.loss] + norms, dim=1)
+
+    tempered = replica_exchange(mala, potential_for, etas, ladder, systems, 2)
+    averages, state = _rung_averages(tempered, theta0, torch.Generator().manual_seed(17), burn_in,
+                                     steps, moments, num_rungs, systems)
+    assert int(state.swap_accepts.sum()) > 0
+    for r, tau in enumerate(ladder):
+        decays = {layer: tau / v for layer, v in variances.items()}
+        plain = mala(make_potential(model, x, y, decays),
+                     {layer: 0.05 / g for layer, g in decays.items()}, tau)
+        start = {layer: value[:systems] for layer, value in theta0.items()}
+        independent = time_averages(plain, start, torch.Generator().manual_seed(100 + r), burn_in,
+                                    steps, moments)
+        a, b = averages[r], independent
+        se = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
+        z = np.abs(a.mean(0) - b.mean(0)) / se
+        assert np.all(z < 4), (r, a.mean(0), b.mean(0), z)
