@@ -417,3 +417,21 @@ def test_every_rung_of_a_tempered_network_matches_an_independent_plain_run():
         se = np.sqrt(a.var(0, ddof=1) / len(a) + b.var(0, ddof=1) / len(b))
         z = np.abs(a.mean(0) - b.mean(0)) / se
         assert np.all(z < 4), (r, a.mean(0), b.mean(0), z)
+
+
+@pytest.mark.parametrize("name", ["baoab", "mala"])
+def test_temperature_exchange_keeps_every_rung_at_its_exact_gaussian_law(name):
+    """Mode "temperature" on U = ½kθ² (the whole U tempered): rung r has Var θ = T_r/k
+    exactly for BAOAB and MALA; BAOAB's momenta are rescaled by √(T_new/T_old) on a swap
+    (without it the swapped momenta carry the wrong temperature and bias the rungs)."""
+    k, ladder, systems = 1.0, [0.5, 1.0, 2.0], 200
+    potential = gaussian_potential({"x": k})
+    options = {"friction": 1.0} if name == "baoab" else {}
+    integrator = replica_exchange(INTEGRATORS[name], lambda values: potential, {"x": 0.4},
+                                  ladder, systems, 1, mode="temperature", **options)
+    theta0 = {"x": torch.zeros(3 * systems, 2, dtype=torch.float64)}
+    averages, state = _rung_averages(integrator, theta0, torch.Generator().manual_seed(23), 200,
+                                     1500, lambda s: s.theta["x"] ** 2, 3, systems)
+    for r, t in enumerate(ladder):
+        assert_within_4_se(averages[r], np.full(2, t / k))
+    assert int(state.swap_accepts.sum()) > 0
