@@ -85,18 +85,20 @@ PRESETS: dict[str, Preset] = {
 }
 
 # Replica exchange across the noise variance at β = 1/8 (experiments.tempering_setup): the σ²
-# range of grokking_cubic_small as ONE run. Rungs: swaps between τ and τ(1 + δ) are accepted at
-# ≈ exp(−n δ²/2) (Var L ≈ n τ²/2), so n = 375 needs δ ≲ 0.07: 12 geometric rungs over
-# [0.08, 0.3], re-placed toward equal rejection during the first half of the burn-in.
-# Plain runs from the two sides for comparison: `langevin run grokking_cubic_small` (prior
-# start, q ≈ 0) and the same with `--set sampler.init_q=1.0` (every neuron in a q ≈ ±1 well).
+# range around the transition as ONE run. At these sizes theory.cubic_teacher puts the finite-d
+# crossover at σ² ≈ 0.113 and the d → ∞ transition at 0.178. Rungs: a swap between τ and τ(1 + δ)
+# is accepted at ≈ exp(−n δ²/2) (Var L ≈ n τ²/2), so n = 375 needs δ ≲ 0.07 (12 rungs over
+# [0.08, 0.3] were accepted ~10 % of the time): 16 geometric rungs over [0.08, 0.2], re-placed
+# toward equal rejection during the first half of the burn-in. Plain runs from the two sides
+# for comparison: grokking_cubic_small (prior start, q ≈ 0) and the same with
+# `--set sampler.init_q=1.0` (every neuron in a q ≈ ±1 well).
 PRESETS["grokking_cubic_tempered"] = Preset(
     "grokking_cubic_small (beta = 1/8) as one replica-exchange run over the noise variance "
-    "sigma^2 in [0.08, 0.3] (12 rungs x 4 replicas): per-rung well masses, -log p(q), He3 "
-    "learnability; about 30 min on 2 CPU cores",
+    "sigma^2 in [0.08, 0.2] (16 rungs x 3 replicas): per-rung well masses, -log p(q), He3 "
+    "learnability; about 20-30 min on 2 CPU cores",
     merged(grokking_cubic_preset(SMALL_BETA)[0],
-           {"sampler": {"tempering": "noise_variance", "ladder_min": 0.08, "ladder_max": 0.3,
-                        "ladder_rungs": 12, "num_chains": 48, "swap_every": 10,
+           {"sampler": {"tempering": "noise_variance", "ladder_min": 0.08, "ladder_max": 0.2,
+                        "ladder_rungs": 16, "num_chains": 48, "swap_every": 10,
                         "num_steps": 20_000, "burn_in": 10_000, "thin": 50, "step_size": 0.02,
                         "checkpoint_every": 10_000},
             "posterior": {"noise_variance": round(grokking_cubic_sizes(SMALL_BETA)["width"]
