@@ -245,3 +245,50 @@ def write_tempering_report(run_dir: Path) -> Path:
 
     rundir.write_json_atomic(path, json_ready(summary))
     return path
+
+
+def plain_run_row(run_dir: Path) -> dict:
+    """σ², start (sampler.init_q), well mass and R_He3 (± MCSE) of a plain run directory."""
+    from experiments.report import q_draws
+
+    run_dir = Path(run_dir)
+    config = rundir.load_config(run_dir)
+    meta = rundir.read_json(run_dir / rundir.META_FILE)
+    store = SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"])
+    q = q_draws(store, config)
+    row = {"run": str(run_dir), "sigma2": float(meta["convention"]["noise_variance"]),
+           "init_q": config["sampler"]["init_q"]}
+    if q is not None:
+        mass = well_mass(q.transpose("chain", "draw", "neuron").values.astype(np.float64))
+        row.update(well_mass=mass["sampled"], well_mass_mcse=mass["mcse"])
+    summary_path = run_dir / rundir.SUMMARY_FILE
+    if summary_path.is_file():
+        fl = rundir.read_json(summary_path).get("theory", {}).get("feature_learning", {})
+        he3 = fl.get("hermite_learnabilities", {}).get("He3", {})
+        row.update(R_He3=he3.get("sampled"), R_He3_mcse=he3.get("mcse"))
+    return row
+
+
+def hysteresis_table(tempered_dir: Path, plain_dirs: list[Path]) -> list[dict]:
+    """Each plain run beside the tempered rung nearest to its σ² (well mass, R_He3, Landau)."""
+    summary = rundir.read_json(Path(tempered_dir) / rundir.SUMMARY_FILE)
+    table = summary["table"]
+    sigma2 = np.array([row["sigma2"] for row in table])
+    out = []
+    for plain_dir in plain_dirs:
+        row = plain_run_row(plain_dir)
+        nearest = table[int(np.argmin(np.abs(np.log(sigma2 / row["sigma2"]))))]
+        row.update({f"tempered_{k}": nearest.get(k) for k in
+                    ("sigma2", "well_mass", "well_mass_mcse", "R_He3", "R_He3_mcse",
+                     "well_mass_landau", "R_He3_landau")})
+        out.append(row)
+    return out
+
+
+if __name__ == "__main__":  # python -m experiments.tempering_report TEMPERED_DIR PLAIN_DIR ...
+    import sys
+
+    from experiments.sweep_tables import format_table
+
+    rows = hysteresis_table(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])
+    print(format_table([{k: v for k, v in r.items() if k != "run"} for r in rows]))

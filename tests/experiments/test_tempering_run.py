@@ -11,7 +11,7 @@ from experiments import config as cfg
 from experiments.build import build_run, make_data
 from experiments.cli import main
 from experiments.tempering_config import TEMPERING_KEYS
-from experiments.tempering_report import rung_traces
+from experiments.tempering_report import hysteresis_table, rung_traces
 
 
 def test_the_new_keys_leave_the_hash_of_existing_configs_unchanged():
@@ -90,3 +90,12 @@ def test_tempered_smoke_run_stores_draws_by_rung_and_records_the_ladder(tmp_path
     assert (run_dir / "figures" / "rung_traces.png").is_file()
     # The report is rebuilt from the run directory alone.
     assert main(["report", str(run_dir)]) == 0
+    # A plain run started on the feature-learning side, beside the nearest rung.
+    plain_dir = tmp_path / "plain"
+    assert main(["run", "smoke", "--out", str(plain_dir), "--set", "sampler.progress=false",
+                 "--set", "sampler.init_q=1.0", "--set", "sampler.num_steps=200",
+                 "--set", "sampler.burn_in=100", "--set", "diagnostics.bias_check=off"]) == 0
+    (row,) = hysteresis_table(run_dir, [plain_dir])
+    assert row["init_q"] == 1.0 and row["sigma2"] == pytest.approx(0.1)
+    assert row["tempered_sigma2"] == tempering["ladder"][1]  # the nearest (adapted) rung
+    assert 0.0 <= row["well_mass"] <= 1.0 and 0.0 <= row["tempered_well_mass"] <= 1.0
