@@ -89,7 +89,10 @@ PRESETS: dict[str, Preset] = {
 # crossover at σ² ≈ 0.113 and the d → ∞ transition at 0.178. Rungs: a swap between τ and τ(1 + δ)
 # is accepted at ≈ exp(−n δ²/2) (Var L ≈ n τ²/2), so n = 375 needs δ ≲ 0.07 (12 rungs over
 # [0.08, 0.3] were accepted ~10 % of the time): 16 geometric rungs over [0.08, 0.2], re-placed
-# toward equal rejection during the first half of the burn-in. Plain runs from the two sides
+# toward equal rejection during the first half of the burn-in (a reduced run, 16 x 2 chains,
+# 4000 + 4000 steps: acceptance 0.31-0.49 on every pair, but L decorrelates over ~10² steps, so
+# replicas diffused only a few rungs and made no round trip: the full length is needed for
+# mixing across the ladder; read the per-rung R-hat of q). Plain runs from the two sides
 # for comparison: grokking_cubic_small (prior start, q ≈ 0) and the same with
 # `--set sampler.init_q=1.0` (every neuron in a q ≈ ±1 well).
 PRESETS["grokking_cubic_tempered"] = Preset(
