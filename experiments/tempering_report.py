@@ -20,11 +20,9 @@ The step-size bias check of the plain report is not run for tempered runs.
 """
 from __future__ import annotations
 
-import copy
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 from experiments import rundir
 from experiments.data import read_dataset
