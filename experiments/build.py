@@ -8,6 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from experiments import tempering_setup
 from experiments.data import DataSet, load_npz, relu_abs_target, single_index_data
 from experiments.digits import digits_from_config
 from langevin import observables as obs
@@ -226,10 +227,15 @@ def build_run(config: dict, data: DataSet) -> RunSetup:
     integrator = INTEGRATORS[sampler["integrator"]](potential, step_sizes, physics.temperature,
                                                     **options)
     generator = torch.Generator(device=device).manual_seed(sampler["seed"])
-    # Chains start from the prior (an independent, overdispersed start for R-hat).
-    initial_theta = model.sample_prior(sampler["num_chains"], generator, dtype, device)
+    # Chains start from the prior (an independent, overdispersed start for R-hat), or with
+    # every w·w* at ±sampler.init_q (experiments.tempering_setup.initial_theta).
+    initial_theta = tempering_setup.initial_theta(model, config, sampler["num_chains"], generator,
+                                                  dtype, device, data.teacher_direction)
     plan = RunPlan(burn_in=sampler["burn_in"], num_steps=sampler["num_steps"],
                    thin=sampler["thin"], checkpoint_every=sampler["checkpoint_every"])
     observables = build_observables(config, model, data, device, dtype)
+    if sampler["tempering"] != "none":  # replica exchange, stored by rung
+        integrator, observables = tempering_setup.build_tempered(config, model, x, y, physics,
+                                                                 observables)
     return RunSetup(physics, model, integrator, observables, plan, initial_theta, generator,
                     device, dtype)

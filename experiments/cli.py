@@ -184,6 +184,8 @@ def _sample(run_dir: Path, config: dict) -> int:
         close()
         _StopFlag.restore(previous_handlers)
     meta["status"] = result.status
+    from experiments.tempering_setup import run_metadata
+    meta.update(run_metadata(config, result.state))  # the (frozen) ladder, swap counts
     meta["segments"].append({"started": started, "ended_at_step": result.step,
                              "seconds": result.seconds,
                              "chain_steps_per_second": result.chain_steps_per_second})

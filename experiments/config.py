@@ -33,6 +33,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover
     import tomli as tomllib
 
+from experiments import tempering_config  # replica-exchange keys (their own module)
+
 
 class ConfigError(ValueError):
     """A config key or value is invalid; the message names the key and the value."""
@@ -90,6 +92,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "threads": Key(int, 0, _non_negative,
                        "torch intra-op CPU threads for the run (0: torch's default); small "
                        "problems on a busy machine run faster with 1"),
+        **tempering_config.schema_keys(Key, _positive, _non_negative, _one_of, _finite_list),
     },
     "model": {
         "architecture": Key(str, "fc", _one_of(*architectures.architecture_names()),
@@ -322,6 +325,7 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
         if observables[key] > 0 and observables["probe_points"] == 0:
             raise ConfigError(f"config key 'observables.{key}' needs observables.probe_points > 0 "
                               "(the probe set of the per-layer observables)")
+    tempering_config.validate(config, user_keys, ConfigError)
     if data["source"] == "npz" and not data["path"]:
         raise ConfigError("config key 'data.path' must name an .npz file when data.source = 'npz'")
     _validate_digits(config, user_keys)
@@ -406,8 +410,14 @@ _HASHED_WHEN_NOT_DEFAULT = {("model", "architecture"), ("data", "target"), ("dat
                             *(tuple(k.split(".")) for k in architectures.owned_keys())}
 
 
+# Keys hashed only when they differ from their default (added after runs existed).
+_HASHED_WHEN_SET = {("sampler", k) for k in tempering_config.TEMPERING_KEYS}
+
+
 def _hashed(section: str, key: str, config: dict) -> bool:
     if (section, key) in _NOT_HASHED:
+        return False
+    if (section, key) in _HASHED_WHEN_SET and config[section][key] == SCHEMA[section][key].default:
         return False
     source = _DATA_SOURCE_KEYS.get((section, key))
     if source is not None and config["data"]["source"] != source:

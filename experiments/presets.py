@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from experiments import relu_learnability as relu_lr
-from experiments.scaling import SMALL_BETA, grokking_cubic_preset, merged
+from experiments.scaling import SMALL_BETA, grokking_cubic_preset, grokking_cubic_sizes, merged
 
 
 class Preset(NamedTuple):
@@ -112,6 +112,30 @@ PRESETS.update({
         sweep=relu_lr.talk_sweep((0.5, 1.0, 2.0)),
     ),
 })
+# Replica exchange across the noise variance at β = 1/8 (experiments.tempering_setup): the σ²
+# range around the transition as ONE run. At these sizes theory.cubic_teacher puts the finite-d
+# crossover at σ² ≈ 0.113 and the d → ∞ transition at 0.178. Rungs: a swap between τ and τ(1 + δ)
+# is accepted at ≈ exp(−n δ²/2) (Var L ≈ n τ²/2), so n = 375 needs δ ≲ 0.07 (12 rungs over
+# [0.08, 0.3] were accepted ~10 % of the time): 16 geometric rungs over [0.08, 0.2], re-placed
+# toward equal rejection during the first half of the burn-in (a reduced run, 16 x 2 chains,
+# 4000 + 4000 steps: acceptance 0.31-0.49 on every pair, but L decorrelates over ~10² steps, so
+# replicas diffused only a few rungs and made no round trip: the full length is needed for
+# mixing across the ladder; read the per-rung R-hat of q). Plain runs from the two sides
+# for comparison: grokking_cubic_small (prior start, q ≈ 0) and the same with
+# `--set sampler.init_q=1.0` (every neuron in a q ≈ ±1 well).
+PRESETS["grokking_cubic_tempered"] = Preset(
+    "grokking_cubic_small (beta = 1/8) as one replica-exchange run over the noise variance "
+    "sigma^2 in [0.08, 0.2] (16 rungs x 3 replicas): per-rung well masses, -log p(q), He3 "
+    "learnability; about 20-30 min on 2 CPU cores",
+    merged(grokking_cubic_preset(SMALL_BETA)[0],
+           {"sampler": {"tempering": "noise_variance", "ladder_min": 0.08, "ladder_max": 0.2,
+                        "ladder_rungs": 16, "num_chains": 48, "swap_every": 10,
+                        "num_steps": 20_000, "burn_in": 10_000, "thin": 50, "step_size": 0.02,
+                        "checkpoint_every": 10_000},
+            "posterior": {"noise_variance": round(grokking_cubic_sizes(SMALL_BETA)["width"]
+                                                  * 0.1, 10)},
+            "data": {"n_test": 1000}}),
+)
 
 
 def get_preset(name: str) -> Preset:

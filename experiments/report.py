@@ -154,6 +154,9 @@ def write_report(run_dir: Path) -> Path:
     """Compute summary.json and figures for `run_dir` from its files only."""
     run_dir = Path(run_dir)
     config = rundir.load_config(run_dir)
+    if config["sampler"]["tempering"] != "none":  # one posterior per rung
+        from experiments.tempering_report import write_tempering_report
+        return write_tempering_report(run_dir)
     meta = rundir.read_json(run_dir / rundir.META_FILE)
     data = rundir.read_run_data(run_dir)
     store = SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"])

@@ -7,6 +7,10 @@ returns a new state and an info dict, and never mutates its input.
 Per-layer step sizes η_l are a constant diagonal preconditioner M = diag(η_l/η):
 the continuous dynamics dθ = −M∇U dt + √(2TM) dW keeps exp(−U/T) stationary for any
 constant positive M, so per-layer step sizes change the speed, not the target.
+
+Temperature: a float T for every chain, or a (C,) tensor T_c, one per chain (chain c
+then targets exp(−U_c/T_c); the noise scale √(2η_l T_c) broadcasts over the trailing
+dims of each layer). The float path is unchanged by the tensor option.
 """
 from __future__ import annotations
 
@@ -35,7 +39,7 @@ class Integrator(NamedTuple):
     init: Callable[[Theta], LangevinState]
     step: Callable[[LangevinState, torch.Generator], tuple[LangevinState, dict[str, Tensor]]]
     step_sizes: dict[str, float]
-    temperature: float
+    temperature: float | Tensor  # a float, or (C,) per-chain temperatures
     # The NamedTuple class of this scheme's state: a checkpoint's state dict is restored
     # as state_type(**state_dict) (langevin.run).
     state_type: type = LangevinState
@@ -74,12 +78,31 @@ def per_layer_step_sizes(
     raise ValueError(f"preconditioner must be one of {PRECONDITIONERS}, got {preconditioner!r}")
 
 
-def _check_hyperparameters(step_sizes: Mapping[str, float], temperature: float) -> None:
-    if not (math.isfinite(temperature) and temperature > 0):
+def _check_hyperparameters(step_sizes: Mapping[str, float], temperature: float | Tensor) -> None:
+    if isinstance(temperature, torch.Tensor):
+        if temperature.ndim != 1 or not bool(
+                (torch.isfinite(temperature) & (temperature > 0)).all()):
+            raise ValueError("temperature must be a float or a (C,) tensor of finite positive "
+                             f"per-chain temperatures, got {temperature!r}")
+    elif not (math.isfinite(temperature) and temperature > 0):
         raise ValueError(f"temperature must be a finite positive number, got {temperature!r}")
     for layer, eta in step_sizes.items():
         if not (math.isfinite(eta) and eta > 0):
             raise ValueError(f"step_sizes[{layer!r}] must be finite and positive, got {eta!r}")
+
+
+def as_temperature(temperature: float | Tensor) -> float | Tensor:
+    """A float stays a float; a per-chain tensor is kept as is (validated elsewhere)."""
+    return temperature if isinstance(temperature, torch.Tensor) else float(temperature)
+
+
+def noise_scale(variance_factor: float, temperature: float | Tensor, like: Tensor) -> float | Tensor:
+    """√(variance_factor · T): a float for a float T; for a (C,) tensor T_c the per-chain
+    scale of shape (C, 1, …, 1), broadcasting over the trailing dims of `like` (C, ...)."""
+    if not isinstance(temperature, torch.Tensor):
+        return math.sqrt(variance_factor * temperature)
+    scale = torch.sqrt(variance_factor * temperature.to(like.dtype))
+    return scale.reshape(scale.shape + (1,) * (like.ndim - 1))
 
 
 def init_state(potential_fn: PotentialFn, theta: Theta) -> LangevinState:
@@ -88,7 +111,7 @@ def init_state(potential_fn: PotentialFn, theta: Theta) -> LangevinState:
 
 
 def euler_maruyama(
-    potential_fn: PotentialFn, step_sizes: Mapping[str, float], temperature: float
+    potential_fn: PotentialFn, step_sizes: Mapping[str, float], temperature: float | Tensor
 ) -> Integrator:
     """Unadjusted Langevin algorithm (ULA), full batch:
 
@@ -98,10 +121,12 @@ def euler_maruyama(
     variance is T / (k (1 − ηk/2)) (stable iff ηk < 2), not T/k. Halve the step size
     (or use a Metropolis-adjusted scheme) to see the bias of a given observable.
     Noise is drawn layer by layer in `step_sizes` order from `generator`.
+    `temperature`: a float, or a (C,) tensor of per-chain T_c (chain c then has the
+    stationary variance T_c / (k (1 − ηk/2)) on U = ½kθ²).
     """
     _check_hyperparameters(step_sizes, temperature)
     sizes = {layer: float(eta) for layer, eta in step_sizes.items()}
-    noise_scales = {layer: math.sqrt(2.0 * eta * temperature) for layer, eta in sizes.items()}
+    temperature = as_temperature(temperature)
 
     def init(theta: Theta) -> LangevinState:
         missing = set(sizes) - set(theta)
@@ -117,7 +142,8 @@ def euler_maruyama(
                 param.shape, generator=generator, dtype=param.dtype, device=param.device
             )
             # θ_{n+1} = θ_n − η ∇U(θ_n) + √(2ηT) ξ_n
-            theta[layer] = param - eta * state.gradient[layer] + noise_scales[layer] * noise
+            scale = noise_scale(2.0 * eta, temperature, param)
+            theta[layer] = param - eta * state.gradient[layer] + scale * noise
         return init_state(potential_fn, theta), {}
 
-    return Integrator("euler_maruyama", init, step, sizes, float(temperature))
+    return Integrator("euler_maruyama", init, step, sizes, temperature)

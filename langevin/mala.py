@@ -37,7 +37,8 @@ from typing import Mapping
 
 import torch
 
-from langevin.integrators import Integrator, LangevinState, _check_hyperparameters
+from langevin.integrators import (
+    Integrator, LangevinState, _check_hyperparameters, as_temperature, noise_scale)
 from langevin.potential import PotentialFn
 
 
@@ -56,7 +57,7 @@ def _select(accept: Tensor, proposed: Tensor, current: Tensor) -> Tensor:
 
 
 def mala(
-    potential_fn: PotentialFn, step_sizes: Mapping[str, float], temperature: float
+    potential_fn: PotentialFn, step_sizes: Mapping[str, float], temperature: float | Tensor
 ) -> Integrator:
     """MALA with per-layer step sizes η_l at temperature T (module docstring).
 
@@ -64,11 +65,11 @@ def mala(
     Info per step: "acceptance_probability" (C,) = min(1, α) and "accepted" (C,) bool.
     Random numbers per step, in this order from `generator`: the proposal noise layer
     by layer in `step_sizes` order, then one Uniform(0, 1) per chain.
+    `temperature`: a float or a (C,) tensor of per-chain T_c.
     """
     _check_hyperparameters(step_sizes, temperature)
     sizes = {layer: float(eta) for layer, eta in step_sizes.items()}
-    noise_scales = {layer: math.sqrt(2.0 * eta * temperature) for layer, eta in sizes.items()}
-    temperature = float(temperature)
+    temperature = as_temperature(temperature)
 
     def init(theta: Theta) -> LangevinState:
         missing = set(sizes) - set(theta)
@@ -86,7 +87,8 @@ def mala(
                 param.shape, generator=generator, dtype=param.dtype, device=param.device
             )
             # θ' = θ − η ∇U(θ) + √(2ηT) ξ
-            proposal[layer] = param - eta * state.gradient[layer] + noise_scales[layer] * noise
+            scale = noise_scale(2.0 * eta, temperature, param)
+            proposal[layer] = param - eta * state.gradient[layer] + scale * noise
             log_forward = log_forward - 0.5 * _per_chain_sum(noise * noise)
         value = potential_fn(proposal)
         log_backward = torch.zeros_like(state.potential)  # log q(θ|θ')

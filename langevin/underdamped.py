@@ -74,7 +74,7 @@ from typing import Mapping, NamedTuple
 
 import torch
 
-from langevin.integrators import Integrator, _check_hyperparameters
+from langevin.integrators import Integrator, _check_hyperparameters, as_temperature, noise_scale
 from langevin.potential import PotentialFn
 
 
@@ -100,7 +100,7 @@ def baoab_time_steps(step_sizes: Mapping[str, float]) -> dict[str, float]:
 def baoab(
     potential_fn: PotentialFn,
     step_sizes: Mapping[str, float],
-    temperature: float,
+    temperature: float | Tensor,
     friction: float = 1.0,
 ) -> Integrator:
     """BAOAB integrator of underdamped Langevin dynamics with per-layer time steps
@@ -111,6 +111,7 @@ def baoab(
     module docstring for the equations, the convention and the references.
     Noise is drawn layer by layer in `step_sizes` order from `generator`, one N(0, 1)
     per coordinate and chain. Info: {} (nothing beyond the state).
+    `temperature`: a float or a (C,) tensor of per-chain T_c (O-step noise √((1 − c²)T_c)).
     """
     _check_hyperparameters(step_sizes, temperature)
     if not (friction > 0):  # also rejects NaN; +inf is the overdamped limit
@@ -119,7 +120,7 @@ def baoab(
     half_steps = {layer: 0.5 * h for layer, h in baoab_time_steps(sizes).items()}
     # c_l = e^{−ζ h_l}: the exact OU decay of the momentum over one time step.
     decays = {layer: math.exp(-friction * 2.0 * half) for layer, half in half_steps.items()}
-    noise_scales = {layer: math.sqrt((1.0 - c * c) * temperature) for layer, c in decays.items()}
+    temperature = as_temperature(temperature)
 
     def evaluate(theta: Theta, momentum: Theta) -> UnderdampedState:
         value = potential_fn(theta)
@@ -142,7 +143,8 @@ def baoab(
                 position.shape, generator=generator, dtype=position.dtype, device=position.device
             )
             # O: p_{n+3/4} = c p_{n+1/4} + √((1 − c²) T) ξ_n
-            momentum = decays[layer] * momentum + noise_scales[layer] * noise
+            scale = noise_scale(1.0 - decays[layer] * decays[layer], temperature, position)
+            momentum = decays[layer] * momentum + scale * noise
             # A: θ_{n+1} = θ_{n+1/2} + (h/2) p_{n+3/4}
             theta_next[layer] = position + half * momentum
             momentum_before_kick[layer] = momentum
@@ -157,4 +159,4 @@ def baoab(
         )
         return new_state, {}
 
-    return Integrator("baoab", init, step, sizes, float(temperature), UnderdampedState)
+    return Integrator("baoab", init, step, sizes, temperature, UnderdampedState)
