@@ -1,8 +1,9 @@
 """The `langevin` command line.
 
     langevin run [NAME|CONFIG.toml] [--set section.key=value ...] [--out DIR]
-    langevin resume DIR
+    langevin resume DIR [--executor inline|local|slurm]
     langevin report DIR
+    langevin status DIR [--json]
     langevin presets
     langevin reference [NAME|CONFIG.toml] [--set ...] [--out DIR]   (needs the [jax] extra)
 """
@@ -24,8 +25,13 @@ from langevin.run import NonFiniteError, run_chains
 from langevin.store import SampleStore
 
 
+_USR2 = () if sys.platform == "win32" else (signal.SIGUSR2,)  # POSIX only
+
+
 class _StopFlag:
-    """Set by SIGINT/SIGTERM; the loop checkpoints and returns at the next step."""
+    """Set by SIGINT/SIGTERM/SIGUSR2 (SLURM's and submitit's warning before a time
+    limit); the loop checkpoints and returns at the next step. A second SIGINT stops at
+    once; repeated SIGTERM/SIGUSR2 (a cluster signals every process) only stop once."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -37,13 +43,16 @@ class _StopFlag:
         """Install the handlers; returns the previous ones for `restore`."""
 
         def handler(signum, _frame):
-            if self.requested:  # a second Ctrl-C stops at once
+            if self.requested and signum == signal.SIGINT:  # a second Ctrl-C stops at once
                 raise KeyboardInterrupt
+            if self.requested:
+                return
             self.requested = True
             print(f"\nreceived {signal.Signals(signum).name}: checkpointing and stopping ...",
                   file=sys.stderr)
 
-        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        signals = (signal.SIGINT, signal.SIGTERM, *_USR2)
+        return {sig: signal.signal(sig, handler) for sig in signals}
 
     @staticmethod
     def restore(previous: dict) -> None:
@@ -76,8 +85,13 @@ def _resolve_source(source: str | None) -> tuple[str, list[dict]]:
     return source, [presets.get_preset(source).overrides]
 
 
-def execute(run_dir: Path, config: dict, name: str) -> int:
-    """Sample (or resume) the run in `run_dir`, then write its report."""
+def execute(run_dir: Path, config: dict, name: str, report: bool = True) -> int:
+    """Sample (or resume) the run in `run_dir`, then write its report (unless `report`
+    is False). A sharded run (experiments.shards) samples its shards in turn."""
+    if config["sampler"]["shards"] > 1:
+        from experiments import shards
+
+        return shards.execute_inline(run_dir, execute, name)
     previous_threads = torch.get_num_threads()
     if config["sampler"]["threads"] > 0:
         torch.set_num_threads(config["sampler"]["threads"])
@@ -117,6 +131,8 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
         return 130
     print(f"sampled {result.step} steps x {config['sampler']['num_chains']} chains in "
           f"{result.seconds:.1f} s ({result.chain_steps_per_second:.3g} chain-steps/s)")
+    if not report:
+        return 0
     from experiments.report import write_report
 
     write_report(run_dir)
@@ -135,12 +151,27 @@ def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path |
     meta = rundir.initial_meta(config, physics.as_metadata(), config["sampler"]["device"],
                                config["sampler"]["dtype"], name)
     rundir.write_json_atomic(run_dir / rundir.META_FILE, meta)
+    if config["sampler"]["shards"] > 1:
+        from experiments import shards
+
+        shards.create_shards(run_dir, config)
     return run_dir, config
 
 
 def cmd_run(args) -> int:
     name, overrides = _resolve_source(args.source)
     out = Path(args.out) if args.out else None
+    if args.executor:
+        args.set = [*(args.set or []), f"launch.executor={args.executor}"]
+    preset = presets.PRESETS.get(name)
+    sweep_point = ([f"{k}={v[0]}" for k, v in preset.sweep.items()]
+                   if preset is not None and preset.sweep else [])
+    config, _ = cfg.resolve(overrides, [*(args.set or []), *sweep_point])
+    if config["launch"]["executor"] != "inline":
+        from experiments.launch import plan
+
+        return plan.start(name, preset if sweep_point else None, overrides, args.set or [],
+                          out or rundir.default_run_dir(name), start_run, config["launch"])
     if name in presets.PRESETS and presets.PRESETS[name].sweep:
         from experiments import sweep
 
@@ -154,12 +185,19 @@ def cmd_resume(args) -> int:
     run_dir = Path(args.run_dir)
     from experiments import sweep
 
+    if args.executor != "inline" and (sweep.is_sweep_dir(run_dir)
+                                      or (run_dir / rundir.CONFIG_FILE).is_file()):
+        from experiments.launch import plan
+
+        if args.executor is not None or plan.with_executor(run_dir, None)["executor"] != "inline":
+            return plan.resume(run_dir, args.executor, start_run)
     if sweep.is_sweep_dir(run_dir):
         return sweep.resume_sweep(run_dir, execute)
     if not (run_dir / rundir.CONFIG_FILE).is_file():
         raise FileNotFoundError(f"{str(run_dir)!r} is not a run directory (no config.toml)")
     config = rundir.load_config(run_dir)
-    return execute(run_dir, config, rundir.read_json(run_dir / rundir.META_FILE).get("name", ""))
+    return execute(run_dir, config, rundir.read_json(run_dir / rundir.META_FILE).get("name", ""),
+                   report=not args.no_report)
 
 
 def cmd_report(args) -> int:
@@ -190,10 +228,19 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config key, e.g. --set sampler.num_chains=64")
     run.add_argument("--out", help="run directory (default runs/NAME-TIMESTAMP)")
+    run.add_argument("--executor", choices=cfg.LAUNCH_EXECUTORS,
+                     help="where the runs execute (= --set launch.executor=...)")
     run.set_defaults(func=cmd_run)
     resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run_dir")
+    resume.add_argument("--executor", choices=cfg.LAUNCH_EXECUTORS,
+                        help="resubmit the unfinished runs here (default: launch.executor)")
+    resume.add_argument("--no-report", action="store_true",
+                        help="do not write the report at the end (a shard's job)")
     resume.set_defaults(func=cmd_resume)
+    from experiments.launch.status import add_parser as add_status_parser
+
+    add_status_parser(sub)  # langevin status: jobs, steps, rates and ETAs of OUT
     report = sub.add_parser("report", help="write summary.json and figures of a run")
     report.add_argument("run_dir")
     report.set_defaults(func=cmd_report)
