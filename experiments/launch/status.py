@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import time
 from pathlib import Path
 from typing import NamedTuple
@@ -51,6 +52,8 @@ class JobStatus(NamedTuple):
 
 def slurm_state(submitted: dict) -> str | None:
     """SLURM's state of a submitted job (via submitit and sacct), None if unknown."""
+    if shutil.which("sacct") is None:
+        return None
     try:
         import submitit
 
