@@ -144,12 +144,17 @@ def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path |
     """Validate everything, then create the run directory with its config, data and meta."""
     config, _ = cfg.resolve(overrides, set_args)
     data = make_data(config)  # validates user data before anything is written
-    physics = build_run(config, data).physics  # validates device/dtype/model up front
+    # A SLURM job's GPU is on the compute node, not here: validate the rest on the CPU.
+    remote = config["launch"]["executor"] == "slurm"
+    checked = cfg.merge(config, {"sampler": {"device": "cpu"}}) if remote else config
+    physics = build_run(checked, data).physics  # validates device/dtype/model up front
     run_dir = rundir.create_run_dir(out if out else rundir.default_run_dir(name))
     rundir.write_text_atomic(run_dir / rundir.CONFIG_FILE, cfg.dumps_toml(config))
     save_dataset(run_dir / rundir.DATA_FILE, data)
-    meta = rundir.initial_meta(config, physics.as_metadata(), config["sampler"]["device"],
+    meta = rundir.initial_meta(checked, physics.as_metadata(), checked["sampler"]["device"],
                                config["sampler"]["dtype"], name)
+    if remote:
+        meta.update(device=config["sampler"]["device"], device_name="assigned by SLURM")
     rundir.write_json_atomic(run_dir / rundir.META_FILE, meta)
     if config["sampler"]["shards"] > 1:
         from experiments import shards

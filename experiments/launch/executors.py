@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import queue
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import NamedTuple
@@ -54,9 +55,10 @@ def submit_local(jobs: list[Job], launch: dict, top: Path) -> list[int]:
             executor = submitit.LocalExecutor(folder=folder,
                                               max_num_timeout=launch["max_requeues"])
             executor.update_parameters(**settings.local_parameters(launch, slot))
+            submitted_at = time.time()
             handle = executor.submit(RunJob(str(job.run_dir.absolute()), job.report,
                                             _threads(launch)))
-            records.record_submission(job.run_dir, "local", handle.job_id, folder)
+            records.record_submission(job.run_dir, "local", handle.job_id, folder, submitted_at)
             where = f"GPU {slot[0]}" if slot else "CPU"
             print(f"started {job.label} ({where}, job {handle.job_id})", flush=True)
             try:
@@ -85,10 +87,11 @@ def submit_slurm(jobs: list[Job], launch: dict, top: Path, job_name: str) -> lis
     executor = submitit.SlurmExecutor(folder=folder, max_num_timeout=launch["max_requeues"])
     executor.update_parameters(**settings.slurm_parameters(launch, job_name))
     handles = []
+    submitted_at = time.time()
     with executor.batch():
         for job in jobs:
             handles.append(executor.submit(RunJob(str(job.run_dir.absolute()), job.report,
                                                   _threads(launch))))
     for job, handle in zip(jobs, handles):
-        records.record_submission(job.run_dir, "slurm", handle.job_id, folder)
+        records.record_submission(job.run_dir, "slurm", handle.job_id, folder, submitted_at)
     return [str(handle.job_id) for handle in handles]

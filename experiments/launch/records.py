@@ -42,13 +42,16 @@ def _write_json_atomic(path: Path, payload: dict) -> None:
     os.replace(tmp, path)
 
 
-def record_submission(run_dir: Path, executor: str, job_id: str, folder: Path | None) -> None:
+def record_submission(run_dir: Path, executor: str, job_id: str, folder: Path | None,
+                      submitted_at: float) -> None:
+    """`submitted_at`: time.time() just before the submission (a job may start, and log
+    its start, before this record is written)."""
     path = launch_dir(run_dir) / SUBMITTED_FILE
     previous = read_submission(run_dir) or {}
     _write_json_atomic(path, {"executor": executor, "job_id": str(job_id),
                               "folder": None if folder is None else str(folder),
                               "submissions": int(previous.get("submissions", 0)) + 1,
-                              "time": time.time()})
+                              "time": submitted_at})
 
 
 def read_submission(run_dir: Path) -> dict | None:
