@@ -113,9 +113,12 @@ class RunJob:
             except BaseException:  # KeyboardInterrupt or submitit's exit: stop the run cleanly
                 self._stop_child()
                 raise
-        error = records.last_error_line(run_dir) if code not in (0, INTERRUPTED_EXIT_CODE) else None
+        error = None
+        if code not in (0, INTERRUPTED_EXIT_CODE):
+            error = records.last_error_line(run_dir) or (
+                f"killed by signal {-code}" if code < 0 else f"exit code {code}")
         records.append_event(run_dir, "end", exit_code=code, error=error)
-        if error is not None or code not in (0, INTERRUPTED_EXIT_CODE):
+        if error is not None:
             raise RunFailed(f"{run_dir}: exit code {code}: {error}")
         return {"run_dir": self.run_dir, "exit_code": code,
                 "status": "completed" if code == 0 else "interrupted"}

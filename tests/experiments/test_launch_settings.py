@@ -1,6 +1,7 @@
 """[launch] settings: the SLURM submission submitit builds from them (checked without a
 cluster), a submission through stand-in sbatch/srun commands, and clear errors for bad
 settings before anything is created or submitted."""
+import functools
 import json
 import os
 import stat
@@ -131,3 +132,26 @@ def test_without_submitit_the_executors_say_which_extra_to_install(tmp_path, mon
     out = tmp_path / "run"
     assert cli.main(["run", "smoke", "--executor", "local", "--out", str(out)]) == 2
     assert ".[cluster]" in capsys.readouterr().err and not out.exists()
+
+
+def test_local_slots_pin_one_job_per_visible_gpu(tmp_path, monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,2,3")
+    config, _ = resolve([presets.get_preset("smoke").overrides],
+                        ["launch.executor=local", "launch.gpus_per_job=1", "sampler.device=cuda"])
+    assert settings.local_slots(config["launch"]) == [(0,), (2,), (3,)]
+    limited = {**config["launch"], "max_parallel": 2}
+    assert settings.local_slots(limited) == [(0,), (2,)]
+    cpu, _ = resolve([presets.get_preset("smoke").overrides],
+                     ["launch.executor=local", "launch.max_parallel=3"])
+    assert settings.local_slots(cpu["launch"]) == [(), (), ()]
+    # submitit's LocalExecutor runs the job of slot (2,) with CUDA_VISIBLE_DEVICES=2, and a
+    # CPU job with no GPU visible
+    for slot, expected in (((2,), "2"), ((), "")):
+        executor = submitit.LocalExecutor(folder=tmp_path / "submitit")
+        executor.update_parameters(**settings.local_parameters(config["launch"], slot))
+        # os.getenv is pickled by reference: it reads the job's own environment
+        job = executor.submit(functools.partial(os.getenv, "CUDA_VISIBLE_DEVICES"))
+        assert job.result() == expected
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    with pytest.raises(settings.LaunchError, match="launch.gpus_per_job"):
+        settings.local_slots(config["launch"])

@@ -37,6 +37,7 @@ def test_local_executor_sweep_equals_the_sequential_sweep(tmp_path, capsys):
     ends = [json.loads((local / p / "launch" / "events.jsonl").read_text().splitlines()[-1])
             for p in POINTS]
     assert max(s["time"] for s in starts) < min(e["time"] for e in ends)
+    assert [s["cuda_visible_devices"] for s in starts] == ["", ""]  # CPU jobs see no GPU
     rows = status.collect(local)
     assert [(r.label, r.state, r.step, r.requeues) for r in rows] == [
         (p, "done", 1200, 0) for p in POINTS]
