@@ -10,7 +10,6 @@ import pytest
 pytest.importorskip("submitit")
 
 from experiments import cli, presets  # noqa: E402
-from experiments.config import resolve  # noqa: E402
 from experiments.launch import records, status  # noqa: E402
 from experiments.launch.executors import Job, submit_local  # noqa: E402
 from tests.experiments.launch_helpers import (  # noqa: E402
@@ -70,12 +69,3 @@ def test_timed_out_job_is_requeued_and_matches_an_uninterrupted_run(tmp_path):
     row = status.job_status(run_dir, "run")
     assert (row.state, row.step, row.requeues) == ("done", 3200, TIMEOUTS)
 
-
-def test_launch_keys_do_not_change_the_config_hash():
-    from experiments.config import config_hash
-
-    base, _ = resolve([presets.get_preset("smoke").overrides])
-    launched, _ = resolve([presets.get_preset("smoke").overrides],
-                          ["launch.executor=slurm", "launch.time_limit_min=30",
-                           "launch.partition=gpu", "launch.cpus_per_job=4", "sampler.shards=2"])
-    assert config_hash(base) == config_hash(launched)

@@ -1,5 +1,6 @@
 """`langevin status`: job states, steps, rates and ETAs derived from a run directory's
-files (meta.json, the checkpoint, launch/ records), written here by hand."""
+files (meta.json, the checkpoint, launch/ records), written here by hand; the [launch]
+keys and sampler.shards leave the config hash unchanged."""
 import json
 import os
 import time
@@ -7,7 +8,7 @@ import time
 import torch
 
 from experiments import presets
-from experiments.config import dumps_toml, resolve
+from experiments.config import config_hash, dumps_toml, resolve
 from experiments.launch import records, status
 from langevin.checkpoint import Checkpoint, save_checkpoint
 
@@ -81,3 +82,11 @@ def test_done_and_queued(tmp_path):
     other = _run_dir(tmp_path / "b")
     records.record_submission(other, "slurm", "4242_3", tmp_path, time.time())
     assert status.job_status(other, "x").state == "queued"
+
+
+def test_launch_keys_do_not_change_the_config_hash():
+    base, _ = resolve([presets.get_preset("smoke").overrides])
+    launched, _ = resolve([presets.get_preset("smoke").overrides],
+                          ["launch.executor=slurm", "launch.time_limit_min=30",
+                           "launch.partition=gpu", "launch.cpus_per_job=4", "sampler.shards=2"])
+    assert config_hash(base) == config_hash(launched)

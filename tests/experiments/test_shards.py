@@ -57,7 +57,8 @@ def test_shard_configs_differ_from_the_run_only_by_seed_and_chains(sharded_run):
         {"dir": f"shard-{k}", "seed": seeds[k], "num_chains": 2} for k in range(2)]
     for k in range(2):
         ordinary, _ = resolve([presets.get_preset("smoke").overrides],
-                              [*FAST, f"sampler.seed={seeds[k]}", "sampler.num_chains=2"])
+                              [*SHARDED, "sampler.shards=1", f"sampler.seed={seeds[k]}",
+                               "sampler.num_chains=2"])
         assert config_hash(shards.shard_config(config, k)) == config_hash(ordinary)
         meta = json.loads((sharded_run / f"shard-{k}" / "meta.json").read_text())
         assert meta["config_hash"] == config_hash(ordinary)
