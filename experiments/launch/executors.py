@@ -64,7 +64,8 @@ def submit_local(jobs: list[Job], launch: dict, top: Path) -> list[int]:
             try:
                 result = handle.result()
             except Exception as err:  # noqa: BLE001 - submitit re-raises the job's error
-                print(f"failed {job.label}: {_last_line(err)}", file=sys.stderr, flush=True)
+                reason = records.last_error_line(job.run_dir) or _last_line(err)
+                print(f"failed {job.label}: {reason}", file=sys.stderr, flush=True)
                 return 1
             print(f"{result['status']} {job.label}", flush=True)
             return 0 if result["status"] == "completed" else 130
