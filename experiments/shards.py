@@ -166,6 +166,10 @@ def report_inputs(run_dir: Path) -> dict:
     first_meta = rundir.read_json(first / rundir.META_FILE)
     meta["convention"] = first_meta["convention"]
     ds = open_merged(run_dir).load()
+    if ds.sizes.get("draw", 0) == 0:
+        empty = [d.name for d in shard_dirs(run_dir) if not (d / rundir.SAMPLES_DIR).exists()]
+        raise ValueError(f"{str(run_dir)!r}: a shard has no stored draws yet "
+                         f"({', '.join(empty) or 'see langevin status'}); nothing to report")
     every = config["observables"]["q_every"]
     group = "" if every in (0, config["sampler"]["thin"]) else f"every_{every}"
     q = None
