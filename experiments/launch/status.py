@@ -143,6 +143,8 @@ def job_status(run_dir: Path, label: str) -> JobStatus:
         state, note = "failed", last["error"]
     elif status == "interrupted" or step is not None:
         state = "interrupted"
+        if last is None and submitted is None and status != "interrupted":
+            note = "no job records (inline run): still running in its process, or killed"
     else:
         state = "created"
     rate = _rate(meta, starts[-1] if starts else None, progress, chains, state)
