@@ -1,8 +1,9 @@
 """The `langevin` command line.
 
     langevin run [NAME|CONFIG.toml] [--set section.key=value ...] [--out DIR]
-    langevin resume DIR
+    langevin resume DIR [--executor inline|local|slurm]
     langevin report DIR
+    langevin status DIR [--json]
     langevin presets
     langevin reference [NAME|CONFIG.toml] [--set ...] [--out DIR]   (needs the [jax] extra)
 
@@ -33,8 +34,13 @@ from langevin.run import NonFiniteError, run_chains
 from langevin.store import SampleStore
 
 
+_USR2 = () if sys.platform == "win32" else (signal.SIGUSR2,)  # POSIX only
+
+
 class _StopFlag:
-    """Set by SIGINT/SIGTERM; the loop checkpoints and returns at the next step."""
+    """Set by SIGINT/SIGTERM/SIGUSR2 (SLURM's and submitit's warning before a time
+    limit); the loop checkpoints and returns at the next step. A second SIGINT stops at
+    once; repeated SIGTERM/SIGUSR2 (a cluster signals every process) only stop once."""
 
     def __init__(self) -> None:
         self.requested = False
@@ -46,13 +52,16 @@ class _StopFlag:
         """Install the handlers; returns the previous ones for `restore`."""
 
         def handler(signum, _frame):
-            if self.requested:  # a second Ctrl-C stops at once
+            if self.requested and signum == signal.SIGINT:  # a second Ctrl-C stops at once
                 raise KeyboardInterrupt
+            if self.requested:
+                return
             self.requested = True
             print(f"\nreceived {signal.Signals(signum).name}: checkpointing and stopping ...",
                   file=sys.stderr)
 
-        return {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+        signals = (signal.SIGINT, signal.SIGTERM, *_USR2)
+        return {sig: signal.signal(sig, handler) for sig in signals}
 
     @staticmethod
     def restore(previous: dict) -> None:
@@ -100,12 +109,18 @@ def _print_warning(text: str | None) -> None:
         print(f"warning: {text}", file=sys.stderr)
 
 
-def execute(run_dir: Path, config: dict, name: str) -> int:
-    """Sample (or resume) the run in `run_dir` holding its lock, then write its report.
+def execute(run_dir: Path, config: dict, name: str, report: bool = True) -> int:
+    """Sample (or resume) the run in `run_dir` holding its lock, then write its report
+    (unless `report` is False). A sharded run (experiments.shards) samples its shards in
+    turn, each under its own lock.
 
     A failure while sampling (a full or read-only disk, memory, a second Ctrl-C) becomes
     a `RunFailure` that says the last checkpoint is intact and how to resume."""
     run_dir = Path(run_dir)
+    if config["sampler"]["shards"] > 1:
+        from experiments import shards
+
+        return shards.execute_inline(run_dir, execute, name)
     with RunDirectoryLock(run_dir, "run"):
         try:
             code = _execute_locked(run_dir, config)
@@ -129,6 +144,9 @@ def execute(run_dir: Path, config: dict, name: str) -> int:
                 "sampler.num_chains or model.width in a new run", failures.EXIT_SYSTEM) from err
         if code != 0:
             return code
+        if not report:
+            print(f"run directory: {run_dir}")
+            return 0
         from experiments.report import print_report
 
         try:
@@ -204,8 +222,11 @@ def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path |
     config, data and meta atomically (`rundir`: staged beside it, renamed into place)."""
     config, _ = cfg.resolve(overrides, set_args)
     data = make_data(config)  # validates user data before anything is written
-    _print_warning(preflight.check_before_compute(config, data))
-    physics = build_run(config, data).physics  # validates device/dtype/model up front
+    # A SLURM job's GPU is on the compute node, not here: validate the rest on the CPU.
+    remote = config["launch"]["executor"] == "slurm"
+    checked = cfg.merge(config, {"sampler": {"device": "cpu"}}) if remote else config
+    _print_warning(preflight.check_before_compute(checked, data))
+    physics = build_run(checked, data).physics  # validates device/dtype/model up front
     target = Path(out) if out else rundir.default_run_dir(name)
     rundir.check_new_run_dir(target)
     try:
@@ -221,8 +242,10 @@ def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path |
         fault_hook("startup:data")
         save_dataset(staging / rundir.DATA_FILE, data)
         fault_hook("startup:meta")
-        meta = rundir.initial_meta(config, physics.as_metadata(), config["sampler"]["device"],
+        meta = rundir.initial_meta(checked, physics.as_metadata(), checked["sampler"]["device"],
                                    config["sampler"]["dtype"], name)
+        if remote:
+            meta.update(device=config["sampler"]["device"], device_name="assigned by SLURM")
         rundir.write_json_atomic(staging / rundir.META_FILE, meta)
         fault_hook("startup:publish")
         run_dir = rundir.publish_staging_dir(staging, target)
@@ -236,15 +259,30 @@ def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path |
             ) from err
         raise
     lock.release()
+    if config["sampler"]["shards"] > 1:
+        from experiments import shards
+
+        shards.create_shards(run_dir, config)
     return run_dir, config
 
 
 def cmd_run(args) -> int:
     name, overrides = _resolve_source(args.source)
     out = Path(args.out) if args.out else None
-    if name in presets.PRESETS and presets.PRESETS[name].sweep:
-        from experiments import sweep
+    if args.executor:
+        args.set = [*(args.set or []), f"launch.executor={args.executor}"]
+    preset = presets.PRESETS.get(name)
+    from experiments import sweep
 
+    sweep_point = ([a for k, v in preset.sweep.items() for a in sweep.assignments(k, v[0])]
+                   if preset is not None and preset.sweep else [])
+    config, _ = cfg.resolve(overrides, [*(args.set or []), *sweep_point])
+    if config["launch"]["executor"] != "inline":
+        from experiments.launch import plan
+
+        return plan.start(name, preset if sweep_point else None, overrides, args.set or [],
+                          out or rundir.default_run_dir(name), start_run, config["launch"])
+    if name in presets.PRESETS and presets.PRESETS[name].sweep:
         return sweep.run_sweep(name, presets.PRESETS[name], args.set or [],
                                out or rundir.default_run_dir(name), start_run, execute)
     run_dir, config = start_run(name, overrides, args.set or [], out)
@@ -255,12 +293,19 @@ def cmd_resume(args) -> int:
     run_dir = Path(args.run_dir)
     from experiments import sweep
 
+    if args.executor != "inline" and (sweep.is_sweep_dir(run_dir)
+                                      or (run_dir / rundir.CONFIG_FILE).is_file()):
+        from experiments.launch import plan
+
+        if args.executor is not None or plan.with_executor(run_dir, None)["executor"] != "inline":
+            return plan.resume(run_dir, args.executor, start_run)
     if sweep.is_sweep_dir(run_dir):
         with RunDirectoryLock(run_dir, "resume"):
             return sweep.resume_sweep(run_dir, execute)
     rundir.check_run_dir(run_dir)
     config = rundir.load_config(run_dir)
-    return execute(run_dir, config, rundir.read_json(run_dir / rundir.META_FILE).get("name", ""))
+    return execute(run_dir, config, rundir.read_json(run_dir / rundir.META_FILE).get("name", ""),
+                   report=not args.no_report)
 
 
 def cmd_report(args) -> int:
@@ -311,10 +356,19 @@ def make_parser() -> argparse.ArgumentParser:
     run.add_argument("--set", action="append", metavar="KEY=VALUE",
                      help="override a config key, e.g. --set sampler.num_chains=64")
     run.add_argument("--out", help="run directory (default runs/NAME-TIMESTAMP)")
+    run.add_argument("--executor", choices=cfg.LAUNCH_EXECUTORS,
+                     help="where the runs execute (= --set launch.executor=...)")
     run.set_defaults(func=cmd_run)
     resume = sub.add_parser("resume", help="continue a run from its last checkpoint")
     resume.add_argument("run_dir")
+    resume.add_argument("--executor", choices=cfg.LAUNCH_EXECUTORS,
+                        help="resubmit the unfinished runs here (default: launch.executor)")
+    resume.add_argument("--no-report", action="store_true",
+                        help="do not write the report at the end (a shard's job)")
     resume.set_defaults(func=cmd_resume)
+    from experiments.launch.status import add_parser as add_status_parser
+
+    add_status_parser(sub)  # langevin status: jobs, steps, rates and ETAs of OUT
     report = sub.add_parser("report", help="write summary.json and figures of a run")
     report.add_argument("run_dir")
     report.set_defaults(func=cmd_report)

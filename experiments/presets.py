@@ -143,3 +143,11 @@ def get_preset(name: str) -> Preset:
         raise ValueError(f"unknown preset {name!r}; presets are {sorted(PRESETS)} "
                          "(or give a path to a .toml config)")
     return PRESETS[name]
+
+# A sweep of seconds: the smoke preset over two noise variances (tests of the executors,
+# and a first check of a cluster setup: `langevin run smoke_sweep --executor slurm ...`).
+PRESETS["smoke_sweep"] = Preset(
+    "a sweep of seconds: the smoke preset at noise_variance 0.1 and 0.2",
+    PRESETS["smoke"].overrides,
+    sweep={"posterior.noise_variance": [0.1, 0.2]},
+)

@@ -151,8 +151,16 @@ def q_draws(store: SampleStore, config: dict) -> xr.DataArray | None:
 
 
 def write_report(run_dir: Path) -> Path:
-    """Compute summary.json and figures for `run_dir` from its files only."""
+    """Compute summary.json and figures for `run_dir` from its files only (a sharded
+    run: of the merged posterior of its shards, experiments.shards)."""
     run_dir = Path(run_dir)
+    from experiments import shards
+
+    if shards.is_sharded_dir(run_dir):
+        inputs = shards.report_inputs(run_dir)
+        data = read_dataset(run_dir / rundir.DATA_FILE)
+        return _write_summary(run_dir, inputs["config"], inputs["meta"], data, inputs["ds"],
+                              inputs["q"], inputs["bias_dir"], inputs["bias_config"])
     config = rundir.load_config(run_dir)
     if config["sampler"]["tempering"] != "none":  # one posterior per rung
         from experiments.tempering_report import write_tempering_report
@@ -165,6 +173,14 @@ def write_report(run_dir: Path) -> Path:
             f"{str(run_dir)!r} has {store.num_draws('')} stored draws, fewer than the 4 a "
             f"report needs; continue sampling with `langevin resume {run_dir}`")
     ds = store.open().load()
+    return _write_summary(run_dir, config, meta, data, ds, q_draws(store, config), run_dir,
+                          config)
+
+
+def _write_summary(run_dir: Path, config: dict, meta: dict, data, ds: xr.Dataset, q,
+                   bias_dir: Path, bias_config: dict) -> Path:
+    """summary.json and figures of draws `ds` (chain, draw, ...) into `run_dir`; the
+    step-size-bias check continues the checkpoint of `bias_dir` (run with `bias_config`)."""
     temperature = meta["convention"]["temperature"]
     diag = scalar_diagnostics(ds)
     thermo = thermometer(ds, temperature)
@@ -184,15 +200,20 @@ def write_report(run_dir: Path) -> Path:
                                  config["sampler"]["num_steps"]),
         "theory": {},
     }
+    if ds.attrs.get("shards"):
+        summary["run"]["shards"] = int(ds.attrs["shards"])
+        if "draws_per_shard" in ds.attrs:
+            summary["warnings"].append(
+                f"shards hold different numbers of draws {list(ds.attrs['draws_per_shard'])}: "
+                "the summary uses the common first draws (a shard is unfinished)")
     from experiments import comparisons, figures
 
-    q = q_draws(store, config)
     summary["theory"] = comparisons.compare_with_theory(config, meta, data, ds, q=q)
     from experiments import bias, equilibration
 
     summary["equilibration"] = equilibration.equilibration_summary(
         ds, temperature, config["sampler"]["burn_in"], config["sampler"]["thin"])
-    summary["step_size_bias"] = bias.step_size_bias_summary(run_dir, config, data, ds)
+    summary["step_size_bias"] = bias.step_size_bias_summary(bias_dir, bias_config, data, ds)
     summary["warnings"] += (summary["equilibration"]["warnings"]
                             + summary["step_size_bias"]["warnings"])
     figures_dir = run_dir / rundir.FIGURES_DIR

@@ -37,7 +37,11 @@ def _keys_values(key, value) -> list[tuple[str, object]]:
 
 
 def _assignments(key, value) -> list[str]:
+    """The `--set` strings of one sweep point."""
     return [f"{k}={v}" for k, v in _keys_values(key, value)]
+
+
+assignments = _assignments
 
 
 def _subdir_name(key, value) -> str:
@@ -48,9 +52,13 @@ def _column(key) -> str:
     return key if isinstance(key, str) else "+".join(key)
 
 
-def run_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
-              start_run: Callable, execute: Callable) -> int:
-    """Validate every point of the sweep first, then run them one after the other."""
+subdir_name = _subdir_name
+
+
+def create_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
+                 start_run: Callable) -> list[tuple[Path, dict]]:
+    """Validate every point of the sweep, then create the sweep directory and every
+    point's run directory; returns (run_dir, config) per point."""
     (key, values), = preset.sweep.items()
     from experiments import config as cfg
 
@@ -59,14 +67,39 @@ def run_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
     out = rundir.create_run_dir(Path(out))
     rundir.write_json_atomic(out / SWEEP_FILE, {"preset": name, "key": key, "values": values,
                                                 "set": set_args})
-    for value in values:
-        run_dir, config = start_run(name, [preset.overrides], [*set_args, *_assignments(key, value)],
-                                    out / _subdir_name(key, value))
+    return [start_run(name, [preset.overrides], [*set_args, *_assignments(key, value)],
+                      out / _subdir_name(key, value)) for value in values]
+
+
+def run_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
+              start_run: Callable, execute: Callable) -> int:
+    """Create every point of the sweep, then run them one after the other."""
+    for run_dir, config in create_sweep(name, preset, set_args, out, start_run):
         code = execute(run_dir, config, name)
         if code != 0:
             return code
-    write_sweep_report(out)
+    write_sweep_report(Path(out))
     return 0
+
+
+def ensure_points(sweep_dir: Path, start_run: Callable) -> None:
+    """Create the run directory of every point killed before its config was written."""
+    spec = rundir.read_json(sweep_dir / SWEEP_FILE)
+    preset = get_preset(spec["preset"])
+    for value in spec["values"]:
+        run_dir = sweep_dir / _subdir_name(spec["key"], value)
+        if (run_dir / rundir.CONFIG_FILE).is_file():
+            continue
+        _clear_leftovers(run_dir)
+        start_run(spec["preset"], [preset.overrides], [*spec["set"], *_assignments(spec["key"], value)],
+                  run_dir)
+
+
+def _clear_leftovers(run_dir: Path) -> None:
+    if run_dir.exists():  # created but killed before its config was written
+        for leftover in sorted(run_dir.rglob("*"), reverse=True):
+            if leftover.is_file():
+                leftover.unlink()
 
 
 def resume_sweep(sweep_dir: Path, execute: Callable) -> int:

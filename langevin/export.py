@@ -34,9 +34,13 @@ SAMPLE_DIMS = ("chain", "draw")
 
 
 def open_samples(
-    path: str | os.PathLike, *, group: str | None = None, consolidated: bool = False
+    path: str | os.PathLike | list, *, group: str | None = None, consolidated: bool = False
 ) -> xr.Dataset:
     """Open a ``samples.zarr`` store as an ``xarray.Dataset`` with dims (chain, draw, ...).
+
+    ``path``: a zarr store; a list of stores of one posterior (shards), merged along
+    ``chain`` by `merge_chains`; or a directory with a ``shards.json`` manifest (a sharded
+    run directory), opened as the merge of the stores it lists.
 
     ``group``: the zarr group of one cadence (``langevin.store``: the run's main cadence
     is the root, None; a cadence of k steps is ``"every_k"``). Lazy: arrays are read
@@ -48,9 +52,62 @@ def open_samples(
     metadata (fewer reads on object storage), which is stale if the store was written
     after it was consolidated; it raises if the store has none.
     """
+    if isinstance(path, (list, tuple)):
+        return merge_chains([open_samples(p, group=group, consolidated=consolidated)
+                             for p in path])
+    if os.path.isfile(os.path.join(path, SHARDS_MANIFEST)):
+        return open_samples(_manifest_stores(path), group=group, consolidated=consolidated)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no zarr store at {os.fspath(path)!r}")
     return xr.open_zarr(path, group=group, consolidated=consolidated)
+
+
+# ---- Sharded runs: one posterior whose chains were sampled in several stores ----
+# A directory holding SHARDS_MANIFEST (JSON with "stores": zarr paths relative to it) is
+# opened by `open_samples` as the concatenation of its stores along `chain`.
+SHARDS_MANIFEST = "shards.json"
+
+
+def _manifest_stores(directory: str | os.PathLike) -> list[str]:
+    import json
+
+    with open(os.path.join(directory, SHARDS_MANIFEST)) as handle:
+        stores = json.load(handle)["stores"]
+    return [os.path.join(directory, store) for store in stores]
+
+
+def merge_chains(datasets: list[xr.Dataset]) -> xr.Dataset:
+    """Concatenate the chains of several stores of one posterior: dims (K·C, draw, ...).
+
+    Shard k contributes chains ``sum(C_<k) ... sum(C_<=k) - 1`` in order; the new
+    non-dimension coordinate ``shard`` (chain,) says which store a chain came from.
+    Every store must have the same draws (the same ``step`` coordinate); if one holds
+    fewer (a shard still running), all are cut to the common prefix and
+    ``attrs["draws_per_shard"]`` records the stored counts. Variables without a
+    ``chain`` dimension are taken from the first store. Lazy if the inputs were.
+    """
+    if not datasets:
+        raise ValueError("merge_chains needs at least one dataset")
+    counts = [int(ds.sizes.get("draw", 0)) for ds in datasets]
+    common = min(counts)
+    cut = [ds.isel(draw=slice(0, common)) if "draw" in ds.dims else ds for ds in datasets]
+    if "step" in cut[0].coords:
+        first = np.asarray(cut[0]["step"].values)
+        for index, ds in enumerate(cut[1:], start=1):
+            if not np.array_equal(np.asarray(ds["step"].values), first):
+                raise ValueError(f"store {index} records its draws at other steps than store 0: "
+                                 "not shards of one run")
+    shard = np.concatenate([np.full(int(ds.sizes["chain"]), k) for k, ds in enumerate(cut)])
+    stripped = [ds.drop_vars("chain", errors="ignore") for ds in cut]
+    merged = xr.concat(stripped, dim="chain", data_vars="minimal", coords="minimal",
+                       compat="override", join="override", combine_attrs="override")
+    merged = merged.assign_coords(chain=np.arange(merged.sizes["chain"]),
+                                  shard=("chain", shard))
+    merged.attrs = dict(datasets[0].attrs)
+    merged.attrs["shards"] = len(datasets)
+    if len(set(counts)) > 1:
+        merged.attrs["draws_per_shard"] = counts
+    return merged
 
 
 def _arviz_expects_datatree(arviz_version: str) -> bool:
