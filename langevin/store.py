@@ -82,6 +82,9 @@ class SampleStore:
         except (FileNotFoundError, KeyError, zarr.errors.GroupNotFoundError,
                 zarr.errors.NodeTypeValidationError):
             return None
+        except ValueError as err:  # a corrupt zarr.json
+            raise StoreError(f"{self.path}: the metadata of group {_label(group)!r} is "
+                             f"corrupt ({err})") from err
 
     def _draw_arrays(self, group: str, mode: str = "r") -> dict[str, tuple[object, int]]:
         """{name: (zarr array, its draw axis)} of the arrays of `group` with a draw dim."""
