@@ -8,10 +8,10 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from experiments.architectures import LayerPrior, get_entry
 from experiments.data import DataSet, load_npz, single_index_data
 from langevin import observables as obs
 from langevin.activations import get_activation
-from experiments.architectures import LayerPrior, get_entry
 from langevin.convention import (
     BayesianSpec, TrainingSpec, bayes_to_training, chi_for_scaling, layer_prior_numerator,
     layer_prior_variance, scaled_noise_variance, training_to_bayes,
