@@ -26,7 +26,7 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NamedTuple
 
-from experiments.config_keys import NUMBER_OR_LIST, Key
+from experiments.config_keys import Key
 from langevin.models.conv import LocalPatchNetwork, patch_grid
 from langevin.models.fc import FullyConnectedNetwork, bias_name, weight_name
 from theory.conv_kernels import cnn_gp_diag, cnn_gp_gram
@@ -416,10 +416,6 @@ def owned_keys() -> dict[str, Key]:
     return out
 
 
-def hidden_weight_layers(priors: tuple[LayerPrior, ...]) -> int:
-    return sum(1 for p in priors if p.role == "weight")
-
-
-__all__ = ["ALIASES", "LayerPrior", "MODELS", "ModelEntry", "NetworkPrior", "NUMBER_OR_LIST",
+__all__ = ["ALIASES", "LayerPrior", "MODELS", "ModelEntry", "NetworkPrior",
            "architecture_names", "canonical_name", "get_entry", "owned_keys",
            "positive_number_or_list"]

@@ -9,11 +9,11 @@ import numpy as np
 import torch
 
 from experiments import tempering_setup
+from experiments.architectures import LayerPrior, get_entry
 from experiments.data import DataSet, load_npz, relu_abs_target, single_index_data
 from experiments.digits import digits_from_config
 from langevin import observables as obs
 from langevin.activations import get_activation
-from experiments.architectures import LayerPrior, get_entry
 from langevin.convention import (
     BayesianSpec, TrainingSpec, bayes_to_training, chi_for_scaling, layer_prior_numerator,
     layer_prior_variance, scaled_noise_variance, training_to_bayes,

@@ -23,8 +23,8 @@ from experiments.architectures import MODELS, fc_widths, get_entry
 from experiments.build import build_run, make_data, resolve_physics
 from langevin.integrators import euler_maruyama, per_layer_step_sizes
 from langevin.models import autograd_loss_and_gradient
-from langevin.models.fc import bias_name, weight_name
 from langevin.activations import get_activation
+from langevin.models.fc import bias_name, weight_name
 from langevin.potential import make_potential
 from langevin.run import run_chains
 from langevin.store import SampleStore
@@ -78,7 +78,7 @@ def _config(name: str, index: int, extra: dict | None = None) -> dict:
     return config
 
 
-def _model(config: dict, dtype=torch.float64):
+def _model(config: dict):
     physics = resolve_physics(config, DIM)
     model = get_entry(config["model"]["architecture"]).build(config, DIM, physics.prior_variances)
     return model, physics
