@@ -120,7 +120,9 @@ def execute(run_dir: Path, config: dict, name: str, report: bool = True) -> int:
     if config["sampler"]["shards"] > 1:
         from experiments import shards
 
-        return shards.execute_inline(run_dir, execute, name)
+        from experiments.report import write_report
+
+        return shards.execute_inline(run_dir, execute, name, write_report)
     with RunDirectoryLock(run_dir, "run"):
         try:
             code = _execute_locked(run_dir, config)

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from experiments import architectures
-from experiments.config_keys import NUMBER_OR_LIST, Key
+from experiments import digits_keys, launch_keys
+from experiments.config_keys import NUMBER_OR_LIST, ConfigError, Key, non_negative, one_of, positive
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -36,20 +37,7 @@ else:  # pragma: no cover
 from experiments import tempering_config  # replica-exchange keys (their own module)
 
 
-class ConfigError(ValueError):
-    """A config key or value is invalid; the message names the key and the value."""
-
-
-def _positive(v):
-    return None if v > 0 and math.isfinite(v) else "must be positive and finite"
-
-
-def _non_negative(v):
-    return None if v >= 0 and math.isfinite(v) else "must be non-negative and finite"
-
-
-def _one_of(*choices):
-    return lambda v: None if v in choices else f"must be one of {list(choices)}"
+_positive, _non_negative, _one_of = positive, non_negative, one_of
 
 
 def _device(v):
@@ -166,45 +154,7 @@ for _dotted, _key in architectures.owned_keys().items():
 TRAINING_KEYS = tuple(SCHEMA["training"])  # the view is "training" when any of them is set
 
 
-# --- [data] keys of data.source = "digits" (experiments/digits.py) --------------------------
-def _digit_pair(v):
-    ok = (len(v) == 2 and all(isinstance(c, (int, float)) and not isinstance(c, bool)
-                              and float(c).is_integer()
-                              and 0 <= c <= 9 for c in v) and v[0] != v[1])
-    return None if ok else "must be two different digits 0..9, e.g. [3, 8]"
-
-
-DIGITS_KEYS = {
-    "digits_target": Key(str, "pair", _one_of("pair", "odd_even"),
-                         "pair: y = +1 for digits_classes[0], -1 for [1]; odd_even: +1 even, "
-                         "-1 odd"),
-    "digits_classes": Key(list, [0.0, 1.0], _digit_pair, "the two digits of target 'pair'"),
-    "standardize": Key(str, "global", _one_of("global", "pixel", "none"),
-                       "global: one mean/std over all training pixels; pixel: per pixel"),
-    "pca_components": Key(int, 0, lambda v: None if 0 <= v <= 64 else "must be in 0..64",
-                          "project on the top-k principal components (0: keep the 8x8 images)"),
-    "test_fraction": Key(float, 0.25, lambda v: None if 0 < v < 1 else "must be in (0, 1)",
-                         "fraction of the selected images held out as the test set"),
-    "digits_n_train": Key(int, 0, _non_negative,
-                          "keep this many training images (0: the whole training split)"),
-}
-SCHEMA["data"].update(DIGITS_KEYS)
-
-
-def _validate_digits(config: dict, user_keys) -> None:
-    """The digits keys apply to data.source = 'digits' only (a resolved config.toml, which
-    lists them at their defaults, stays valid)."""
-    data = config["data"]
-    if data["source"] != "digits":
-        stray = sorted(f"data.{k}" for k, key in DIGITS_KEYS.items()
-                       if f"data.{k}" in user_keys and data[k] != key.default)
-        if stray:
-            raise ConfigError(f"config key {stray[0]!r} applies to data.source = 'digits' only, "
-                              f"got data.source {config['data']['source']!r}")
-    elif (data["digits_target"] != "pair" and "data.digits_classes" in user_keys
-          and data["digits_classes"] != DIGITS_KEYS["digits_classes"].default):
-        raise ConfigError("config key 'data.digits_classes' applies to data.digits_target = "
-                          f"'pair' only, got {data['digits_target']!r}")
+SCHEMA["data"].update(digits_keys.DIGITS_KEYS)
 
 
 def default_config() -> dict[str, dict[str, Any]]:
@@ -328,7 +278,7 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
     tempering_config.validate(config, user_keys, ConfigError)
     if data["source"] == "npz" and not data["path"]:
         raise ConfigError("config key 'data.path' must name an .npz file when data.source = 'npz'")
-    _validate_digits(config, user_keys)
+    digits_keys.validate_digits(config, user_keys)
     if data["source"] == "single_index" and not data["hermite_coefficients"]:
         raise ConfigError("config key 'data.hermite_coefficients' must not be empty")
     readout_width = entry.readout_width(config, None)
@@ -336,7 +286,7 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
             and config["model"]["chi"] not in (0.0, float(readout_width))):
         raise ConfigError(f"config key 'model.chi' = {config['model']['chi']!r} contradicts "
                           f"model.scaling = 'mean_field' (chi = readout width = {readout_width})")
-    _validate_launch(config)
+    launch_keys.validate_launch(config)
 
 
 def _check_architecture_keys(config: dict, entry, user_keys: frozenset) -> None:
@@ -399,7 +349,7 @@ _NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "chec
 # integrator is the same as before the key existed, and such runs stay resumable).
 _INTEGRATOR_KEYS = {("sampler", "friction"): "baoab"}
 # Keys read by one data source only: hashed only for it (runs of other sources keep their hash).
-_DATA_SOURCE_KEYS = {("data", key): "digits" for key in DIGITS_KEYS}
+_DATA_SOURCE_KEYS = {("data", key): "digits" for key in digits_keys.DIGITS_KEYS}
 
 
 # Keys added after runs existed: hashed only when they differ from their default, so the
@@ -442,102 +392,9 @@ def config_hash(config: dict) -> str:
     return hashlib.sha256(json.dumps(hashed, sort_keys=True).encode()).hexdigest()[:16]
 
 
-# ---- [launch] and sampler.shards: where a run executes and how its chains are split ----
-# (experiments.launch, experiments.shards). None of these keys changes a stored number of a
-# run directory, so none is hashed: a run may be resumed on another executor or cluster.
-# A sharded run's shard directories are ordinary runs (sampler.shards = 1) with their own
-# sampler.seed and sampler.num_chains (experiments.shards.shard_seed).
-
-def _string_list(v):
-    return None if all(isinstance(x, str) for x in v) else "must be a list of strings"
-
-
-def _sbatch_options(v):
-    if not all(isinstance(x, str) and x.startswith("--") and len(x) > 2 for x in v):
-        return "must be a list of sbatch options written '--name=value' or '--flag'"
-    return None
-
-
-LAUNCH_EXECUTORS = ("inline", "local", "slurm")
-MAX_SHARDS = 2**16 - 1  # experiments.shards.shard_seed packs the shard count in 16 bits
-MAX_SHARDED_SEED = 2**30  # ... and the run's seed in 30 bits
-
-SCHEMA["sampler"]["shards"] = Key(
-    int, 1, _positive, "split the chains into this many jobs (run directories shard-k/), "
-    "merged into one posterior by report/open_samples; seeds: experiments.shards.shard_seed")
-SCHEMA["launch"] = {
-    "executor": Key(str, "inline", _one_of(*LAUNCH_EXECUTORS),
-                    "inline: in this process, one run after the other; local: separate "
-                    "processes on this machine (one per visible GPU, or max_parallel CPU "
-                    "jobs); slurm: one SLURM job per run (a job array), requeued on timeout "
-                    "or preemption (needs the [cluster] extra)"),
-    "gpus_per_job": Key(int, 0, lambda v: None if v in (0, 1) else
-                        "must be 0 or 1 (a run samples on one device; split chains over GPUs "
-                        "with sampler.shards)", "GPUs of one job (1 needs sampler.device = 'cuda')"),
-    "cpus_per_job": Key(int, 1, _positive, "CPU cores of one job (slurm --cpus-per-task)"),
-    "mem_gb": Key(float, 0.0, _non_negative, "memory of one job in GB (0: the cluster's default)"),
-    "partition": Key(str, "", None, "slurm partition ('': the cluster's default)"),
-    "account": Key(str, "", None, "slurm account ('': none)"),
-    "qos": Key(str, "", None, "slurm quality of service ('': none)"),
-    "time_limit_min": Key(int, 0, _non_negative,
-                          "wall-time limit of one job in minutes; required for slurm; local: "
-                          "0 means none. A job checkpoints and is requeued before the limit"),
-    "signal_delay_s": Key(int, 120, _positive,
-                          "seconds before the time limit at which the job checkpoints (USR2)"),
-    "max_requeues": Key(int, 10, _non_negative,
-                        "timeouts after which a job is not requeued again (preemptions do not "
-                        "count on slurm)"),
-    "max_parallel": Key(int, 0, _non_negative,
-                        "jobs running at once (slurm: the array's %limit; local: 0 = one per "
-                        "visible GPU, or one per CPU core for CPU jobs)"),
-    "sbatch_options": Key(list, [], _sbatch_options,
-                          "extra sbatch options, e.g. ['--constraint=a100', '--mail-type=END']"),
-    "setup": Key(list, [], _string_list,
-                 "shell lines run before each slurm job, e.g. ['module load cuda', "
-                 "'source .venv/bin/activate']"),
-}
+# [launch] and sampler.shards (experiments.launch_keys): where a run executes and how its
+# chains are split; none of these keys changes a stored number, so none is hashed.
+SCHEMA["sampler"]["shards"] = launch_keys.SHARDS_KEY
+SCHEMA["launch"] = dict(launch_keys.LAUNCH_KEYS)
 _NOT_HASHED |= {("launch", key) for key in SCHEMA["launch"]} | {("sampler", "shards")}
-# Options the [launch] keys set: given in launch.sbatch_options they would contradict them.
-_SBATCH_OWNED = {"partition": "partition", "time": "time_limit_min", "account": "account",
-                 "qos": "qos", "mem": "mem_gb", "cpus-per-task": "cpus_per_job",
-                 "gpus-per-node": "gpus_per_job", "gres": "gpus_per_job", "array": "max_parallel",
-                 "signal": "signal_delay_s", "output": None, "error": None, "job-name": None}
-
-
-def _validate_launch(config: dict) -> None:
-    """Cross-key rules of [launch] and sampler.shards (each error names its key)."""
-    launch, sampler = config["launch"], config["sampler"]
-    shards, chains = sampler["shards"], sampler["num_chains"]
-    if shards > chains:
-        raise ConfigError(f"config key 'sampler.shards' = {shards} exceeds sampler.num_chains = "
-                          f"{chains}: every shard needs at least one chain")
-    if shards > MAX_SHARDS:
-        raise ConfigError(f"config key 'sampler.shards' = {shards} exceeds {MAX_SHARDS}")
-    if shards > 1 and not 0 <= sampler["seed"] < MAX_SHARDED_SEED:
-        raise ConfigError(f"config key 'sampler.seed' = {sampler['seed']} must be in "
-                          f"[0, {MAX_SHARDED_SEED}) when sampler.shards > 1 (shard seeds are "
-                          "derived from it without collisions; experiments.shards.shard_seed)")
-    for option in launch["sbatch_options"]:
-        name = option[2:].split("=", 1)[0]
-        if name in _SBATCH_OWNED:
-            owner = _SBATCH_OWNED[name]
-            hint = f"set launch.{owner} instead" if owner else "it is set by the launcher"
-            raise ConfigError(f"config key 'launch.sbatch_options' must not contain "
-                              f"{option!r}: {hint}")
-    executor, device = launch["executor"], sampler["device"]
-    if executor == "inline":
-        return
-    if executor == "slurm" and launch["time_limit_min"] == 0:
-        raise ConfigError("config key 'launch.time_limit_min' must be set (> 0) for "
-                          "launch.executor = 'slurm': the job checkpoints and requeues itself "
-                          "before that limit")
-    if device.startswith("cuda:"):
-        raise ConfigError(f"config key 'sampler.device' = {device!r} names a GPU, but with "
-                          f"launch.executor = {executor!r} the executor assigns each job its GPU "
-                          "(CUDA_VISIBLE_DEVICES): use sampler.device = 'cuda'")
-    if device == "cuda" and launch["gpus_per_job"] == 0:
-        raise ConfigError("config key 'launch.gpus_per_job' must be 1 for sampler.device = "
-                          f"'cuda' with launch.executor = {executor!r}")
-    if device == "cpu" and launch["gpus_per_job"] > 0:
-        raise ConfigError("config key 'launch.gpus_per_job' = 1 but sampler.device = 'cpu': "
-                          "set sampler.device = 'cuda' to sample on the GPU")
+LAUNCH_EXECUTORS = launch_keys.LAUNCH_EXECUTORS

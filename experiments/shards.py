@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Callable
 
 from experiments import config as cfg
-from experiments import rundir
+from experiments import launch_keys, rundir
 from langevin.export import SHARDS_MANIFEST, open_samples
 
 SHARD_SEED_BASE = 2**62
@@ -45,9 +45,9 @@ SHARD_SEED_BASE = 2**62
 
 def shard_seed(seed: int, index: int, count: int) -> int:
     """Sampler seed of shard `index` of `count`: 2⁶² + (seed·2¹⁶ + count)·2¹⁶ + index."""
-    if not 0 <= seed < cfg.MAX_SHARDED_SEED:
-        raise ValueError(f"seed {seed} outside [0, {cfg.MAX_SHARDED_SEED})")
-    if not 0 <= index < count <= cfg.MAX_SHARDS:
+    if not 0 <= seed < launch_keys.MAX_SHARDED_SEED:
+        raise ValueError(f"seed {seed} outside [0, {launch_keys.MAX_SHARDED_SEED})")
+    if not 0 <= index < count <= launch_keys.MAX_SHARDS:
         raise ValueError(f"shard index {index} of {count} shards is out of range")
     return SHARD_SEED_BASE + (((seed << 16) + count) << 16) + index
 
@@ -125,8 +125,11 @@ def update_status(run_dir: Path) -> str:
     return status
 
 
-def execute_inline(run_dir: Path, execute: Callable, name: str) -> int:
-    """Sample the unfinished shards one after the other in this process, then report."""
+def execute_inline(run_dir: Path, execute: Callable, name: str,
+                   write_report: Callable[[Path], Path]) -> int:
+    """Sample the unfinished shards one after the other in this process, then report
+    (`write_report`: experiments.report.write_report, passed in so that this module stays
+    below the report in the import graph)."""
     for directory in shard_dirs(run_dir):
         if is_completed(directory):
             continue
@@ -134,17 +137,15 @@ def execute_inline(run_dir: Path, execute: Callable, name: str) -> int:
         if code != 0:
             update_status(run_dir)
             return code
-    return finish(run_dir)
+    return finish(run_dir, write_report)
 
 
-def finish(run_dir: Path) -> int:
+def finish(run_dir: Path, write_report: Callable[[Path], Path]) -> int:
     """After the shards: the sharded run's status and, when all completed, its report."""
     status = update_status(run_dir)
     if status != "completed":
         print(f"{run_dir}: {status}")
         return 1
-    from experiments.report import write_report
-
     write_report(run_dir)
     print(f"run directory: {run_dir} ({len(shard_dirs(run_dir))} shards)")
     return 0

@@ -26,6 +26,7 @@ from experiments import config as cfg
 from experiments import rundir, shards, sweep
 from experiments.launch import records, settings
 from experiments.launch.executors import Job, submit_local, submit_slurm
+from experiments.report import write_report
 
 
 def preflight(launch: dict) -> None:
@@ -159,7 +160,7 @@ def finish(top: Path) -> int:
     for point in point_dirs(top):
         if shards.is_sharded_dir(point) and not (point / rundir.SUMMARY_FILE).is_file():
             if all(shards.is_completed(d) for d in shards.shard_dirs(point)):
-                code = max(code, shards.finish(point))
+                code = max(code, shards.finish(point, write_report))
             else:
                 shards.update_status(point)
                 code = 1
