@@ -21,7 +21,7 @@ def _sbatch_options(v):
 
 LAUNCH_EXECUTORS = ("inline", "local", "slurm")
 MAX_SHARDS = 2**16 - 1  # experiments.shards.shard_seed packs the shard count in 16 bits
-MAX_SHARDED_SEED = 2**30  # ... and the run's seed in 30 bits
+MAX_SHARDED_SEED = 2**29  # ... and the run's seed in 29 bits (shard seeds stay below 2^62)
 
 SHARDS_KEY = Key(
     int, 1, positive, "split the chains into this many jobs (run directories shard-k/), "

@@ -158,7 +158,7 @@ def write_report(run_dir: Path) -> Path:
 
     if shards.is_sharded_dir(run_dir):
         inputs = shards.report_inputs(run_dir)
-        data = read_dataset(run_dir / rundir.DATA_FILE)
+        data = rundir.read_run_data(run_dir)
         return _write_summary(run_dir, inputs["config"], inputs["meta"], data, inputs["ds"],
                               inputs["q"], inputs["bias_dir"], inputs["bias_config"])
     config = rundir.load_config(run_dir)

@@ -14,13 +14,14 @@ Chains: shard k gets C_k = ⌊C/K⌋ + [k < C mod K] chains (C = sampler.num_cha
 Σ C_k = C; the merged posterior has the chains of shard 0, then shard 1, ... (the
 `shard` coordinate of `langevin.export.merge_chains` says which).
 
-Seeds: the sampler seed of shard k of a K-shard run with seed s (0 ≤ s < 2³⁰) is
+Seeds: the sampler seed of shard k of a K-shard run with seed s (0 ≤ s < 2²⁹) is
 
-    shard_seed(s, k, K) = 2⁶² + (s·2¹⁶ + K)·2¹⁶ + k,
+    shard_seed(s, k, K) = 2⁶¹ + (s·2¹⁶ + K)·2¹⁶ + k,
 
-an injective map of (s, K, k) into [2⁶², 2⁶³): two shards of any two sharded runs never
-share a seed, and no shard seed equals an unsharded run's seed below 2⁶² (seeds ≥ 2⁶²
-are reserved for shards). The data seed is the run's own: every shard samples the
+an injective map of (s, K, k) into [2⁶¹, 2⁶²) (every seed must be below 2⁶²,
+experiments.config): two shards of any two sharded runs never share a seed, and no shard
+seed equals an unsharded run's seed below 2⁶¹ (seeds in [2⁶¹, 2⁶²) are reserved for
+shards). The data seed is the run's own: every shard samples the
 same posterior. Each shard is an ordinary run, so its config hash is that of an
 unsharded run with its own seed and chain count (sampler.shards and [launch] are not
 hashed), and it checkpoints and resumes bit-identically like any run.
@@ -40,11 +41,11 @@ from experiments import config as cfg
 from experiments import launch_keys, rundir
 from langevin.export import SHARDS_MANIFEST, open_samples
 
-SHARD_SEED_BASE = 2**62
+SHARD_SEED_BASE = 2**61
 
 
 def shard_seed(seed: int, index: int, count: int) -> int:
-    """Sampler seed of shard `index` of `count`: 2⁶² + (seed·2¹⁶ + count)·2¹⁶ + index."""
+    """Sampler seed of shard `index` of `count`: 2⁶¹ + (seed·2¹⁶ + count)·2¹⁶ + index."""
     if not 0 <= seed < launch_keys.MAX_SHARDED_SEED:
         raise ValueError(f"seed {seed} outside [0, {launch_keys.MAX_SHARDED_SEED})")
     if not 0 <= index < count <= launch_keys.MAX_SHARDS:

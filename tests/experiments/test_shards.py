@@ -62,9 +62,11 @@ def test_shard_configs_differ_from_the_run_only_by_seed_and_chains(sharded_run):
         assert config_hash(shards.shard_config(config, k)) == config_hash(ordinary)
         meta = json.loads((sharded_run / f"shard-{k}" / "meta.json").read_text())
         assert meta["config_hash"] == config_hash(ordinary)
-    # the seed map is injective over (seed, shards, index) and above every seed < 2**62
+    # the seed map is injective over (seed, shards, index), above every seed < 2**61 and
+    # within the valid seeds [0, 2**62), also at its largest arguments
     derived = {shards.shard_seed(s, k, n) for s in range(4) for n in range(1, 5) for k in range(n)}
-    assert len(derived) == sum(range(1, 5)) * 4 and min(derived) >= 2**62
+    assert len(derived) == sum(range(1, 5)) * 4 and min(derived) >= 2**61
+    assert shards.shard_seed(2**29 - 1, 2**16 - 2, 2**16 - 1) < 2**62
     assert shards.shard_chains(7, 3) == [3, 2, 2]
 
 

@@ -41,7 +41,7 @@ def test_ntk_equals_the_two_layer_closed_form_per_layer():
     # Θ_a(x, x') = Σ_i φ(h_i)φ(h_i'),  Θ_w(x, x') = (x·x') Σ_i a_i² φ'(h_i)φ'(h_i').
     model, theta, x = _setup(activation="tanh")
     phi = get_activation("tanh")
-    h = model.preactivations(theta, x)  # (C, p, N)
+    (h,) = model.preactivations(theta, x)  # the one hidden layer, (C, p, N)
     kernel_a = phi.value(h) @ phi.value(h).transpose(-1, -2)
     weighted = phi.derivative(h) * theta["a"].unsqueeze(-2)
     kernel_w = (weighted @ weighted.transpose(-1, -2)) * (x @ x.T)
