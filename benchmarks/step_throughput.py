@@ -186,7 +186,7 @@ def peer_table(device, dtype, quick: bool, compile_step: bool, peak: float) -> N
     for d, width, n in SIZES:
         big = d * width * n > 1e7
         for chains in (1, 64):
-            steps = (2 if quick else 4) if big else (20 if quick else 300)
+            steps = (2 if quick else 3) if big else (20 if quick else 60)
             eager = batched_rate(d, width, n, chains, device, dtype, steps)
             one_thread = (_with_threads(1, batched_rate, d, width, n, chains, device, dtype,
                                         steps) if device.type == "cpu" else math.nan)
