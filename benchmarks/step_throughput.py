@@ -1,20 +1,26 @@
-"""Throughput of the Langevin step loop: chain-steps per second, batched vs naive.
+"""Throughput of the Langevin step loop: chain-steps per second of the two-layer erf
+posterior, the project's step against its peers, measured side by side in one process.
 
-For each problem size and chain count, measured side by side in one process:
-  batched  the project's Euler–Maruyama step (one tensor per layer, chains leading,
-           analytic backward pass): `langevin.integrators.euler_maruyama`;
-  generic  the same step with the generic batched-autograd gradient (one backward pass
-           of Σ_c L_c, `langevin.models.autograd_loss_and_gradient`);
-  naive    what the papers' scripts do: one nn.Module per chain, autograd backward,
-           per-parameter noise, a Python loop over chains.
-A second table does the same for a deep fc network (d=64, widths [256, 256], n=1024),
-whose batched step is the generic autograd path (there is no fused deep backward).
-Also printed: achieved FLOP/s of the batched step (4·n·N·d multiply-adds ×2 per
-chain-step: forward h = Xwᵀ and the backward Gᵀ X) and its fraction of the machine's
-measured dense-matmul rate (a 4096² float32 matmul in the same run) — the practical
-hardware limit of this step, which is two matmuls per chain-step.
+Main table, at (d, N, n) = (16, 64, 128) and (150, 700, 3000), 1 and 64 chains:
+  eager     the project's Euler–Maruyama step (`langevin.integrators.euler_maruyama` on
+            the one-hidden-layer `FullyConnectedNetwork`, fused analytic backward of
+            `models.two_layer`), at torch's default thread count ("eager") and at 1
+            thread ("eager 1t");
+  compiled  the same step with U and ∇U `torch.compile`d (64 chains; --no-compile skips);
+  naive     what the papers' scripts do: one nn.Module per chain, autograd backward,
+            per-parameter noise, a Python loop over chains;
+  bjx       a vmapped, jitted `blackjax.sgld` of the SAME posterior (same data law, prior
+            variances, temperature, per-layer step sizes; float32), when the [jax] extra
+            is installed (`step_peers.blackjax_rate`), called once per step ("bjx") and
+            as one jitted loop over all steps ("bjx scan").
+Printed: chain-steps/s, the ratios, achieved FLOP/s with 4·n·N·(d+1) FLOPs per
+chain-step (the matmuls h = Xwᵀ, Bᵀ X and the two readout matvecs) and its fraction of
+the dense-matmul rate (a 4096² float32 matmul) measured in the same run; on CPU also the
+time of each piece of the step at the big size (what bounds it).
+--deep adds the older tables: fused vs generic batched-autograd gradient, and a deep fc
+network (d=64, widths [256, 256], n=1024; generic path only).
 
-    python benchmarks/step_throughput.py [--device cpu|cuda] [--quick]
+    python benchmarks/step_throughput.py [--device cpu|cuda] [--quick] [--no-compile] [--deep]
 """
 from __future__ import annotations
 
@@ -130,11 +136,115 @@ def naive_rate(d, widths, n, chains, device, dtype, steps) -> float:
     return steps * chains / (time.perf_counter() - start)
 
 
+def compiled_rate(d, width, n, chains, device, dtype, steps) -> tuple[float, float]:
+    """(chain-steps/s, compile seconds) of the step with `torch.compile`d U and ∇U (the
+    fused two-layer backward plus the prior term; the noise and the update stay eager,
+    since the step draws from an explicit torch.Generator)."""
+    generator, x, y = _problem(d, (width,), n, device, dtype)
+    temperature = 0.01
+    model = _fc_model(d, (width,), "auto")
+    decays = {name: temperature / variance for name, variance in model.prior_variances.items()}
+    potential = torch.compile(make_potential(model, x, y, decays), dynamic=False)
+    integrator = euler_maruyama(potential, per_layer_step_sizes(1e-4, decays), temperature)
+    start = time.perf_counter()
+    state = integrator.init(model.sample_prior(chains, generator, dtype, device))
+    state, _ = integrator.step(state, generator)
+    _sync(device)
+    compile_seconds = time.perf_counter() - start
+    start = time.perf_counter()
+    for _ in range(steps):
+        state, _ = integrator.step(state, generator)
+    _sync(device)
+    return steps * chains / (time.perf_counter() - start), compile_seconds
+
+
+def _with_threads(threads, fn, *args):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        return fn(*args)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def peer_table(device, dtype, quick: bool, compile_step: bool, peak: float) -> None:
+    """The two-layer erf step: project (eager at torch's default threads and at 1 thread,
+    compiled), the naive per-chain loop, and a vmapped jitted BlackJAX SGLD."""
+    from step_peers import blackjax_available, blackjax_rate, flops_per_chain_step
+
+    use_jax = device.type == "cpu" and dtype == torch.float32 and blackjax_available()
+    default_threads = torch.get_num_threads()
+    print(f"FLOPs per chain-step: 4·n·N·(d+1) (the forward and backward matmuls, the "
+          f"readout matvecs); threads: torch default {default_threads}")
+    print("rates in chain-steps/s; 'bjx' = BlackJAX SGLD jit(vmap(step)) called per step, "
+          "'bjx scan' = the steps in one jitted fori_loop")
+    header = (f"{'d':>4} {'N':>4} {'n':>5} {'C':>3} | {'eager':>8} {'eager 1t':>8} "
+              f"{'compiled':>8} {'naive':>8} {'bjx':>8} {'bjx scan':>8} | {'/naive':>6} "
+              f"{'/bjx':>5} {'/scan':>5} {'comp/eag':>8} | {'GFLOP/s':>7} {'of mm':>6}")
+    print(header)
+    print("-" * len(header))
+    for d, width, n in SIZES:
+        big = d * width * n > 1e7
+        for chains in (1, 64):
+            steps = (2 if quick else 3) if big else (20 if quick else 60)
+            eager = batched_rate(d, width, n, chains, device, dtype, steps)
+            one_thread = (_with_threads(1, batched_rate, d, width, n, chains, device, dtype,
+                                        steps) if device.type == "cpu" else math.nan)
+            compiled = compile_seconds = math.nan
+            if compile_step and chains == 64:
+                try:
+                    compiled, compile_seconds = compiled_rate(d, width, n, chains, device,
+                                                              dtype, steps)
+                except Exception as err:  # report, do not hide: the table says "failed"
+                    print(f"torch.compile failed at {(d, width, n, chains)}: "
+                          f"{type(err).__name__}: {err}")
+            naive_chains = chains if not (big and device.type == "cpu") else min(chains, 8)
+            naive = naive_rate(d, width, n, naive_chains, device, dtype, max(1, steps // 2))
+            bjx = scan = math.nan
+            if use_jax:
+                bjx = blackjax_rate(d, width, n, chains, steps)
+                scan = blackjax_rate(d, width, n, chains, steps, scan=True)
+            best = max(eager, one_thread if one_thread == one_thread else 0.0)
+            flops = flops_per_chain_step(d, width, n) * best
+            print(f"{d:>4} {width:>4} {n:>5} {chains:>3} | {eager:>8.1f} {one_thread:>8.1f} "
+                  f"{compiled:>8.1f} {naive:>8.1f} {bjx:>8.1f} {scan:>8.1f} | "
+                  f"{best / naive:>6.2f} {best / bjx:>5.2f} {best / scan:>5.2f} "
+                  f"{compiled / eager:>8.2f} | {flops / 1e9:>7.2f} {flops / peak:>6.1%}"
+                  + (f"  (compile {compile_seconds:.0f} s)" if compile_seconds == compile_seconds
+                     else ""))
+    print("ratios and GFLOP/s use the better of the two eager thread counts; naive rates "
+          "at the big size on CPU use min(chains, 8) networks (its cost is linear in chains)")
+    if not use_jax:
+        print("BlackJAX columns: not measured (install the [jax] extra; CPU float32 only)")
+
+
+def pieces_table(device, dtype, quick: bool) -> None:
+    from step_peers import flops_per_chain_step, piece_times, stream_rate
+
+    d, width, n = SIZES[-1]
+    chains = 64
+    times = piece_times(d, width, n, chains, repeats=1 if quick else 2, dtype=dtype)
+    total = sum(times.values())
+    elements = chains * n * width
+    bandwidth = stream_rate(elements, dtype)
+    print(f"pieces of the fused step at (d, N, n, C) = {(d, width, n, chains)}, each timed alone "
+          f"(sum {total:.3f} s per step = {chains / total:.1f} chain-steps/s):")
+    for name, seconds in times.items():
+        print(f"  {name:<30} {seconds:8.4f} s  {seconds / total:6.1%}")
+    matmul = times["forward matmul X wᵀ"] + times["backward matmul Bᵀ X"]
+    print(f"  the two big matmuls: {flops_per_chain_step(d, width, n) * chains / matmul / 1e9:.1f}"
+          f" GFLOP/s; in-place pass over one (C, n, N) tensor ({elements * 4 / 1e9:.2f} GB): "
+          f"{bandwidth / 1e9:.1f} GB/s read+write")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--quick", action="store_true", help="fewer steps (for a smoke check)")
+    parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile column")
+    parser.add_argument("--deep", action="store_true",
+                        help="also the fused-vs-generic and deep fc tables")
     args = parser.parse_args()
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
@@ -142,6 +252,16 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; dtype {args.dtype}")
     print(f"measured dense matmul rate (4096²): {peak / 1e9:.1f} GFLOP/s")
+    peer_table(device, dtype, args.quick, not args.no_compile, peak)
+    if device.type == "cpu":
+        print()
+        pieces_table(device, dtype, args.quick)
+    if args.deep:
+        print()
+        fused_generic_tables(device, dtype, args.quick, peak)
+
+
+def fused_generic_tables(device, dtype, quick: bool, peak: float) -> None:
     header = (f"{'d':>4} {'N':>5} {'n':>5} {'chains':>6} | {'fused ch-st/s':>13} "
               f"{'generic ch-st/s':>15} {'naive ch-st/s':>14} {'fused/naive':>11} | "
               f"{'GFLOP/s':>8} {'of matmul':>9}")
@@ -150,7 +270,7 @@ def main() -> None:
     for d, width, n in SIZES:
         big = d * width * n > 1e7
         for chains in (1, 64):
-            steps = (2 if args.quick else 5) if big else (20 if args.quick else 200)
+            steps = (2 if quick else 5) if big else (20 if quick else 200)
             batched = batched_rate(d, width, n, chains, device, dtype, steps)
             generic = batched_rate(d, width, n, chains, device, dtype, steps, "autograd")
             naive_chains = chains if not (big and device.type == "cpu") else min(chains, 8)
@@ -170,7 +290,7 @@ def main() -> None:
         # Multiply-adds per chain-step: forward n·Σ fan_in·N_l, backward twice that.
         flops_per_step = 2.0 * 3.0 * n * sum(a * b for a, b in zip((d, *widths), widths))
         for chains in (1, 16):
-            steps = 2 if args.quick else 10
+            steps = 2 if quick else 10
             generic = batched_rate(d, widths, n, chains, device, dtype, steps, "autograd")
             naive_chains = chains if device.type != "cpu" else min(chains, 4)
             naive = naive_rate(d, widths, n, naive_chains, device, dtype, max(1, steps // 2))
@@ -179,6 +299,8 @@ def main() -> None:
                   f"{naive:>14.1f} {generic / naive:>6.2f} | {flops / 1e9:>8.1f} "
                   f"{flops / peak:>9.1%}")
     print("naive deep rates on CPU use min(chains, 4) networks.")
+
+
 
 
 if __name__ == "__main__":

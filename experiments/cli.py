@@ -181,6 +181,13 @@ def _sample(run_dir: Path, config: dict) -> int:
     data = rundir.read_run_data(run_dir)
     _print_warning(preflight.check_before_compute(config, data))
     setup = build_run(config, data)
+    if config["sampler"]["threads"] == 0 and torch.device(config["sampler"]["device"]).type == "cpu":
+        # sampler.threads = 0: automatic (experiments.threads; restored by _execute_locked)
+        from experiments.threads import automatic_threads, forward_flops_per_step
+
+        torch.set_num_threads(automatic_threads(
+            forward_flops_per_step(setup.initial_theta, len(data.x_train)),
+            torch.get_num_threads()))
     meta_path = run_dir / rundir.META_FILE
     meta = rundir.read_json(meta_path)
     stop = _StopFlag()

@@ -78,8 +78,8 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "checkpoint_every": Key(int, 5_000, _positive, "steps between flush + checkpoint"),
         "progress": Key(bool, True, None, "show a progress bar"),
         "threads": Key(int, 0, _non_negative,
-                       "torch intra-op CPU threads for the run (0: torch's default); small "
-                       "problems on a busy machine run faster with 1"),
+                       "torch intra-op CPU threads for the run (0: automatic, experiments.threads: "
+                       "1 thread below 2e9 forward FLOPs per step, else torch's default)"),
         **tempering_config.schema_keys(Key, _positive, _non_negative, _one_of, _finite_list),
     },
     "model": {
