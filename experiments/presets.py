@@ -151,3 +151,23 @@ PRESETS["smoke_sweep"] = Preset(
     PRESETS["smoke"].overrides,
     sweep={"posterior.noise_variance": [0.1, 0.2]},
 )
+
+# The proportional regime (theory.md §5.2, experiments.proportional_comparison): one hidden
+# layer, standard scaling, α = P/N1 = 1 fixed while N1 = P grows, linear and erf, on
+# y = 4 He_1(w*·x) (labels far above the NNGP prior's norm: Q̄ ≈ 2.2 for the linear net at
+# N1 = 20, theory average test variance about twice the NNGP's). Each run's summary has
+# theory.proportional; the sweep table puts sampled, Q̄ and NNGP side by side.
+PROPORTIONAL_FC_WIDTHS = (16, 32, 64)
+PRESETS["proportional_fc"] = Preset(
+    "1HL linear and erf networks (standard scaling) at alpha = P/N1 = 1, N1 = P = 16, 32, 64, "
+    "d = 30, on 4 He1: sampled test variance/error and readout-norm Q vs the Q-bar "
+    "renormalized kernel and the NNGP; 6 runs, several minutes each on 2 CPU cores",
+    {"sampler": {"num_chains": 32, "num_steps": 20_000, "burn_in": 5_000, "thin": 20,
+                 "step_size": 0.01, "dtype": "float64", "threads": 1},
+     "model": {"scaling": "standard"},
+     "posterior": {"sigma_w2": 1.0, "sigma_a2": 1.0, "noise_variance": 1.0},
+     "data": {"d": 30, "n_test": 64, "hermite_coefficients": [0.0, 4.0]}},
+    sweep={("model.activation", "model.width", "data.n_train"):
+           [(activation, width, width) for activation in ("linear", "erf")
+            for width in PROPORTIONAL_FC_WIDTHS]},
+)
