@@ -172,3 +172,16 @@ PRESETS["proportional_fc"] = Preset(
            [(activation, width, width) for activation in ("linear", "erf")
             for width in PROPORTIONAL_FC_WIDTHS]},
 )
+
+# Deep fc in the proportional regime (theory.md §5.3, experiments.proportional_deep_comparison):
+# L = 2 hidden layers of equal width N1 = N2 = P (α = 1), linear (nested form = BKR) and erf,
+# same data and step as proportional_fc.
+PRESETS["proportional_deep"] = Preset(
+    "2-hidden-layer linear and erf networks (standard scaling) at alpha = P/N = 1, N = P = 10, 20, "
+    "d = 30, on 4 He1: sampled test variance/error and weight-norm Q_l vs the nested form (BKR for "
+    "linear) and the NNGP; 4 runs, about 30 min in all on 2 busy CPU cores",
+    PRESETS["proportional_fc"].overrides,
+    sweep={("model.activation", "model.widths", "data.n_train"):
+           [(activation, [width, width], width) for activation in ("linear", "erf")
+            for width in (10, 20)]},
+)

@@ -103,21 +103,19 @@ def _listed(section: dict) -> dict:
     return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in section.items()}
 
 
-def compare_proportional(prior: NetworkPrior, data: DataSet, ds: xr.Dataset) -> dict:
-    """{"proportional": ...} (module docstring), or {} where the theory does not apply or the
-    run recorded no test outputs."""
-    if not applies(prior) or "f_test" not in ds or not len(data.y_test):
-        return {}
-    theory = theory_predictions(prior, data)
-    f = ds["f_test"].transpose("chain", "draw", "test_point").values.astype(np.float64)
-    renormalized, nngp = theory["renormalized"], theory["nngp"]
+def sampled_test_section(f: np.ndarray, y_test: np.ndarray, renormalized: dict, nngp: dict) -> dict:
+    """Sampled test moments beside the renormalized-kernel and NNGP predictions.
+
+    f: (chain, draw, test_point); renormalized/nngp: dicts with test_mean, test_variance (m,)
+    and test_error. Per-point mean/variance with MCSE (gp_comparison.mean_and_variance_gap,
+    against the renormalized prediction); the test-averaged variance (series mean_t (f − f̄)²)
+    and test error (series mean_t (y* − f)²), each with its MCSE."""
     gap = mean_and_variance_gap(f, renormalized["test_mean"], renormalized["test_variance"])
     centered2 = (f - f.mean(axis=(0, 1))) ** 2
     n = f.shape[0] * f.shape[1]
     average_variance = _series(centered2.mean(-1))
     average_variance["sampled"] *= n / (n - 1)
-    out = {
-        "order_parameter": dict(theory["order_parameter"]),
+    return {
         "test_mean": gap["sampled_mean"].tolist(),
         "test_mean_mcse": gap["sampled_mean_mcse"].tolist(),
         "test_variance": gap["sampled_variance"].tolist(),
@@ -131,11 +129,22 @@ def compare_proportional(prior: NetworkPrior, data: DataSet, ds: xr.Dataset) -> 
             "theory": float(np.mean(renormalized["test_variance"])),
             "nngp": float(np.mean(nngp["test_variance"]))},
         "test_error": {
-            **_series(((data.y_test - f) ** 2).mean(-1)),
+            **_series(((y_test - f) ** 2).mean(-1)),
             "theory": renormalized["test_error"], "nngp": nngp["test_error"]},
         "renormalized": _listed(renormalized),
         "nngp": _listed(nngp),
     }
+
+
+def compare_proportional(prior: NetworkPrior, data: DataSet, ds: xr.Dataset) -> dict:
+    """{"proportional": ...} (module docstring), or {} where the theory does not apply or the
+    run recorded no test outputs."""
+    if not applies(prior) or "f_test" not in ds or not len(data.y_test):
+        return {}
+    theory = theory_predictions(prior, data)
+    f = ds["f_test"].transpose("chain", "draw", "test_point").values.astype(np.float64)
+    out = {"order_parameter": dict(theory["order_parameter"]),
+           **sampled_test_section(f, data.y_test, theory["renormalized"], theory["nngp"])}
     if READOUT_NORM in ds:
         norm = ds[READOUT_NORM].transpose("chain", "draw").values.astype(np.float64)
         sampled = _series(norm * prior.chi / prior.readout_variance_tilde)
@@ -164,6 +173,13 @@ def table_columns(summary: dict) -> dict:
            "Q_sampled": order.get("sampled"), "Q_sampled_mcse": order.get("sampled_mcse")}
     if "exact_finite_width" in order:
         row["Q_exact"] = order["exact_finite_width"]
+    row.update(moment_columns(section))
+    return row
+
+
+def moment_columns(section: dict) -> dict:
+    """var_* and err_* columns (sampled, MCSE, theory, NNGP, exact where present)."""
+    row = {}
     for name, prefix in (("average_test_variance", "var"), ("test_error", "err")):
         entry = section[name]
         row.update({f"{prefix}_sampled": entry["sampled"], f"{prefix}_mcse": entry["mcse"],
@@ -171,6 +187,11 @@ def table_columns(summary: dict) -> dict:
         if "exact_finite_width" in entry:
             row[f"{prefix}_exact"] = entry["exact_finite_width"]
     return row
+
+
+def _first(width) -> float:
+    """N1 of a swept width entry (an int, or a list of widths for deep nets)."""
+    return float(width[0]) if isinstance(width, (list, tuple)) else float(width)
 
 
 def draw_variance_vs_width(preset: str, key: str, table: list[dict], figures_dir) -> None:
@@ -187,8 +208,8 @@ def draw_variance_vs_width(preset: str, key: str, table: list[dict], figures_dir
     fig, axes = plt.subplots(1, len(activations), figsize=(4.2 * len(activations), 3.4),
                              squeeze=False)
     for ax, activation in zip(axes[0], activations):
-        part = sorted((r for r in rows if r[key][0] == activation), key=lambda r: r[key][1])
-        width = np.array([r[key][1] for r in part], dtype=float)
+        part = sorted((r for r in rows if r[key][0] == activation), key=lambda r: _first(r[key][1]))
+        width = np.array([_first(r[key][1]) for r in part], dtype=float)
         ax.errorbar(width, [r["var_sampled"] for r in part],
                     yerr=[2 * r["var_mcse"] for r in part], fmt="o", label="sampled")
         ax.plot(width, [r["var_theory"] for r in part], "-", label="Q̄ renormalized")

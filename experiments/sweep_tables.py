@@ -207,3 +207,7 @@ from experiments import proportional_comparison  # noqa: E402
 
 ROW_BUILDERS["proportional_fc"] = proportional_comparison.table_columns
 FIGURE_DRAWERS["proportional_fc"] = proportional_comparison.draw_variance_vs_width
+from experiments import proportional_deep_comparison  # noqa: E402
+
+ROW_BUILDERS["proportional_deep"] = proportional_deep_comparison.table_columns
+FIGURE_DRAWERS["proportional_deep"] = proportional_comparison.draw_variance_vs_width

@@ -129,3 +129,31 @@ def test_sampled_linear_network_matches_the_renormalized_kernel_and_rejects_the_
     per_point = np.abs(exact - theory) + STEP_BIAS_ALLOWANCE * theory
     assert np.all(np.abs(sampled - theory) < 4 * mcse + per_point)
     assert np.mean(np.abs(sampled - nngp) > 4 * mcse + per_point) > 0.9
+
+
+def test_deep_section_maps_the_convention_and_estimates_q_from_weight_norms():
+    # L = 2 linear: weight_variances (σ_1², σ_2², σ̃_a²) = (1.5, 1.2, 2.0); the nested form equals
+    # the BKR solution; weight norms drawn at E|W_l|² = σ_l²(n_l/N_l + Q_l − 1) give Q_l back.
+    from experiments.proportional_deep_comparison import applies as deep_applies
+    from experiments.proportional_deep_comparison import compare_proportional_deep
+    from theory.proportional_deep import solve_bkr
+
+    prior = _prior(widths=(12, 10), weight_variances=(1.5, 1.2))
+    assert deep_applies(prior) and not deep_applies(_prior()) and not applies(prior)
+    data = single_index_data(30, 12, 8, [0.0, 4.0], seed=3)
+    bkr = solve_bkr(data.x_train, data.y_train, weight_variances=(1.5, 1.2, 2.0), widths=(12, 10),
+                    noise_variance=1.0)
+    q1, q2 = bkr.order_parameters
+    rng = np.random.default_rng(0)
+    shape = (32, 200)
+    ds = xr.Dataset({
+        "f_test": (("chain", "draw", "test_point"), rng.standard_normal((*shape, 8))),
+        "squared_norm_w2": (("chain", "draw"), 1.2 * (10 + q1 - 1) + 0.1 * rng.standard_normal(shape)),
+        "squared_norm_a": (("chain", "draw"), 2.0 * q2 + 0.1 * rng.standard_normal(shape))})
+    out = compare_proportional_deep(prior, data, ds)["proportional_deep"]
+    order = out["order_parameters"]
+    assert order["converged"] and order["bkr_converged"]
+    np.testing.assert_allclose(order["theory"], order["bkr"], rtol=1e-6)
+    for sampled, mcse, truth in zip(order["sampled"], order["sampled_mcse"], (q1, q2)):
+        assert abs(sampled - truth) < 4 * mcse
+    assert out["average_test_variance"]["nngp"] != out["average_test_variance"]["theory"]
