@@ -151,3 +151,37 @@ PRESETS["smoke_sweep"] = Preset(
     PRESETS["smoke"].overrides,
     sweep={"posterior.noise_variance": [0.1, 0.2]},
 )
+
+# The proportional regime (theory.md §5.2, experiments.proportional_comparison): one hidden
+# layer, standard scaling, α = P/N1 = 1 fixed while N1 = P grows, linear and erf, on
+# y = 4 He_1(w*·x) (labels far above the NNGP prior's norm: Q̄ ≈ 2.2 for the linear net at
+# N1 = 20, theory average test variance about twice the NNGP's). Step 0.005: its ULA bias on
+# the test variance is ≈ 2 % (halving measured in tests/experiments/test_proportional.py). Each run's summary has
+# theory.proportional; the sweep table puts sampled, Q̄ and NNGP side by side.
+PROPORTIONAL_FC_WIDTHS = (10, 20, 40)
+PRESETS["proportional_fc"] = Preset(
+    "1HL linear and erf networks (standard scaling) at alpha = P/N1 = 1, N1 = P = 10, 20, 40, "
+    "d = 30, on 4 He1: sampled test variance/error and readout-norm Q vs the Q-bar "
+    "renormalized kernel and the NNGP; 6 runs, about 50 min in all on 2 busy CPU cores",
+    {"sampler": {"num_chains": 32, "num_steps": 30_000, "burn_in": 10_000, "thin": 20,
+                 "step_size": 0.005, "dtype": "float64", "threads": 1},
+     "model": {"scaling": "standard"},
+     "posterior": {"sigma_w2": 1.0, "sigma_a2": 1.0, "noise_variance": 1.0},
+     "data": {"d": 30, "n_test": 64, "hermite_coefficients": [0.0, 4.0]}},
+    sweep={("model.activation", "model.width", "data.n_train"):
+           [(activation, width, width) for activation in ("linear", "erf")
+            for width in PROPORTIONAL_FC_WIDTHS]},
+)
+
+# Deep fc in the proportional regime (theory.md §5.3, experiments.proportional_deep_comparison):
+# L = 2 hidden layers of equal width N1 = N2 = P (α = 1), linear (nested form = BKR) and erf,
+# same data and step as proportional_fc.
+PRESETS["proportional_deep"] = Preset(
+    "2-hidden-layer linear and erf networks (standard scaling) at alpha = P/N = 1, N = P = 10, 20, "
+    "d = 30, on 4 He1: sampled test variance/error and weight-norm Q_l vs the nested form (BKR for "
+    "linear) and the NNGP; 4 runs, about 30 min in all on 2 busy CPU cores",
+    PRESETS["proportional_fc"].overrides,
+    sweep={("model.activation", "model.widths", "data.n_train"):
+           [(activation, [width, width], width) for activation in ("linear", "erf")
+            for width in (10, 20)]},
+)

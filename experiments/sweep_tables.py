@@ -202,3 +202,12 @@ FIGURE_DRAWERS = {"grokking_cubic": draw_feature_learning,
                   "grokking_cubic_small": draw_feature_learning}
 FIGURE_DRAWERS.update({"relu_learnability": relu_learnability.draw_learnability_ratios,
                        "relu_learnability_talk": relu_learnability.draw_learnability_ratios})
+# The proportional-regime Q̄ sweep (experiments.proportional_comparison).
+from experiments import proportional_comparison  # noqa: E402
+
+ROW_BUILDERS["proportional_fc"] = proportional_comparison.table_columns
+FIGURE_DRAWERS["proportional_fc"] = proportional_comparison.draw_variance_vs_width
+from experiments import proportional_deep_comparison  # noqa: E402
+
+ROW_BUILDERS["proportional_deep"] = proportional_deep_comparison.table_columns
+FIGURE_DRAWERS["proportional_deep"] = proportional_comparison.draw_variance_vs_width

@@ -220,6 +220,8 @@ def single_index_spectrum(activation: Activation, max_degree: int, input_dim: in
     multiplicities = np.array([harmonic_multiplicity(input_dim, k) for k in degrees])
     trace = kernel_trace(activation, input_dim, sigma_w2, sigma_a2)
     tail = trace - float(np.sum(multiplicities * eigenvalues))
+    if -1e-12 * trace <= tail < 0.0:  # round-off: the listed degrees hold the whole trace (linear φ)
+        tail = 0.0
     return SingleIndexSpectrum(degrees, eigenvalues, large_d, ratios * eigenvalues, multiplicities,
                                trace, tail)
 
