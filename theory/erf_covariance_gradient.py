@@ -42,7 +42,8 @@ class ErfGram(NamedTuple):
     norms: np.ndarray
 
 
-def _check(X, Sigma) -> tuple[np.ndarray, np.ndarray]:
+def checked_inputs_and_covariance(X, Sigma) -> tuple[np.ndarray, np.ndarray]:
+    """X as a finite float64 (n, d) array and the symmetrized finite (d, d) covariance Σ."""
     X = np.asarray(X, dtype=np.float64)
     if X.ndim != 2 or not np.all(np.isfinite(X)):
         raise ValueError(f"X must be a finite (n, d) array, got shape {X.shape}")
@@ -54,7 +55,7 @@ def _check(X, Sigma) -> tuple[np.ndarray, np.ndarray]:
 
 def erf_gram(X, Sigma) -> ErfGram:
     """K_μν = (2/π) arcsin(2x_μᵀΣx_ν/√((1+2x_μᵀΣx_μ)(1+2x_νᵀΣx_ν))), with intermediates."""
-    X, Sigma = _check(X, Sigma)
+    X, Sigma = checked_inputs_and_covariance(X, Sigma)
     projected = X @ Sigma
     c = projected @ X.T
     c = 0.5 * (c + c.T)

@@ -30,6 +30,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from theory.erf_covariance_gradient import checked_inputs_and_covariance
+
 __all__ = ["ReluGram", "relu_gram", "relu_gram_gradient"]
 
 
@@ -48,19 +50,9 @@ class ReluGram(NamedTuple):
     root_determinant: np.ndarray
 
 
-def _check(X, Sigma) -> tuple[np.ndarray, np.ndarray]:
-    X = np.asarray(X, dtype=np.float64)
-    if X.ndim != 2 or not np.all(np.isfinite(X)):
-        raise ValueError(f"X must be a finite (n, d) array, got shape {X.shape}")
-    Sigma = np.asarray(Sigma, dtype=np.float64)
-    if Sigma.shape != (X.shape[1],) * 2 or not np.all(np.isfinite(Sigma)):
-        raise ValueError(f"Sigma must be a finite ({X.shape[1]}, {X.shape[1]}) array, got shape {Sigma.shape}")
-    return X, 0.5 * (Sigma + Sigma.T)
-
-
 def relu_gram(X, Sigma) -> ReluGram:
     """K_μν = (√D_μν + c_μν(π − arccos ρ_μν))/(2π), c = XΣXᵀ, with intermediates."""
-    X, Sigma = _check(X, Sigma)
+    X, Sigma = checked_inputs_and_covariance(X, Sigma)
     c = (X @ Sigma) @ X.T
     c = 0.5 * (c + c.T)
     diag = np.diagonal(c).copy()
