@@ -82,14 +82,16 @@ def bias_table(bias: dict) -> str:
 
 def _comparisons(node, path: str, rows: list[list[str]]) -> None:
     """Rows 'path | sampled ± MCSE | theory values' from every {sampled, mcse, ...} entry
-    and every scalar pair X, X_mcse of the theory section."""
+    (the MCSE may also be named sampled_mcse) and every scalar pair X, X_mcse of the theory
+    section."""
     if not isinstance(node, dict):
         return
     if "sampled" in node and not isinstance(node["sampled"], (list, dict)):
+        mcse = node.get("mcse", node.get("sampled_mcse"))
         theories = [f"{k} {_number(v)}" for k, v in node.items()
-                    if k not in ("sampled", "mcse") and isinstance(v, (int, float))
+                    if k not in ("sampled", "mcse", "sampled_mcse") and isinstance(v, (int, float))
                     and not isinstance(v, bool)]
-        rows.append([path, f"{_number(node['sampled'])} ± {_number(node.get('mcse'), 2)}",
+        rows.append([path, f"{_number(node['sampled'])} ± {_number(mcse, 2)}",
                      ", ".join(theories)])
         return
     for key, value in node.items():
