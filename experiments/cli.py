@@ -310,7 +310,7 @@ def cmd_resume(args) -> int:
             return plan.resume(run_dir, args.executor, start_run)
     if sweep.is_sweep_dir(run_dir):
         with RunDirectoryLock(run_dir, "resume"):
-            return sweep.resume_sweep(run_dir, execute)
+            return sweep.resume_sweep(run_dir, start_run, execute)
     rundir.check_run_dir(run_dir)
     config = rundir.load_config(run_dir)
     return execute(run_dir, config, rundir.read_json(run_dir / rundir.META_FILE).get("name", ""),

@@ -14,6 +14,7 @@ its run directories are named `width=94,d=12` and its table column is "model.wid
 """
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Callable
 
@@ -102,10 +103,11 @@ def _clear_leftovers(run_dir: Path) -> None:
                 leftover.unlink()
 
 
-def resume_sweep(sweep_dir: Path, execute: Callable) -> int:
+def resume_sweep(sweep_dir: Path, start_run: Callable, execute: Callable) -> int:
+    """Finish the unfinished points of a sweep (creating those killed before their config
+    was written), then write the sweep table."""
     spec = rundir.read_json(sweep_dir / SWEEP_FILE)
     preset = get_preset(spec["preset"])
-    from experiments.cli import start_run
 
     for value in spec["values"]:
         run_dir = sweep_dir / _subdir_name(spec["key"], value)
@@ -116,8 +118,6 @@ def resume_sweep(sweep_dir: Path, execute: Callable) -> int:
             config = rundir.load_config(run_dir)
         else:
             if run_dir.exists():  # created but killed before its config was written
-                import shutil
-
                 shutil.rmtree(run_dir)
             run_dir, config = start_run(spec["preset"], [preset.overrides],
                                         [*spec["set"], *_assignments(spec["key"], value)], run_dir)
