@@ -16,7 +16,14 @@ from experiments.theory_inputs import is_two_layer, network_prior, two_layer_inp
 def compare_with_theory(config: dict, meta: dict, data: DataSet, ds: xr.Dataset,
                         q: xr.DataArray | None = None) -> dict:
     """The GP limit for every architecture (its registry NNGP kernel, χ = 1); the two-layer
-    theories (single-index learnabilities, GFL, Landau) for one hidden layer without bias."""
+    theories (single-index learnabilities, GFL, Landau) for one hidden layer without bias.
+    None of them applies to a non-Gaussian likelihood, an output scale, centring, T = 0 or
+    an annealed T: then {"skipped": reason}."""
+    from experiments.classification_setup import theory_skip_reason
+
+    reason = theory_skip_reason(config)
+    if reason is not None:
+        return {"skipped": reason}
     input_dim = data.x_train.shape[1]
     prior = network_prior(config, meta, input_dim)
     inputs = (two_layer_inputs(config, meta, n_train=len(data.y_train), input_dim=input_dim)

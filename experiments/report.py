@@ -162,6 +162,9 @@ def write_report(run_dir: Path) -> Path:
         return _write_summary(run_dir, inputs["config"], inputs["meta"], data, inputs["ds"],
                               inputs["q"], inputs["bias_dir"], inputs["bias_config"])
     config = rundir.load_config(run_dir)
+    if config["sampler"]["integrator"] == "gradient_descent":  # T = 0: trained nets, no posterior
+        from experiments.gradient_descent_report import write_gradient_descent_report
+        return write_gradient_descent_report(run_dir)
     if config["sampler"]["tempering"] != "none":  # one posterior per rung
         from experiments.tempering_report import write_tempering_report
         return write_tempering_report(run_dir)
@@ -181,7 +184,9 @@ def _write_summary(run_dir: Path, config: dict, meta: dict, data, ds: xr.Dataset
                    bias_dir: Path, bias_config: dict) -> Path:
     """summary.json and figures of draws `ds` (chain, draw, ...) into `run_dir`; the
     step-size-bias check continues the checkpoint of `bias_dir` (run with `bias_config`)."""
-    temperature = meta["convention"]["temperature"]
+    # An annealed run's thermometer reads against the final temperature of its schedule.
+    temperature = meta.get("annealing", {}).get("final_temperature",
+                                                meta["convention"]["temperature"])
     diag = scalar_diagnostics(ds)
     thermo = thermometer(ds, temperature)
     predictions = posterior_predictions(ds, data.y_test)
@@ -230,5 +235,10 @@ def print_report(run_dir: Path) -> Path:
     from experiments.summary_table import format_summary
 
     path = write_report(run_dir)
-    print(format_summary(rundir.read_json(path)))
+    summary = rundir.read_json(path)
+    if "gradient_descent" in summary:
+        from experiments.gradient_descent_report import format_gradient_descent
+        print(format_gradient_descent(summary))
+    else:
+        print(format_summary(summary))
     return path

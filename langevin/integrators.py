@@ -43,6 +43,9 @@ class Integrator(NamedTuple):
     # The NamedTuple class of this scheme's state: a checkpoint's state dict is restored
     # as state_type(**state_dict) (langevin.run).
     state_type: type = LangevinState
+    # For schemes that end on their own (T = 0 gradient descent): state -> True when every
+    # chain has stopped; `langevin.run.run_chains` then ends the run. None: run the plan.
+    finished: Callable[[NamedTuple], bool] | None = None
 
 
 PRECONDITIONERS = ("prior", "none")

@@ -9,6 +9,11 @@ written atomically. A run killed at any point resumes from its last checkpoint a
 stores exactly the draws of an uninterrupted run: the store is cut back to the
 checkpoint's draw counts and the generator continues from its saved state.
 
+A scheme with `integrator.finished` (T = 0 gradient descent) ends the run at the first
+step after which `finished(state)` is True: that step is recorded in every cadence group
+(even off its cadence), flushed and checkpointed, and the run returns "completed" with
+its `step` below `plan.total_steps`; a resume from that checkpoint ends at once.
+
 Commit order of a flush: (1) every buffered value is checked to be finite (nothing is
 written otherwise), (2) each group's arrays are appended (`SampleStore.append`), (3)
 the checkpoint is written atomically — the commit point: draws appended after the
@@ -231,20 +236,25 @@ def run_chains(
     last_flush = step
     status = "completed"
     progress_every = max(1, min(100, plan.total_steps // 200))
+    finished = integrator.finished
     while step < plan.total_steps:
+        if finished is not None and finished(state):
+            break  # resumed from the checkpoint of a run that had already ended
         state, _info = integrator.step(state, generator)
         step += 1
         sample_index = step - plan.burn_in  # 1-based index of the sampling step
+        done = finished is not None and finished(state)
         if sample_index > 0:
             recorded: dict[str, dict[str, torch.Tensor]] = {}
             for obs in observables.values():
                 every = obs.every or plan.thin
-                if sample_index % every == 0:
+                # The step at which every chain has stopped is recorded in every group.
+                if sample_index % every == 0 or done:
                     recorded.setdefault(group_name(every, plan.thin), {}).update(obs.fn(state))
             for g, values in recorded.items():
                 buffers[g].put(sample_index, values)
         stop = stop_requested()
-        if step % plan.checkpoint_every == 0 or step == plan.total_steps or stop:
+        if step % plan.checkpoint_every == 0 or step == plan.total_steps or stop or done:
             flush_and_checkpoint(step, last_flush)
             last_flush = step
         elif step % 100 == 0 and not bool(torch.isfinite(state.potential).all()):
@@ -252,8 +262,10 @@ def run_chains(
                                                     last_checkpoint_step))
         if progress is not None and (step % progress_every == 0 or step == plan.total_steps):
             progress(step, plan.total_steps)
-        if stop:
+        if stop and not done:
             status = "interrupted"
+            break
+        if done:
             break
     seconds = time.perf_counter() - start_time
     num_chains = state.potential.shape[0]

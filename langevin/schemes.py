@@ -9,3 +9,9 @@ from langevin.mala import mala
 from langevin.underdamped import baoab
 
 INTEGRATORS = {"euler_maruyama": euler_maruyama, "baoab": baoab, "mala": mala}
+
+# T = 0 run modes: factories (potential_fn, step_sizes, **options) without a temperature;
+# not samplers, so not in INTEGRATORS and not in its stationary-law suite.
+from langevin.gradient_descent import gradient_descent  # noqa: E402
+
+ZERO_TEMPERATURE = {"gradient_descent": gradient_descent}

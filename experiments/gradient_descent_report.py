@@ -1,0 +1,85 @@
+"""The report of a T = 0 gradient-descent run (sampler.integrator = "gradient_descent"):
+trained networks, one per chain, not posterior draws, so no R-hat/ESS, thermometer,
+step-size bias or theory comparison. From the run directory alone it writes
+summary.json with, per chain, whether the training loss reached sampler.gd_loss_tolerance
+(zero with a hinge loss: all margins y f ≥ 1, the jamming criterion of seed 001), the
+stop step, the final training loss and, from the last recorded test outputs, the test
+error of each chain's classifier sign f and of the ensemble predictor (the mean of f over
+chains: the ensemble average of seed 001, Fig. 5)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from experiments import rundir
+from experiments.summary_table import table
+from langevin.store import SampleStore
+
+
+def write_gradient_descent_report(run_dir: Path) -> Path:
+    run_dir = Path(run_dir)
+    config = rundir.load_config(run_dir)
+    meta = rundir.read_json(run_dir / rundir.META_FILE)
+    result = meta.get("gradient_descent_result")
+    if result is None:
+        raise rundir.RunDirectoryError(
+            f"{str(run_dir)!r} has no finished gradient-descent segment in meta.json; continue "
+            f"with `langevin resume {run_dir}`")
+    data = rundir.read_run_data(run_dir)
+    store = SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"])
+    reached = np.asarray(result["reached_loss_tolerance"], dtype=bool)
+    stop_steps = np.asarray(result["stop_step"], dtype=np.int64)
+    summary = {
+        "run": {"name": meta.get("name"), "status": meta.get("status"),
+                "num_chains": int(len(reached)), "config_hash": meta.get("config_hash"),
+                "likelihood": config["posterior"]["likelihood"],
+                "output_scale": config["model"]["output_scale"]},
+        "gradient_descent": {
+            "loss_tolerance": config["sampler"]["gd_loss_tolerance"],
+            "fraction_reached_tolerance": float(reached.mean()),
+            "stop_step": stop_steps.tolist(),
+            "reached_loss_tolerance": reached.tolist(),
+            "final_loss": result["final_loss"],
+            "iterations": result["iterations"],
+            "median_stop_step_of_stopped": (float(np.median(stop_steps[reached]))
+                                            if reached.any() else None),
+        },
+        "warnings": [],
+    }
+    if not reached.all():
+        summary["warnings"].append(
+            f"{int((~reached).sum())} of {len(reached)} chains did not reach a training loss "
+            f"<= {config['sampler']['gd_loss_tolerance']} within the step budget "
+            "(sampler.num_steps): raise it, or the net is below its jamming point")
+    if store.num_draws("") > 0 and len(data.y_test):
+        ds = store.open().load()
+        if "f_test" in ds:
+            f = ds["f_test"].transpose("chain", "draw", "test_point").values[:, -1, :]
+            y = np.asarray(data.y_test)
+            chain_errors = np.mean(np.sign(f) != y, axis=1)
+            summary["test_error"] = {
+                "per_chain": chain_errors.tolist(),
+                "mean_over_chains": float(chain_errors.mean()),
+                "of_ensemble_mean": float(np.mean(np.sign(f.mean(axis=0)) != y)),
+                "note": "sign of the last recorded f_test against y_test (labels +-1)"}
+    path = run_dir / rundir.SUMMARY_FILE
+    rundir.write_json_atomic(path, summary)
+    return path
+
+
+def format_gradient_descent(summary: dict) -> str:
+    gd = summary["gradient_descent"]
+    rows = [[str(c), "yes" if r else "no", str(s), f"{loss:.4g}"]
+            for c, (r, s, loss) in enumerate(zip(gd["reached_loss_tolerance"], gd["stop_step"],
+                                                 gd["final_loss"]))]
+    parts = [f"gradient descent ({summary['run']['likelihood']} loss, T = 0): "
+             f"{gd['fraction_reached_tolerance']:.0%} of chains reached loss <= "
+             f"{gd['loss_tolerance']}",
+             table(["chain", "reached", "stop step", "final loss"], rows)]
+    errors = summary.get("test_error")
+    if errors:
+        parts.append(f"test error: mean over chains {errors['mean_over_chains']:.4f}, of the "
+                     f"ensemble mean {errors['of_ensemble_mean']:.4f}")
+    parts += [f"warning: {w}" for w in summary["warnings"]]
+    return "\n".join(parts)
