@@ -9,7 +9,7 @@ default, so every earlier run keeps its hash).
     sampler.integrator = "gradient_descent"   T = 0 adaptive-step gradient descent
                                 (langevin.gradient_descent) with the keys
     sampler.gd_step_growth, sampler.gd_step_shrink, sampler.gd_max_step_multiplier,
-    sampler.gd_loss_tolerance, sampler.gd_weight_decay
+    sampler.gd_min_step_multiplier, sampler.gd_loss_tolerance, sampler.gd_weight_decay
     sampler.anneal_final_temperature, sampler.anneal_steps   geometric T schedule
                                 (langevin.annealing), in the units of the run's T
 """
@@ -52,6 +52,9 @@ KEYS = {
                               "gradient_descent: factor after a rejected (uphill) step"),
         "gd_max_step_multiplier": Key(float, 1e6, _at_least_one,
                                       "gradient_descent: cap of the step multiplier"),
+        "gd_min_step_multiplier": Key(float, 1e-10, _open_unit,
+                                      "gradient_descent: a chain whose step multiplier falls "
+                                      "below this has stalled and stops (loss not reached)"),
         "gd_loss_tolerance": Key(float, 0.0, non_negative,
                                  "gradient_descent: a chain stops when its loss <= this (0 with "
                                  "a hinge loss: all margins y f >= 1, the jamming criterion)"),
@@ -64,8 +67,8 @@ KEYS = {
         "anneal_steps": Key(int, 0, non_negative, "steps of the annealing schedule"),
     },
 }
-GD_KEYS = ("gd_step_growth", "gd_step_shrink", "gd_max_step_multiplier", "gd_loss_tolerance",
-           "gd_weight_decay")
+GD_KEYS = ("gd_step_growth", "gd_step_shrink", "gd_max_step_multiplier", "gd_min_step_multiplier",
+           "gd_loss_tolerance", "gd_weight_decay")
 HASHED_WHEN_NOT_DEFAULT = {(section, key) for section, keys in KEYS.items() for key in keys}
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from experiments.classification_keys import GRADIENT_DESCENT, is_annealed
+from experiments.classification_keys import GD_KEYS, GRADIENT_DESCENT, is_annealed
 from experiments.config_keys import ConfigError
 from langevin.annealing import annealed, geometric_schedule
 from langevin.gradient_descent import gradient_descent_observables
@@ -80,7 +80,8 @@ def make_integrator(config: dict, model, x: torch.Tensor, y: torch.Tensor, physi
         return ZERO_TEMPERATURE[name](
             potential, step_sizes, growth=sampler["gd_step_growth"],
             shrink=sampler["gd_step_shrink"], loss_tolerance=sampler["gd_loss_tolerance"],
-            max_multiplier=sampler["gd_max_step_multiplier"])
+            max_multiplier=sampler["gd_max_step_multiplier"],
+            min_multiplier=sampler["gd_min_step_multiplier"])
     options = {"friction": sampler["friction"]} if name == "baoab" else {}
     if is_annealed(config):
         schedule = geometric_schedule(physics.temperature, sampler["anneal_final_temperature"],
@@ -107,9 +108,7 @@ def start_metadata(config: dict) -> dict:
                       "density exp(-U/T) (docs/conventions.md)")}}
     sampler = config["sampler"]
     if sampler["integrator"] == GRADIENT_DESCENT:
-        out["gradient_descent"] = {k: sampler[k] for k in (
-            "gd_step_growth", "gd_step_shrink", "gd_max_step_multiplier", "gd_loss_tolerance",
-            "gd_weight_decay")}
+        out["gradient_descent"] = {k: sampler[k] for k in GD_KEYS}
     if is_annealed(config):
         out["annealing"] = {"schedule": "geometric: T(k) = T0 (T1/T0)^(min(k, K)/K)",
                             "final_temperature": sampler["anneal_final_temperature"],
@@ -124,7 +123,8 @@ def run_metadata(config: dict, state) -> dict:
     if config["sampler"]["integrator"] == GRADIENT_DESCENT:
         out["gradient_descent_result"] = {
             "iterations": state.iterations.cpu().tolist(),
-            "reached_loss_tolerance": state.stopped.cpu().tolist(),
+            "stopped": state.stopped.cpu().tolist(),
+            "reached_loss_tolerance": state.reached.cpu().tolist(),
             "stop_step": state.stop_step.cpu().tolist(),
             "final_loss": state.loss.cpu().tolist(),
             "step_multiplier": state.step_multiplier.cpu().tolist(),

@@ -50,8 +50,10 @@ def write_gradient_descent_report(run_dir: Path) -> Path:
     if not reached.all():
         summary["warnings"].append(
             f"{int((~reached).sum())} of {len(reached)} chains did not reach a training loss "
-            f"<= {config['sampler']['gd_loss_tolerance']} within the step budget "
-            "(sampler.num_steps): raise it, or the net is below its jamming point")
+            f"<= {config['sampler']['gd_loss_tolerance']}: they stalled (step multiplier below "
+            "sampler.gd_min_step_multiplier) or ran out of steps (sampler.num_steps); below its "
+            "jamming point a net cannot fit the data, and the linear hinge can stall at a "
+            "corner of the loss (docs/conventions.md)")
     if store.num_draws("") > 0 and len(data.y_test):
         ds = store.open().load()
         if "f_test" in ds:

@@ -20,10 +20,16 @@ scale: the step grows geometrically while the descent is smooth and is cut back 
 overshoots, so the trajectory stays close to the flow without a tuned learning rate.
 
 Stopping rule, per chain: a chain stops (and is frozen: θ_c, s_c no longer change) when
-its training loss L_c ≤ loss_tolerance. With loss_tolerance = 0 and a hinge loss this is
+its training loss L_c ≤ loss_tolerance (`reached` True), or when it has stalled: its step
+multiplier fell below min_multiplier (default 10⁻¹⁰), i.e. no step along −∇U lowers U at
+the working precision (`reached` False). With loss_tolerance = 0 and a hinge loss this is
 the jamming criterion of seed 001: L_c = 0 exactly iff every margin y_μ f_μ ≥ 1 (no
 unsatisfied constraint, N_Δ = 0). For the logistic loss, which never vanishes, a positive
-tolerance states when training ends. `finished(state)` is True when every chain has
+tolerance states when training ends; so for the quadratic hinge, whose gradient flow
+approaches the margins y f = 1 only exponentially (L → 0 without reaching it). The linear
+hinge is not differentiable at the margins: a monotone descent can stall at a corner of L
+(the negative gradient is not a descent direction there) before L = 0; such chains stop
+as stalled, with their loss recorded. `finished(state)` is True when every chain has
 stopped, and `langevin.run.run_chains` then ends the run; chains that never reach the
 tolerance run to the end of the plan (the step budget).
 
@@ -32,7 +38,8 @@ is bit-identical): θ, U, L, ∇U as in `LangevinState`, plus
     step_multiplier (C,)   s_c
     iterations      (C,)   steps taken while running (int64)
     stopped         (C,)   bool
-    stop_step       (C,)   the iteration at which L_c ≤ tolerance was first met, −1 if never
+    reached         (C,)   bool, L_c ≤ tolerance (False for a stalled or running chain)
+    stop_step       (C,)   the iteration at which the chain stopped, −1 while running
 The recorded observables `gradient_descent_observables` expose the last three.
 """
 from __future__ import annotations
@@ -58,7 +65,8 @@ class GradientDescentState(NamedTuple):
     step_multiplier: Tensor  # (C,) s_c
     iterations: Tensor  # (C,) int64, steps taken while running
     stopped: Tensor  # (C,) bool
-    stop_step: Tensor  # (C,) int64, −1 until L_c ≤ tolerance
+    reached: Tensor  # (C,) bool, L_c ≤ tolerance
+    stop_step: Tensor  # (C,) int64, −1 while running
 
 
 def _per_chain(mask: Tensor, like: Tensor) -> Tensor:
@@ -68,7 +76,8 @@ def _per_chain(mask: Tensor, like: Tensor) -> Tensor:
 
 def gradient_descent(potential_fn: PotentialFn, step_sizes: Mapping[str, float],
                      growth: float = 1.1, shrink: float = 0.5,
-                     loss_tolerance: float = 0.0, max_multiplier: float = 1e6) -> Integrator:
+                     loss_tolerance: float = 0.0, max_multiplier: float = 1e6,
+                     min_multiplier: float = 1e-10) -> Integrator:
     """Adaptive-step full-batch gradient descent on U (module docstring); T = 0."""
     for layer, eta in step_sizes.items():
         if not (math.isfinite(eta) and eta > 0):
@@ -81,6 +90,8 @@ def gradient_descent(potential_fn: PotentialFn, step_sizes: Mapping[str, float],
         raise ValueError(f"loss_tolerance must be finite and >= 0, got {loss_tolerance!r}")
     if not (math.isfinite(max_multiplier) and max_multiplier >= 1):
         raise ValueError(f"max_multiplier must be a finite number >= 1, got {max_multiplier!r}")
+    if not (0 < min_multiplier < 1):
+        raise ValueError(f"min_multiplier must be in (0, 1), got {min_multiplier!r}")
     sizes = {layer: float(eta) for layer, eta in step_sizes.items()}
 
     def init(theta: Theta) -> GradientDescentState:
@@ -92,7 +103,7 @@ def gradient_descent(potential_fn: PotentialFn, step_sizes: Mapping[str, float],
         zeros = torch.zeros_like(value.loss, dtype=torch.int64)
         return GradientDescentState(
             theta, value.potential, value.loss, value.gradient,
-            torch.ones_like(value.potential), zeros, reached,
+            torch.ones_like(value.potential), zeros, reached, reached,
             torch.where(reached, zeros, zeros - 1))
 
     def step(state: GradientDescentState, generator: torch.Generator):
@@ -119,10 +130,10 @@ def gradient_descent(potential_fn: PotentialFn, step_sizes: Mapping[str, float],
                                  multiplier)
         iterations = state.iterations + running.to(torch.int64)
         reached = running & (loss <= loss_tolerance)
-        stop_step = torch.where(reached, iterations, state.stop_step)
-        stopped = state.stopped | reached
+        stops = reached | (running & (multiplier < min_multiplier))  # reached, or stalled
+        stop_step = torch.where(stops, iterations, state.stop_step)
         new = GradientDescentState(theta, potential, loss, gradient, multiplier, iterations,
-                                   stopped, stop_step)
+                                   state.stopped | stops, state.reached | reached, stop_step)
         return new, {"accepted": accept}
 
     def finished(state: GradientDescentState) -> bool:
@@ -133,12 +144,13 @@ def gradient_descent(potential_fn: PotentialFn, step_sizes: Mapping[str, float],
 
 
 def gradient_descent_observables() -> Observable:
-    """Per chain: the step multiplier s_c, whether the chain has stopped (L_c ≤ tolerance,
-    as 0/1) and its stop step (−1 while running). Shapes (C,)."""
+    """Per chain: the step multiplier s_c, whether the chain has stopped and whether it
+    reached L_c ≤ tolerance (as 0/1), and its stop step (−1 while running). Shapes (C,)."""
     def fn(state: GradientDescentState) -> dict[str, Tensor]:
         return {"gd_step_multiplier": state.step_multiplier,
                 "gd_stopped": state.stopped.to(state.potential.dtype),
+                "gd_reached_tolerance": state.reached.to(state.potential.dtype),
                 "gd_stop_step": state.stop_step.to(state.potential.dtype)}
 
-    return Observable(fn, {"gd_step_multiplier": (), "gd_stopped": (), "gd_stop_step": ()},
-                      None)
+    names = ("gd_step_multiplier", "gd_stopped", "gd_reached_tolerance", "gd_stop_step")
+    return Observable(fn, {name: () for name in names}, None)
