@@ -99,6 +99,9 @@ def validate(config: dict, user_keys) -> None:
         if sampler["tempering"] != "none":
             raise ConfigError(f"config key 'sampler.tempering' = {sampler['tempering']!r} needs a "
                               "sampler at T > 0, not sampler.integrator = 'gradient_descent'")
+        if sampler["shards"] > 1:
+            raise ConfigError(f"config key 'sampler.shards' = {sampler['shards']} is not supported "
+                              "with sampler.integrator = 'gradient_descent' (its report is per run)")
         if is_annealed(config):
             raise ConfigError("config key 'sampler.anneal_final_temperature' does not apply to "
                               "sampler.integrator = 'gradient_descent' (T = 0)")

@@ -83,6 +83,12 @@ def check_problem_size(config: dict, x_train: np.ndarray) -> None:
             f"bias; got model.architecture = {config['model']['architecture']!r}, "
             f"model.widths = {config['model']['widths']!r}, model.bias = "
             f"{config['model']['bias']!r}")
+    from experiments.classification_setup import theory_skip_reason
+
+    if theory_skip_reason(config) is not None:  # NUTS samples the Gaussian likelihood, fixed T
+        raise ProblemTooLarge("the NUTS reference check implements the Gaussian likelihood at "
+                              "alpha = 1 and a fixed T; " + theory_skip_reason(config)
+                              .split("this run has ", 1)[1])
     sizes = {"data.d": x_train.shape[1], "model.width": fc_widths(config)[0],
              "data.n_train": x_train.shape[0]}
     for key, limit in LIMITS.items():

@@ -41,6 +41,7 @@ def _resolve(*set_args):
     (["sampler.anneal_steps=10"], "sampler.anneal_steps"),
     (["model.output_scale=0"], "model.output_scale"),
     ([*GD, "sampler.gd_step_shrink=1.5"], "sampler.gd_step_shrink"),
+    ([*GD, "sampler.shards=2"], "sampler.shards"),
 ])
 def test_bad_settings_name_the_key(set_args, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")):
