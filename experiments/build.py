@@ -8,7 +8,7 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
-from experiments import classification_setup, tempering_setup
+from experiments import run_mode_setup, tempering_setup
 from experiments.architectures import LayerPrior, get_entry
 from experiments.data import DataSet, load_npz, relu_abs_target, single_index_data
 from experiments.digits import digits_from_config
@@ -217,25 +217,25 @@ def build_run(config: dict, data: DataSet) -> RunSetup:
                          f"config key 'model.input_shape' = {list(data.input_shape)} for a "
                          f"{config['model']['architecture']} (it would read them as flat)")
     base_model = entry.build(config, input_dim, physics.prior_variances)
-    classification_setup.check_labels(config, data.y_train, data.y_test)
+    run_mode_setup.check_labels(config, data.y_train, data.y_test)
     generator = torch.Generator(device=device).manual_seed(sampler["seed"])
     # Chains start from the prior (an independent, overdispersed start for R-hat), or with
     # every w·w* at ±sampler.init_q (experiments.tempering_setup.initial_theta).
     initial_theta = tempering_setup.initial_theta(base_model, config, sampler["num_chains"],
                                                   generator, dtype, device, data.teacher_direction)
-    # The likelihood, output scale and centring (experiments.classification_setup).
-    model = classification_setup.run_model(config, base_model, initial_theta)
+    # The likelihood, output scale and centring (experiments.run_mode_setup).
+    model = run_mode_setup.run_model(config, base_model, initial_theta)
     x = torch.as_tensor(data.x_train, dtype=dtype, device=device)
     y = torch.as_tensor(data.y_train, dtype=dtype, device=device)
     potential = make_potential(model, x, y, physics.weight_decays)
     step_sizes = per_layer_step_sizes(sampler["step_size"], physics.weight_decays,
                                       sampler["preconditioner"])
-    integrator = classification_setup.make_integrator(config, model, x, y, physics, step_sizes,
+    integrator = run_mode_setup.make_integrator(config, model, x, y, physics, step_sizes,
                                                       potential)
     plan = RunPlan(burn_in=sampler["burn_in"], num_steps=sampler["num_steps"],
                    thin=sampler["thin"], checkpoint_every=sampler["checkpoint_every"])
     observables = build_observables(config, model, data, device, dtype)
-    observables.update(classification_setup.extra_observables(config))
+    observables.update(run_mode_setup.extra_observables(config))
     if sampler["tempering"] != "none":  # replica exchange, stored by rung
         integrator, observables = tempering_setup.build_tempered(config, model, x, y, physics,
                                                                  observables)

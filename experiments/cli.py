@@ -213,8 +213,8 @@ def _sample(run_dir: Path, config: dict) -> int:
     meta["status"] = result.status
     from experiments.tempering_setup import run_metadata
     meta.update(run_metadata(config, result.state))  # the (frozen) ladder, swap counts
-    from experiments import classification_setup  # gradient descent's stops, annealing step
-    meta.update(classification_setup.run_metadata(config, result.state))
+    from experiments import run_mode_setup  # gradient descent's stops, annealing step
+    meta.update(run_mode_setup.run_metadata(config, result.state))
     meta["segments"].append({"started": started, "ended_at_step": result.step,
                              "seconds": result.seconds,
                              "chain_steps_per_second": result.chain_steps_per_second})
@@ -257,8 +257,8 @@ def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path |
                                    config["sampler"]["dtype"], name)
         if remote:
             meta.update(device=config["sampler"]["device"], device_name="assigned by SLURM")
-        from experiments import classification_setup  # likelihood, output scale, run mode
-        meta.update(classification_setup.start_metadata(config))
+        from experiments import run_mode_setup  # likelihood, output scale, run mode
+        meta.update(run_mode_setup.start_metadata(config))
         rundir.write_json_atomic(staging / rundir.META_FILE, meta)
         fault_hook("startup:publish")
         run_dir = rundir.publish_staging_dir(staging, target)

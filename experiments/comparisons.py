@@ -19,7 +19,7 @@ def compare_with_theory(config: dict, meta: dict, data: DataSet, ds: xr.Dataset,
     theories (single-index learnabilities, GFL, Landau) for one hidden layer without bias.
     None of them applies to a non-Gaussian likelihood, an output scale, centring, T = 0 or
     an annealed T: then {"skipped": reason}."""
-    from experiments.classification_setup import theory_skip_reason
+    from experiments.run_mode_setup import theory_skip_reason
 
     reason = theory_skip_reason(config)
     if reason is not None:

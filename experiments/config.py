@@ -276,7 +276,7 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
             raise ConfigError(f"config key 'observables.{key}' needs observables.probe_points > 0 "
                               "(the probe set of the per-layer observables)")
     tempering_config.validate(config, user_keys, ConfigError)
-    classification_keys.validate(config, user_keys)
+    run_mode_keys.validate(config, user_keys)
     if data["source"] == "npz" and not data["path"]:
         raise ConfigError("config key 'data.path' must name an .npz file when data.source = 'npz'")
     digits_keys.validate_digits(config, user_keys)
@@ -401,14 +401,14 @@ _NOT_HASHED |= {("launch", key) for key in SCHEMA["launch"]} | {("sampler", "sha
 LAUNCH_EXECUTORS = launch_keys.LAUNCH_EXECUTORS
 
 
-# Classification and the zero-temperature run modes (experiments.classification_keys):
+# Classification and the zero-temperature run modes (experiments.run_mode_keys):
 # likelihood, output scale, gradient descent, annealing; hashed only when not default.
-from experiments import classification_keys  # noqa: E402
+from experiments import run_mode_keys  # noqa: E402
 
-for _section, _keys in classification_keys.KEYS.items():
+for _section, _keys in run_mode_keys.KEYS.items():
     SCHEMA[_section].update(_keys)
 SCHEMA["sampler"]["integrator"] = Key(
-    str, "euler_maruyama", _one_of(*INTEGRATOR_NAMES, classification_keys.GRADIENT_DESCENT),
+    str, "euler_maruyama", _one_of(*INTEGRATOR_NAMES, run_mode_keys.GRADIENT_DESCENT),
     SCHEMA["sampler"]["integrator"].doc + "; gradient_descent (T = 0, adaptive step, stops at "
     "zero loss)")
-_HASHED_WHEN_NOT_DEFAULT |= classification_keys.HASHED_WHEN_NOT_DEFAULT
+_HASHED_WHEN_NOT_DEFAULT |= run_mode_keys.HASHED_WHEN_NOT_DEFAULT

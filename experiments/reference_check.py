@@ -83,7 +83,7 @@ def check_problem_size(config: dict, x_train: np.ndarray) -> None:
             f"bias; got model.architecture = {config['model']['architecture']!r}, "
             f"model.widths = {config['model']['widths']!r}, model.bias = "
             f"{config['model']['bias']!r}")
-    from experiments.classification_setup import theory_skip_reason
+    from experiments.run_mode_setup import theory_skip_reason
 
     if theory_skip_reason(config) is not None:  # NUTS samples the Gaussian likelihood, fixed T
         raise ProblemTooLarge("the NUTS reference check implements the Gaussian likelihood at "

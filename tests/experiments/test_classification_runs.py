@@ -62,7 +62,7 @@ def test_npz_labels_must_be_plus_minus_one_before_anything_is_written(tmp_path):
 def test_new_keys_at_their_defaults_leave_the_hash_unchanged():
     config = _resolve()
     stripped = {section: {k: v for k, v in values.items()
-                          if (section, k) not in cfg.classification_keys.HASHED_WHEN_NOT_DEFAULT}
+                          if (section, k) not in cfg.run_mode_keys.HASHED_WHEN_NOT_DEFAULT}
                 for section, values in config.items()}
     assert cfg.config_hash(stripped) == cfg.config_hash(config)
     assert cfg.config_hash(_resolve("model.output_scale=2")) != cfg.config_hash(config)

@@ -1,4 +1,4 @@
-"""Wiring of the classification keys (experiments.classification_keys) into a run: the
+"""Wiring of the classification keys (experiments.run_mode_keys) into a run: the
 likelihood / output-scale model, the T = 0 gradient-descent integrator, the annealed
 temperature, their observables and their meta.json records."""
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from experiments.classification_keys import GD_KEYS, GRADIENT_DESCENT, is_annealed
+from experiments.run_mode_keys import GD_KEYS, GRADIENT_DESCENT, is_annealed
 from experiments.config_keys import ConfigError
 from langevin.annealing import annealed, geometric_schedule
 from langevin.gradient_descent import gradient_descent_observables
