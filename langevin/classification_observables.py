@@ -28,6 +28,7 @@ from typing import Callable
 
 import torch
 
+from langevin.likelihoods import unsatisfied_constraints
 from langevin.ntk import empirical_ntk, relative_ntk_change
 from langevin.observables import Observable
 from langevin.separation import separation_fuzziness
@@ -56,11 +57,11 @@ def ntk_observable(predict: Predict, x_probe: Tensor, every: int | None = None) 
 
 
 def margin_violations(predict: Predict, x_train: Tensor, y_train: Tensor) -> Observable:
-    """N_Δ,c = Σ_μ 1[y_μ f_c(x_μ) < 1] (int64, a scalar per chain): variable `n_delta`."""
+    """N_Δ,c = Σ_μ 1[y_μ f_c(x_μ) < 1] (int64, a scalar per chain): variable `n_delta`
+    (langevin.likelihoods.unsatisfied_constraints of the outputs on the training set)."""
 
     def fn(state) -> dict[str, Tensor]:
-        margins = predict(state.theta, x_train) * y_train  # (C, n): y_μ f_c(x_μ)
-        return {"n_delta": (margins < 1).sum(-1)}
+        return {"n_delta": unsatisfied_constraints(predict(state.theta, x_train), y_train)}
 
     return Observable(fn, {"n_delta": ()})
 

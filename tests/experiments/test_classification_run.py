@@ -169,3 +169,18 @@ def test_binary_digits_with_pca_to_10_components_has_pm1_labels_and_runs(tmp_pat
     assert {"separation[0]", "separation[1]", "separation[2]", "n_delta",
             "ntk_relative_change"} <= set(rows)
     assert 0 <= rows["n_delta"]["last_draw_mean"] <= 60
+
+
+def test_ntk_with_replica_exchange_keeps_its_initial_kernel_per_chain():
+    config, _ = cfg.resolve([{"sampler": {"tempering": "noise_variance", "num_chains": 4,
+                                          "ladder": [0.1, 0.2], "dtype": "float64"},
+                              "model": {"width": 5}, "data": {"d": 3, "n_train": 8, "n_test": 6},
+                              "observables": {"ntk_points": 3}}])
+    setup = build_run(config, make_data(config))
+    state = setup.integrator.init(setup.initial_theta)
+    constants = initial_constants(setup.observables, state)
+    assert set(constants) == {"ntk"}
+    values = evaluate(setup.observables["ntk"], state, constants["ntk"])
+    assert values["ntk"].shape == (4, 3, 3)
+    torch.testing.assert_close(values["ntk_relative_change"], torch.zeros(4, dtype=torch.float64),
+                               rtol=0, atol=0)
