@@ -8,6 +8,7 @@ import numpy as np
 import torch
 
 from experiments.data import DataSet
+from langevin.run import RunPlan, buffer_capacity
 from langevin import classification_observables as cobs
 from langevin.activations import get_activation
 
@@ -63,3 +64,23 @@ def classification_observables(config: dict, model, data: DataSet, device, dtype
             tensor(data.dictionary), tensor(data.label_weights), spec["good_c1"],
             spec["good_c2"], every=spec["dictionary_every"] or None)
     return out
+
+
+def buffer_elements(config: dict, hidden_widths: tuple[int, ...], data: DataSet) -> int:
+    """Numbers per chain the device-side buffers hold between two flushes for these
+    observables (experiments.preflight): P² + 1 per NTK draw, 1 for N_Δ, L + 1 for the
+    separation, N·d + N + 2d + 1 for the dictionary alignment (N first-layer neurons)."""
+    sampler, spec = config["sampler"], config["observables"]
+    plan = RunPlan(sampler["burn_in"], sampler["num_steps"], sampler["thin"],
+                   sampler["checkpoint_every"])
+    thin_draws = buffer_capacity(plan, sampler["thin"])
+    total = thin_draws * (int(spec["n_delta"])
+                          + (len(hidden_widths) + 1 if spec["separation"] else 0))
+    if spec["ntk_points"] > 0:
+        total += (buffer_capacity(plan, spec["ntk_every"] or sampler["thin"])
+                  * (spec["ntk_points"] ** 2 + 1))
+    if spec["dictionary_alignment"]:
+        width, d = hidden_widths[0], data.x_train.shape[1]
+        total += (buffer_capacity(plan, spec["dictionary_every"] or sampler["thin"])
+                  * (width * d + width + 2 * d + 1))
+    return total

@@ -184,3 +184,19 @@ def test_ntk_with_replica_exchange_keeps_its_initial_kernel_per_chain():
     assert values["ntk"].shape == (4, 3, 3)
     torch.testing.assert_close(values["ntk_relative_change"], torch.zeros(4, dtype=torch.float64),
                                rtol=0, atol=0)
+
+
+def test_preflight_counts_the_buffers_of_the_classification_observables():
+    from experiments import preflight
+
+    base = {"data": {"source": "sparse_coding", "d": 9}, "model": {"width": 8},
+            "sampler": {"num_chains": 2, "num_steps": 1000, "thin": 10, "checkpoint_every": 500}}
+    off, _ = cfg.resolve([base])
+    on, _ = cfg.resolve([base, {"observables": {"ntk_points": 4, "ntk_every": 50,
+                                                "n_delta": True, "separation": True,
+                                                "dictionary_alignment": True}}])
+    data = make_data(off)
+    # per chain: 51 draws at thin (n_delta 1 + separation 2), 11 NTK draws of 4² + 1,
+    # 51 dictionary draws of 8·9 + 8 + 2·9 + 1
+    expected = 2 * (51 * 3 + 11 * 17 + 51 * 99)
+    assert preflight.buffer_elements(on, data) - preflight.buffer_elements(off, data) == expected
