@@ -9,9 +9,11 @@ import numpy as np
 import torch
 
 from experiments import run_mode_setup, tempering_setup
+from experiments.classification_setup import classification_observables
 from experiments.architectures import LayerPrior, get_entry
 from experiments.data import DataSet, load_npz, relu_abs_target, single_index_data
 from experiments.digits import digits_from_config
+from experiments.sparse_coding_data import sparse_coding_from_config
 from langevin import observables as obs
 from langevin.activations import get_activation
 from langevin.convention import (
@@ -126,6 +128,8 @@ def make_data(config: dict) -> DataSet:
         return load_npz(data["path"])
     if data["source"] == "digits":
         return digits_from_config(config)
+    if data["source"] == "sparse_coding":
+        return sparse_coding_from_config(config)
     return single_index_data(
         d=data["d"], n_train=data["n_train"], n_test=data["n_test"],
         coefficients=data["hermite_coefficients"], seed=data["seed"],
@@ -194,6 +198,7 @@ def build_observables(config: dict, model: Model, data: DataSet, device, dtype) 
             out["empirical_kernels"] = obs.empirical_kernels(
                 model.preactivations, get_activation(config["model"]["activation"]).value,
                 probe, spec["kernel_every"])
+    out.update(classification_observables(config, model, data, device, dtype))
     return out
 
 

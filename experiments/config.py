@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import architectures
-from experiments import digits_keys, launch_keys
+from experiments import classification_keys, digits_keys, launch_keys
 from experiments.config_keys import NUMBER_OR_LIST, ConfigError, Key, non_negative, one_of, positive
 
 if sys.version_info >= (3, 11):
@@ -106,8 +106,10 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "weight_decay_a": Key(float, 0.0, _non_negative, "weight decay of a (0: unset)"),
     },
     "data": {
-        "source": Key(str, "single_index", _one_of("single_index", "npz", "digits"),
-                      "single_index teacher, the user's npz file, or scikit-learn's 8x8 digits"),
+        "source": Key(str, "single_index", _one_of("single_index", "npz", "digits",
+                                                   "sparse_coding"),
+                      "single_index teacher, the user's npz file, scikit-learn's 8x8 digits, "
+                      "or the sparse-coding model x = Mz + xi"),
         "path": Key(str, "", None, "the .npz file (X, y, optional X_test, y_test)"),
         "d": Key(int, 16, _positive, "input dimension of the single-index teacher"),
         "n_train": Key(int, 128, _positive),
@@ -155,6 +157,10 @@ TRAINING_KEYS = tuple(SCHEMA["training"])  # the view is "training" when any of 
 
 
 SCHEMA["data"].update(digits_keys.DIGITS_KEYS)
+
+# Classification observables and the sparse-coding data (experiments.classification_keys).
+SCHEMA["observables"].update(classification_keys.OBSERVABLE_KEYS)
+SCHEMA["data"].update(classification_keys.SPARSE_CODING_KEYS)
 
 
 def default_config() -> dict[str, dict[str, Any]]:
@@ -280,6 +286,7 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
     if data["source"] == "npz" and not data["path"]:
         raise ConfigError("config key 'data.path' must name an .npz file when data.source = 'npz'")
     digits_keys.validate_digits(config, user_keys)
+    classification_keys.validate(config, user_keys)
     if data["source"] == "single_index" and not data["hermite_coefficients"]:
         raise ConfigError("config key 'data.hermite_coefficients' must not be empty")
     readout_width = entry.readout_width(config, None)
@@ -351,6 +358,8 @@ _NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "chec
 _INTEGRATOR_KEYS = {("sampler", "friction"): "baoab"}
 # Keys read by one data source only: hashed only for it (runs of other sources keep their hash).
 _DATA_SOURCE_KEYS = {("data", key): "digits" for key in digits_keys.DIGITS_KEYS}
+_DATA_SOURCE_KEYS |= {("data", key): "sparse_coding"
+                      for key in classification_keys.SPARSE_CODING_KEYS}
 
 
 # Keys added after runs existed: hashed only when they differ from their default, so the
@@ -360,6 +369,9 @@ _HASHED_WHEN_NOT_DEFAULT = {("model", "architecture"), ("data", "target"), ("dat
                             ("observables", "preactivation_every"),
                             ("observables", "kernel_every"),
                             *(tuple(k.split(".")) for k in architectures.owned_keys())}
+
+
+_HASHED_WHEN_NOT_DEFAULT |= {("observables", key) for key in classification_keys.OBSERVABLE_KEYS}
 
 
 # Keys hashed only when they differ from their default (added after runs existed).

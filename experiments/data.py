@@ -29,6 +29,10 @@ class DataSet(NamedTuple):
     # Shape of one input before flattening ((H, W) images, (L,) signals), for patch models;
     # None for plain vectors. x_* are always flat (n, prod(input_shape)), row-major.
     input_shape: tuple[int, ...] | None = None
+    # The sparse-coding model (experiments.sparse_coding_data): the orthonormal dictionary M
+    # (d, d), atoms as columns, and the label weights w* (d,); None for other data.
+    dictionary: np.ndarray | None = None
+    label_weights: np.ndarray | None = None
 
 
 class DataError(ValueError):

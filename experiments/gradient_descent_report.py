@@ -3,9 +3,10 @@ trained networks, one per chain, not posterior draws, so no R-hat/ESS, thermomet
 step-size bias or theory comparison. From the run directory alone it writes
 summary.json with, per chain, whether the training loss reached sampler.gd_loss_tolerance
 (zero with a hinge loss: all margins y f ≥ 1, the jamming criterion of seed 001), the
-stop step, the final training loss and, from the last recorded test outputs, the test
-error of each chain's classifier sign f and of the ensemble predictor (the mean of f over
-chains: the ensemble average of seed 001, Fig. 5)."""
+stop step and the final training loss; and the classification section of
+experiments.classification_report (the ensemble predictor's test error beside single
+chains', the final classification observables). The last draw is the step at which the
+last chain stopped, so its values are those of the trained nets."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import rundir
-from experiments.summary_table import table
+from experiments.summary_table import classification_tables, table
 from langevin.store import SampleStore
 
 
@@ -54,17 +55,13 @@ def write_gradient_descent_report(run_dir: Path) -> Path:
             "sampler.gd_min_step_multiplier) or ran out of steps (sampler.num_steps); below its "
             "jamming point a net cannot fit the data, and the linear hinge can stall at a "
             "corner of the loss (docs/conventions.md)")
-    if store.num_draws("") > 0 and len(data.y_test):
-        ds = store.open().load()
-        if "f_test" in ds:
-            f = ds["f_test"].transpose("chain", "draw", "test_point").values[:, -1, :]
-            y = np.asarray(data.y_test)
-            chain_errors = np.mean(np.sign(f) != y, axis=1)
-            summary["test_error"] = {
-                "per_chain": chain_errors.tolist(),
-                "mean_over_chains": float(chain_errors.mean()),
-                "of_ensemble_mean": float(np.mean(np.sign(f.mean(axis=0)) != y)),
-                "note": "sign of the last recorded f_test against y_test (labels +-1)"}
+    if store.num_draws("") > 0:  # the ensemble predictor and the classification observables
+        from experiments import classification_report
+
+        classification = classification_report.classification_summary(
+            store.open().load(), data.y_test, classification_report.cadence_groups(run_dir, config))
+        if classification is not None:
+            summary["classification"] = classification
     path = run_dir / rundir.SUMMARY_FILE
     rundir.write_json_atomic(path, summary)
     return path
@@ -79,9 +76,7 @@ def format_gradient_descent(summary: dict) -> str:
              f"{gd['fraction_reached_tolerance']:.0%} of chains reached loss <= "
              f"{gd['loss_tolerance']}",
              table(["chain", "reached", "stop step", "final loss"], rows)]
-    errors = summary.get("test_error")
-    if errors:
-        parts.append(f"test error: mean over chains {errors['mean_over_chains']:.4f}, of the "
-                     f"ensemble mean {errors['of_ensemble_mean']:.4f}")
+    if summary.get("classification"):
+        parts.append(classification_tables(summary["classification"]))
     parts += [f"warning: {w}" for w in summary["warnings"]]
     return "\n".join(parts)

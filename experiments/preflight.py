@@ -16,7 +16,7 @@ import math
 
 import numpy as np
 
-from experiments import resources
+from experiments import classification_setup, resources
 from experiments.build import resolve_physics
 from experiments.data import DataError, DataSet
 from experiments.architectures import fc_widths, get_entry
@@ -66,7 +66,9 @@ def buffer_elements(config: dict, data: DataSet) -> int:
         directions = 0 if data.control_directions is None else len(data.control_directions)
         projections = (buffer_capacity(plan, spec["q_every"] or sampler["thin"])
                        * width * (1 + directions))
-    return sampler["num_chains"] * (main + projections)
+    classification = classification_setup.buffer_elements(
+        config, fc_widths(config) if entry.first_layer_sees_input else (), data)
+    return sampler["num_chains"] * (main + projections + classification)
 
 
 def memory_estimate(config: dict, data: DataSet) -> resources.MemoryEstimate:

@@ -214,6 +214,12 @@ def _write_summary(run_dir: Path, config: dict, meta: dict, data, ds: xr.Dataset
     from experiments import comparisons, figures
 
     summary["theory"] = comparisons.compare_with_theory(config, meta, data, ds, q=q)
+    from experiments import classification_report
+
+    classification = classification_report.classification_summary(
+        ds, data.y_test, classification_report.cadence_groups(run_dir, config))
+    if classification is not None:
+        summary["classification"] = classification
     from experiments import bias, equilibration
 
     summary["equilibration"] = equilibration.equilibration_summary(

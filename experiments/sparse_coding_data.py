@@ -38,6 +38,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from experiments.data import DataSet
+
 
 class SparseCodingData(NamedTuple):
     x_train: np.ndarray  # (n_train, d)
@@ -135,3 +137,14 @@ def good_neurons(overlaps: np.ndarray, label_weights: np.ndarray, scale: float,
     surely = large & (not_small == 0) & (overlaps * label_weights > 0)
     potentially = squared >= (c1 - c2) * unit
     return GoodNeurons(surely, potentially, surely.sum(-2))
+
+
+def sparse_coding_from_config(config: dict) -> DataSet:
+    """The run's DataSet (experiments.data) of data.source = "sparse_coding" from the [data]
+    keys of a validated config: d, n_train, n_test, seed, noise_std (σ₀), sparsity (k; 0:
+    round(√d)); the dictionary M and w* travel with it (data.npz of the run)."""
+    data = config["data"]
+    drawn = sparse_coding_data(data["d"], data["n_train"], data["n_test"], data["seed"],
+                               data["noise_std"], data["sparsity"] or None)
+    return DataSet(drawn.x_train, drawn.y_train, drawn.x_test, drawn.y_test, None, None, None,
+                   drawn.dictionary, drawn.label_weights)

@@ -6,7 +6,9 @@ run) prints. Plain fixed-width tables, no dependency:
 3. the thermometer: the virial temperature of each layer against T (in MCSE),
 4. the step-size bias by step halving (or the acceptance rate of MALA),
 5. every theory comparison: the sampled value ± MCSE beside each theory's value,
-6. the warnings, numbered, last (where the eye ends).
+6. the classification section (experiments.classification_report): the ensemble predictor's
+   test error beside single chains', and the final values of the classification observables,
+7. the warnings, numbered, last (where the eye ends).
 """
 from __future__ import annotations
 
@@ -126,6 +128,9 @@ def format_summary(summary: dict) -> str:
         parts.append(_section("Step-size bias (step halving)",
                               bias_table(summary["step_size_bias"])))
     parts.append(_section("Theory comparisons", theory_table(summary.get("theory") or {})))
+    if summary.get("classification"):
+        parts.append(_section("Classification (ensemble of chains; final values)",
+                              classification_tables(summary["classification"])))
     notes = summary.get("warnings") or []
     if notes:
         wrapped = [textwrap.fill(note, WRAP, initial_indent=f"{i}. ",
@@ -133,4 +138,34 @@ def format_summary(summary: dict) -> str:
         parts.append(_section(f"Warnings ({len(notes)})", "\n".join(wrapped)))
     else:
         parts.append("No warnings: every diagnostic is within its Monte Carlo error.")
+    return "\n\n".join(parts)
+
+
+# The classification section (experiments.classification_report).
+def classification_tables(section: dict) -> str:
+    """The ensemble predictor's test errors (ensemble vs mean ± SE of single chains, at the
+    last draw and averaged over draws) and the final values of the classification
+    observables (last draw: mean ± SE over chains; all draws: mean ± MCSE)."""
+    parts = []
+    ensemble = section.get("ensemble")
+    if ensemble:
+        rows = []
+        for when in ("last_draw", "draw_average"):
+            for kind, entry in ensemble[when].items():
+                if not isinstance(entry, dict):
+                    continue
+                rows.append([f"{kind} ({when.replace('_', ' ')})", _number(entry["ensemble"]),
+                             f"{_number(entry['single_chain_mean'])} ± "
+                             f"{_number(entry['single_chain_se'], 2)}"])
+        parts.append(f"{ensemble['task']}, {ensemble['num_chains']} chains, "
+                     f"{ensemble['test_points']} test points\n"
+                     + table(["test error", "ensemble", "single chains (± SE)"], rows))
+    final = section.get("final_values")
+    if final:
+        rows = [[name, f"{_number(v['last_draw_mean'])} ± {_number(v['last_draw_se'], 2)}",
+                 _number(v["last_draw_sd_over_chains"], 3),
+                 f"{_number(v['mean'])} ± {_number(v['mcse'], 2)}"]
+                for name, v in final.items()]
+        parts.append(table(["observable", "last draw (± SE)", "sd over chains",
+                            "all draws (± MCSE)"], rows))
     return "\n\n".join(parts)

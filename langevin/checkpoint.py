@@ -30,6 +30,9 @@ class Checkpoint(NamedTuple):
     step: int
     draws: dict[str, int]  # draws stored per observable group at this step
     config_hash: str
+    # {observable name: {variable: tensor}}: values fixed at the run's initial state
+    # (langevin.observables.Observable.initial); None or {} when no observable has any.
+    observable_constants: dict[str, dict[str, Any]] | None = None
 
 
 def _to_cpu(value: Any) -> Any:
@@ -54,6 +57,8 @@ def save_checkpoint(directory: str | Path, checkpoint: Checkpoint,
         "draws": {k: int(v) for k, v in checkpoint.draws.items()},
         "config_hash": str(checkpoint.config_hash),
     }
+    if checkpoint.observable_constants:  # absent from checkpoints of runs without them
+        payload["observable_constants"] = _to_cpu(checkpoint.observable_constants)
     buffer = io.BytesIO()  # serialized in memory: a full disk then fails as an OSError
     torch.save(payload, buffer)
     try:
@@ -83,6 +88,7 @@ def load_checkpoint(directory: str | Path) -> Checkpoint | None:
             step=int(payload["step"]),
             draws={str(k): int(v) for k, v in payload["draws"].items()},
             config_hash=str(payload["config_hash"]),
+            observable_constants=payload.get("observable_constants") or None,
         )
     except OSError:
         raise

@@ -17,9 +17,27 @@ Tensor = torch.Tensor
 
 
 class Observable(NamedTuple):
-    fn: Callable[[LangevinState], dict[str, Tensor]]
+    """`fn(state)` -> named (C, ...) tensors; with `initial` set, `initial(state_0)` is
+    evaluated once on the run's initial state (step 0, before burn-in), kept in every
+    checkpoint (so a resume uses the same bits), and the function is called as
+    `fn(state, initial_values)` (e.g. the NTK at initialization for its relative change)."""
+
+    fn: Callable[..., dict[str, Tensor]]
     dims: dict[str, tuple[str, ...]]
     every: int | None = None
+    initial: Callable[[LangevinState], dict[str, Tensor]] | None = None
+
+
+def evaluate(observable: Observable, state, initial_values: dict[str, Tensor] | None = None
+             ) -> dict[str, Tensor]:
+    """The observable's values at `state`; `initial_values` = `observable.initial(state_0)`
+    for an observable that has an `initial` function (ignored otherwise)."""
+    if observable.initial is None:
+        return observable.fn(state)
+    if initial_values is None:
+        raise ValueError("this observable needs the values of its `initial` function at the "
+                         "run's initial state")
+    return observable.fn(state, initial_values)
 
 
 def _sum_trailing(x: Tensor) -> Tensor:

@@ -20,6 +20,11 @@ the checkpoint is written atomically — the commit point: draws appended after 
 last checkpoint are cut at the next start (`SampleStore.truncate`). A buffer holds at
 most min(checkpoint_every, num_steps) // cadence + 1 draws of every group.
 
+An observable with an `initial` function (langevin.observables.Observable) has it
+evaluated once on the initial state of a fresh run; its values are saved in every
+checkpoint and restored on resume, so e.g. the NTK's change from initialization resumes
+bitwise.
+
 `fault_hook(point)`, if given, is called at every point of that sequence ("flush",
 "create:<group>", "append:<group>:<variable>", "checkpoint", "checkpoint:replace",
 "committed", and "truncate:<group>:<variable>" at start): a test seam to stop the
@@ -37,7 +42,7 @@ import torch
 
 from langevin.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, state_to_device
 from langevin.integrators import Integrator, LangevinState
-from langevin.observables import Observable, check_unique_names
+from langevin.observables import Observable, check_unique_names, evaluate
 from langevin.store import SampleStore, group_name
 
 
@@ -142,6 +147,25 @@ def _non_finite_report(state: LangevinState, integrator: Integrator, first: int,
     )
 
 
+def initial_constants(observables: Mapping[str, Observable],
+                      state) -> dict[str, dict[str, torch.Tensor]]:
+    """`obs.initial(state)` of every observable that has one, at the initial state."""
+    return {name: {key: value.detach().clone() for key, value in obs.initial(state).items()}
+            for name, obs in observables.items() if obs.initial is not None}
+
+
+def _restored_constants(observables: Mapping[str, Observable], checkpoint: Checkpoint,
+                        checkpoint_dir, device) -> dict[str, dict[str, torch.Tensor]]:
+    stored = checkpoint.observable_constants or {}
+    missing = sorted(name for name, obs in observables.items()
+                     if obs.initial is not None and name not in stored)
+    if missing:
+        raise ValueError(f"checkpoint in {checkpoint_dir} lacks the initial-state values of "
+                         f"observables {missing}; refusing to resume")
+    return {name: state_to_device(stored[name], device) for name, obs in observables.items()
+            if obs.initial is not None}
+
+
 def run_chains(
     *,
     integrator: Integrator,
@@ -176,6 +200,7 @@ def run_chains(
         draw_counts = {g: 0 for g in groups}
         store.truncate(draw_counts, hook=fault_hook)
         last_checkpoint_step = None
+        constants = initial_constants(observables, state)
     else:
         if checkpoint.config_hash != config_hash:
             raise ValueError(
@@ -188,6 +213,7 @@ def run_chains(
         draw_counts = {g: int(checkpoint.draws.get(g, 0)) for g in groups}
         store.truncate(draw_counts, hook=fault_hook)
         last_checkpoint_step = step
+        constants = _restored_constants(observables, checkpoint, checkpoint_dir, device)
 
     buffers = {
         g: _GroupBuffer(capacity=buffer_capacity(plan, min(
@@ -225,7 +251,8 @@ def run_chains(
         hook("checkpoint")  # (3) commit
         save_checkpoint(
             checkpoint_dir,
-            Checkpoint(state._asdict(), generator.get_state(), at_step, counts, config_hash),
+            Checkpoint(state._asdict(), generator.get_state(), at_step, counts, config_hash,
+                       constants),
             hook=fault_hook,
         )
         draw_counts.update(counts)
@@ -246,11 +273,12 @@ def run_chains(
         done = finished is not None and finished(state)
         if sample_index > 0:
             recorded: dict[str, dict[str, torch.Tensor]] = {}
-            for obs in observables.values():
+            for obs_name, obs in observables.items():
                 every = obs.every or plan.thin
                 # The step at which every chain has stopped is recorded in every group.
                 if sample_index % every == 0 or done:
-                    recorded.setdefault(group_name(every, plan.thin), {}).update(obs.fn(state))
+                    recorded.setdefault(group_name(every, plan.thin), {}).update(
+                        evaluate(obs, state, constants.get(obs_name)))
             for g, values in recorded.items():
                 buffers[g].put(sample_index, values)
         stop = stop_requested()

@@ -55,7 +55,7 @@ import torch
 
 from langevin.integrators import Integrator
 from langevin.ladder import equalized_ladder, validate_ladder
-from langevin.observables import Observable
+from langevin.observables import Observable, evaluate
 from langevin.potential import Model, PotentialFn, PotentialValue
 
 Tensor = torch.Tensor
@@ -365,11 +365,13 @@ def by_rung(observables: Mapping[str, Observable], num_replicas: int,
     frozen, stored chain s belongs to rung s // C."""
 
     def reorder(obs: Observable) -> Observable:
-        def fn(state: TemperingState) -> dict[str, Tensor]:
+        def fn(state: TemperingState, *initial_values) -> dict[str, Tensor]:
             order = slot_order(state.rung, num_replicas)
-            return {name: value[order] for name, value in obs.fn(state).items()}
+            values = evaluate(obs, state, *initial_values)
+            return {name: value[order] for name, value in values.items()}
 
-        return Observable(fn, obs.dims, obs.every)
+        # `initial` is evaluated in batch order (as fn is, before the reordering)
+        return Observable(fn, obs.dims, obs.every, obs.initial)
 
     out = {name: reorder(obs) for name, obs in observables.items()}
 
