@@ -130,7 +130,8 @@ def test_gradient_descent_run_crashed_between_writes_resumes_bitwise(tmp_path):
 def test_cli_hinge_gradient_descent_run(tmp_path, capsys):
     run_dir = tmp_path / "gd"
     args = [a for s in GD for a in ("--set", s)]
-    assert main(["run", *args, "--set", "data.digits_target=pair", "--out", str(run_dir)]) == 0
+    assert main(["run", *args, "--set", "data.digits_target=pair", "--set",
+                 "observables.n_delta=true", "--out", str(run_dir)]) == 0
     meta = json.loads((run_dir / "meta.json").read_text())
     assert meta["likelihood"]["name"] == "hinge" and meta["status"] == "completed"
     result = meta["gradient_descent_result"]
@@ -139,7 +140,11 @@ def test_cli_hinge_gradient_descent_run(tmp_path, capsys):
     gd = summary["gradient_descent"]
     reached = np.asarray(gd["reached_loss_tolerance"])
     assert np.all(np.asarray(gd["final_loss"])[reached] == 0.0)
-    assert 0.0 <= summary["test_error"]["of_ensemble_mean"] <= 1.0
+    ensemble = summary["classification"]["ensemble"]["last_draw"]
+    assert ensemble["step"] == max(result["stop_step"])  # the trained nets' final draw
+    assert 0.0 <= ensemble["sign_error"]["ensemble"] <= 1.0
+    if reached.all():  # zero hinge loss: no margin below 1 (N_Δ = 0) in any chain
+        assert summary["classification"]["final_values"]["n_delta"]["last_draw_mean"] == 0.0
     assert "gradient descent (hinge loss, T = 0)" in capsys.readouterr().out
 
 
