@@ -17,7 +17,9 @@ theory's setting; a fraction < 1 draws a random subset), f_p(x) = Σ_i a_pi (w_i
 Γ the sixth-order mode decay with coefficient γ (`sextic_mode_decay`), so exp(−U/T) is the paper's
 posterior with the action term Γ. Integrator: ULA with prior-preconditioned steps
 (η_l = step_size/γ_l, `langevin.integrators.per_layer_step_sizes`); chains start from the
-Gaussian prior (every mode near 0, the GFL side).
+Gaussian prior (every mode near 0, the GFL side; init = "prior") or with one mode per neuron in
+the degenerate well (init = "well", `well_start`): a first-order transition shows as hysteresis
+between the two starts where Langevin does not cross the barrier within the run.
 
 Observables per chain and draw (leading axis chains): the discrepancy a_c = f_c·y/(y·y) − 1 on
 the training pairs (σ²t̄ = a y ⇔ f̄ = (1 + a) y; a is linear in f, so its posterior mean is the
@@ -68,7 +70,9 @@ DEFAULTS = {
     "noise_variances": [0.02, 0.03, 0.04, 0.045, 0.05, 0.055, 0.065, 0.08],
     "num_chains": 16, "step_size": 0.02, "burn_in": 2000, "num_steps": 4000, "thin": 20,
     "checkpoint_every": 2000, "seed": 0, "dtype": "float32", "integrator": "euler_maruyama",
+    "init": "prior",
 }
+INITS = ("prior", "well")
 SCALARS = ("discrepancy", "mode_u_squared", "mode_v_squared", "mode_product", "well_fraction",
            "train_loss")
 
@@ -92,6 +96,8 @@ def check_parameters(params: dict) -> dict:
                          f"got {p['noise_variances']!r}")
     if p["dtype"] not in ("float32", "float64"):
         raise ValueError(f"key 'dtype' must be 'float32' or 'float64', got {p['dtype']!r}")
+    if p["init"] not in INITS:
+        raise ValueError(f"key 'init' must be one of {INITS}, got {p['init']!r}")
     if p["integrator"] not in INTEGRATORS:
         raise ValueError(f"key 'integrator' must be one of {sorted(INTEGRATORS)}, got {p['integrator']!r}")
     return p
@@ -100,6 +106,20 @@ def check_parameters(params: dict) -> dict:
 def well_threshold(sextic_decay: float) -> float:
     """W_−(A_c) = 1/√(3γ): the barrier of the diagonal action S = P W_c t(1 − t)² at t = 1/3."""
     return 1.0 / math.sqrt(3.0 * float(sextic_decay))
+
+
+def well_start(theta: dict, modulus: int, sextic_decay: float, generator: torch.Generator) -> dict:
+    """Prior draws with one mode per neuron put into the degenerate well: for a random k ∈ 1..P−1
+    and phases φ, φ', u_n += 2√W_c cos(2πkn/P + φ) and v_n += 2√W_c cos(2πkn/P + φ'), W_c = √(3/γ)
+    (each adds |u_k|² = |u_{−k}|² = W_c on top of the prior's O(1/P)); the readout stays at the prior."""
+    w = theta["w"]
+    C, N, P = w.shape[0], w.shape[1], int(modulus)
+    k = torch.randint(1, P, (C, N, 1), generator=generator, device=w.device)
+    phases = 2 * math.pi * torch.rand((C, N, 2, 1), generator=generator, dtype=w.dtype, device=w.device)
+    n = torch.arange(P, device=w.device, dtype=w.dtype)
+    amplitude = 2.0 * math.sqrt(math.sqrt(3.0 / float(sextic_decay)))
+    waves = amplitude * torch.cos(2 * math.pi * k.unsqueeze(-2).to(w.dtype) * n / P + phases)  # (C, N, 2, P)
+    return {**theta, "w": w + waves.reshape(C, N, 2 * P)}
 
 
 def modular_observables(model: ModularQuadraticNetwork, x: torch.Tensor, y: torch.Tensor,
@@ -142,6 +162,8 @@ def run_point(params: dict, noise_variance: float, directory: Path) -> dict:
     integrator = INTEGRATORS[p["integrator"]](potential, per_layer_step_sizes(p["step_size"], decays), T)
     generator = torch.Generator().manual_seed(p["seed"])
     theta = model.sample_prior(p["num_chains"], generator, dtype)
+    if p["init"] == "well":
+        theta = well_start(theta, P, p["sextic_decay"], generator)
     plan = RunPlan(p["burn_in"], p["num_steps"], p["thin"], p["checkpoint_every"])
     record = {k: v for k, v in p.items() if k != "noise_variances"} | {"noise_variance": T}
     config_hash = hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]

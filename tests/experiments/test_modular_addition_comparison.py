@@ -61,7 +61,22 @@ def test_tiny_sweep_end_to_end_and_resumes(tmp_path):
 
 @pytest.mark.parametrize("key, value", [("modulus", 1), ("width", 0), ("sextic_decay", -1.0),
                                         ("train_fraction", 1.5), ("noise_variances", []),
-                                        ("dtype", "half"), ("bogus", 1)])
+                                        ("dtype", "half"), ("init", "cold"), ("bogus", 1)])
 def test_bad_parameters_name_the_key(key, value):
     with pytest.raises(ValueError, match=key):
         mac.check_parameters({key: value})
+
+
+def test_well_start_puts_one_mode_per_neuron_at_the_degenerate_well():
+    P, N, C, gamma = 7, 5, 2, 3.0
+    model = ModularQuadraticNetwork(P, N, {"w": 1e-24, "a": 0.1})  # ~zero prior: the wave alone
+    generator = torch.Generator().manual_seed(0)
+    theta = mac.well_start(model.sample_prior(C, generator, torch.float64), P, gamma, generator)
+    modes = mode_order_parameters(theta["w"].numpy(), P)
+    W_c = math.sqrt(3.0 / gamma)
+    for name in ("u_squared", "v_squared"):
+        X = modes[name]  # (C, N, P − 1): W_c at k and −k, zero elsewhere
+        np.testing.assert_allclose(np.sort(X, -1)[..., -2:], W_c, rtol=1e-9)
+        np.testing.assert_allclose(np.sort(X, -1)[..., :-2], 0.0, atol=1e-9)
+    product = modes["product"]  # the same mode pair in both halves: X_k Y_k = W_c² at k and −k
+    np.testing.assert_allclose(np.sort(product, -1)[..., -2:], W_c ** 2, rtol=1e-9)
