@@ -6,7 +6,7 @@ across the theory's σ²_II and σ²_I at a CPU-sized modulus P.
 
 runs one resumable run per σ² in DIR/noise_variance=<σ²>/ (the sampler loop `langevin.run.run_chains`,
 draws in samples.zarr, checkpoints beside them; rerunning the command resumes unfinished points
-and reuses finished ones) and writes DIR/summary.json with the printed table.
+and reuses finished ones) and writes DIR/summary.json with the printed table, and DIR/figures/modular_addition.png.
 
 Model and posterior (the paper's): all P² pairs as training set (data.train_fraction = 1, the
 theory's setting; a fraction < 1 draws a random subset), f_p(x) = Σ_i a_pi (w_i·x)²
@@ -234,6 +234,45 @@ def format_table(table: dict) -> str:
     return "\n".join(rows)
 
 
+def draw_sweep(tables: dict, path: Path) -> None:
+    """a(σ²) sampled (± 2 MCSE) for each labelled sweep in `tables` beside the finite-P theory, its
+    P → ∞ form and the NNGP, with σ²_I and σ²_II marked; and the sampled well fraction."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    first = next(iter(tables.values()))
+    p = first["parameters"]
+    grid = np.linspace(min(p["noise_variances"]) * 0.8, max(p["noise_variances"]) * 1.05, 200)
+    args = (p["modulus"], p["width"], p["readout_variance"], p["sextic_decay"])
+    left.plot(grid, [solve_modular_addition(s2, *args).a for s2 in grid], "k-", label="theory (finite P)")
+    left.plot(grid, [closed_form_discrepancy(s2, *args) for s2 in grid], "k:", label="theory (P → ∞)")
+    left.plot(grid, [gp_discrepancy(s2, p["readout_variance"]) for s2 in grid], "r--", label="NNGP")
+    for label, table in tables.items():
+        pts = sorted(table["points"], key=lambda pt: pt["noise_variance"])
+        s2 = [pt["noise_variance"] for pt in pts]
+        left.errorbar(s2, [pt["discrepancy"]["sampled"] for pt in pts],
+                      yerr=[2 * pt["discrepancy"]["sampled_mcse"] for pt in pts], fmt="o", ms=4, label=label)
+        right.errorbar(s2, [pt["well_fraction"]["sampled"] for pt in pts],
+                       yerr=[2 * pt["well_fraction"]["sampled_mcse"] for pt in pts], fmt="o", ms=4, label=label)
+    for ax in (left, right):
+        for key, style in (("noise_variance_gmfl1", "-."), ("noise_variance_gmfl2", ":")):
+            ax.axvline(first[key], color="gray", ls=style, lw=0.8)
+        ax.set_xlabel("noise variance σ²")
+    left.set_ylabel("discrepancy a (σ² t̄ = a y)")
+    right.set_ylabel("share of modes in the well")
+    right.set_yscale("log")
+    left.legend(fontsize=7)
+    right.legend(fontsize=7)
+    fig.suptitle(f"modular addition, P = {p['modulus']}, N = {p['width']}, γ = {p['sextic_decay']:g}")
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def _parse_value(text: str):
     try:
         return json.loads(text)
@@ -260,6 +299,7 @@ def main(argv=None) -> int:
     table = sweep(args.out, **params)
     print(f"σ²_I = {table['noise_variance_gmfl1']:.4f}, σ²_II = {table['noise_variance_gmfl2']:.4f} (P → ∞)")
     print(format_table(table))
+    draw_sweep({f"sampled ({params['init']} start)": table}, args.out / "figures" / "modular_addition.png")
     return 0
 
 

@@ -25,9 +25,9 @@ normalization of the paper's action S_k = P[½(|w_k|² + |v_k|²) − …], `the
 `mode_order_parameters` returns |u_k|², |v_k|² and |u_k|²|v_k|² per neuron; the theory's
 λ = σ_a² ⟨|w_k|²|v_k|²⟩ and the discrepancy a are compared by `compare_with_theory`.
 
-Not sampled here: the sampler's models have a single output, and the theory's action carries
-the paper's non-linear weight decay Γ = Σ_k (Pγ/6)((w_k w_{−k})³ + (v_k v_{−k})³), which is not
-a Gaussian prior; a sampled comparison needs a P-output quadratic model with that term.
+Sampled: `langevin.models.modular_quadratic` (the P-output quadratic model with the paper's
+non-linear weight decay Γ = Σ_k (Pγ/6)((w_k w_{−k})³ + (v_k v_{−k})³)) and the σ² sweep
+`experiments.modular_addition_comparison`.
 """
 from __future__ import annotations
 

@@ -80,3 +80,10 @@ def test_well_start_puts_one_mode_per_neuron_at_the_degenerate_well():
         np.testing.assert_allclose(np.sort(X, -1)[..., :-2], 0.0, atol=1e-9)
     product = modes["product"]  # the same mode pair in both halves: X_k Y_k = W_c² at k and −k
     np.testing.assert_allclose(np.sort(product, -1)[..., -2:], W_c ** 2, rtol=1e-9)
+
+
+def test_main_writes_the_table_and_the_figure(tmp_path, capsys):
+    args = [f"--set={k}={json.dumps(v)}" for k, v in TINY.items()]
+    assert mac.main(["--out", str(tmp_path), *args]) == 0
+    assert "| 0.08 |" in capsys.readouterr().out
+    assert (tmp_path / "figures" / "modular_addition.png").stat().st_size > 0
