@@ -140,7 +140,10 @@ def mode_order_parameters(input_weights, modulus) -> dict:
 def compare_with_theory(mean_outputs, targets, input_weights, *, modulus, width, readout_variance,
                         noise_variance, weight_decay) -> dict:
     """Sampled a and λ = σ_a²⟨|u_k|²|v_k|²⟩ (averaged over k, neurons and the leading sample axes)
-    beside `theory.modular_addition.solve_modular_addition` and the NNGP value (physical σ_a², σ²)."""
+    beside `theory.modular_addition.solve_modular_addition` and the NNGP value (physical σ_a², σ²).
+    This λ is the theory's normalization; the eigenvalue of the target on the P² pairs is 4P² times
+    it (theory.modular_addition, second doubt); `experiments.modular_addition_comparison` reports
+    both beside λ_a = −σ²(1 + 1/a)."""
     theory = solve_modular_addition(noise_variance, modulus, width, readout_variance, weight_decay)
     modes = mode_order_parameters(input_weights, modulus)
     return {
