@@ -87,3 +87,15 @@ def test_main_writes_the_table_and_the_figure(tmp_path, capsys):
     assert mac.main(["--out", str(tmp_path), *args]) == 0
     assert "| 0.08 |" in capsys.readouterr().out
     assert (tmp_path / "figures" / "modular_addition.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_prior_and_well_starts_agree_below_the_theory_boundary(tmp_path):
+    """At σ² = 0.04 (below the theory's σ²_II = 0.0491, P = 13) chains started at the prior and
+    with a mode per neuron in the well sample one posterior: their a agree within 4 combined MCSE
+    (both have the same step-size bias, so no allowance), i.e. no metastable branch at this size."""
+    common = {"step_size": 0.01, "noise_variances": [0.04]}
+    prior = mac.sweep(tmp_path / "prior", **common)["points"][0]["discrepancy"]
+    well = mac.sweep(tmp_path / "well", init="well", **common)["points"][0]["discrepancy"]
+    combined = math.hypot(prior["sampled_mcse"], well["sampled_mcse"])
+    assert abs(prior["sampled"] - well["sampled"]) < 4 * combined, (prior, well)
