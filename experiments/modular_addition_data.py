@@ -25,9 +25,9 @@ normalization of the paper's action S_k = P[½(|w_k|² + |v_k|²) − …], `the
 `mode_order_parameters` returns |u_k|², |v_k|² and |u_k|²|v_k|² per neuron; the theory's
 λ = σ_a² ⟨|w_k|²|v_k|²⟩ and the discrepancy a are compared by `compare_with_theory`.
 
-Not sampled here: the sampler's models have a single output, and the theory's action carries
-the paper's non-linear weight decay Γ = Σ_k (Pγ/6)((w_k w_{−k})³ + (v_k v_{−k})³), which is not
-a Gaussian prior; a sampled comparison needs a P-output quadratic model with that term.
+Sampled: `langevin.models.modular_quadratic` (the P-output quadratic model with the paper's
+non-linear weight decay Γ = Σ_k (Pγ/6)((w_k w_{−k})³ + (v_k v_{−k})³)) and the σ² sweep
+`experiments.modular_addition_comparison`.
 """
 from __future__ import annotations
 
@@ -140,7 +140,10 @@ def mode_order_parameters(input_weights, modulus) -> dict:
 def compare_with_theory(mean_outputs, targets, input_weights, *, modulus, width, readout_variance,
                         noise_variance, weight_decay) -> dict:
     """Sampled a and λ = σ_a²⟨|u_k|²|v_k|²⟩ (averaged over k, neurons and the leading sample axes)
-    beside `theory.modular_addition.solve_modular_addition` and the NNGP value (physical σ_a², σ²)."""
+    beside `theory.modular_addition.solve_modular_addition` and the NNGP value (physical σ_a², σ²).
+    This λ is the theory's normalization; the eigenvalue of the target on the P² pairs is 4P² times
+    it (theory.modular_addition, second doubt); `experiments.modular_addition_comparison` reports
+    both beside λ_a = −σ²(1 + 1/a)."""
     theory = solve_modular_addition(noise_variance, modulus, width, readout_variance, weight_decay)
     modes = mode_order_parameters(input_weights, modulus)
     return {

@@ -22,7 +22,12 @@ Mixture (paper Eq. 41–42): the mode sits at 0 or at the W_+ saddle with relati
 acted on: for real weights w_{−k} = conj(w_k), so the modes k and −k are one complex variable whose
 action is 2S_k, and the relative weight of the two saddles would carry e^{−2S_k} and a Gaussian
 width ratio rather than 4e^{−S_k}. This changes only the O(1/P) rounding of the phase boundaries,
-not the P → ∞ closed forms below; the paper's form is implemented.
+not the P → ∞ closed forms below; the paper's form is implemented. Second doubt, from the
+sampled network (docs/results.md, P = 13): with modes normalized as here (prior |w_k|² ~ 1/P), the
+target eigenvalue of the kernel σ_a²⟨(w·x)²(w·x')²⟩ on the P² pairs is 4P²σ_a²⟨|w_k|²|v_k|²⟩
+[DERIVED; 4σ_a², the NNGP value, at the prior], not σ_a²⟨|w_k|²|v_k|²⟩; the sampled order
+parameter follows the former (within the finite-N factor 0.65–0.81) while the sampled a is close to
+this module's a at σ² = 0.03–0.04. The GMFL-I law a = −σ²/σ²_I does not depend on this factor.
 
 Uniqueness [DERIVED]: F(a) = a + σ²/(λ(a) + σ²) is strictly increasing on [−1, 0] (λ grows with
 |a|), F(−1) ≤ 0 < F(0) = 1, so the finite-P solution is unique and Brent's method on [−1, 0] finds it.
