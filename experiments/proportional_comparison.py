@@ -25,6 +25,7 @@ Per run (summary.json, section theory.proportional):
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -197,8 +198,6 @@ def _first(width) -> float:
 def draw_variance_vs_width(preset: str, key: str, table: list[dict], figures_dir) -> None:
     """Test-point-averaged posterior variance against N1 (one panel per activation): sampled
     with 2-MCSE bars, the Q̄ prediction, the NNGP (and the exact finite-width linear value)."""
-    from pathlib import Path
-
     import matplotlib.pyplot as plt
 
     rows = [r for r in table if "var_theory" in r and isinstance(r[key], (list, tuple))]

@@ -24,12 +24,15 @@ import shutil
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from experiments import config as cfg
+from experiments.data import read_dataset
+from experiments.lock import RunDirectoryBusy, RunDirectoryLock
 
 CONFIG_FILE = "config.toml"
 META_FILE = "meta.json"
@@ -90,8 +93,6 @@ def read_json(path: Path) -> dict:
 
 def read_run_data(run_dir: Path):
     """The run's data.npz (written by the run itself): CorruptFileError if unreadable."""
-    from experiments.data import read_dataset
-
     path = Path(run_dir) / DATA_FILE
     if not path.is_file():
         raise RunDirectoryError(f"{str(path)!r} is missing: the run directory is incomplete")
@@ -116,7 +117,6 @@ def git_commit() -> str | None:
 
 def package_version() -> str:
     try:
-        from importlib.metadata import version
         return version("langevin-feature-learning")
     except Exception:  # noqa: BLE001 - not installed: running from a source tree
         return "source"
@@ -157,8 +157,6 @@ def _staging_prefix(path: Path) -> str:
 def make_staging_dir(path: Path) -> Path:
     """A private directory beside `path` to assemble a run directory in (module doc);
     stale staging directories of `path` from killed start-ups are removed first."""
-    from experiments.lock import RunDirectoryBusy, RunDirectoryLock
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(_staging_prefix(path) + "*"):
