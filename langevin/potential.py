@@ -11,8 +11,7 @@ from typing import Callable, Mapping, NamedTuple, Protocol
 
 import torch
 
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 
 class Model(Protocol):
