@@ -11,6 +11,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 from experiments.data import DataSet  # noqa: E402
+from experiments.run_draws import chain_draw  # noqa: E402
 
 TRACE_VARIABLES = ("train_loss", "virial_temperature_w", "virial_temperature_a",
                    "squared_norm_w", "squared_norm_a", "w_second_moment_parallel")
@@ -32,7 +33,7 @@ def trace_and_rank(path: Path, ds: xr.Dataset) -> None:
     fig, axes = plt.subplots(len(names), 2, figsize=(11, 2.2 * len(names)), squeeze=False)
     steps = ds["step"].values
     for row, name in enumerate(names):
-        values = ds[name].transpose("chain", "draw").values
+        values = chain_draw(ds[name])
         ax = axes[row, 0]
         for chain in values:
             ax.plot(steps, chain, lw=0.5, alpha=0.7)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from langevin import diagnostics
 from langevin.store import SampleStore, group_name
 
 
@@ -12,6 +13,12 @@ def chain_draw(values: xr.DataArray, *dims: str) -> np.ndarray:
     """The values of `values` with the chain axis first and the draw axis second, then
     `dims` in that order (all remaining dimensions in stored order when `dims` is empty)."""
     return values.transpose("chain", "draw", *(dims or (...,))).values
+
+
+def mean_with_mcse(values: np.ndarray) -> dict:
+    """{"sampled": posterior mean, "mcse": its MCSE} of a (chain, draw) series
+    (`langevin.diagnostics.mcse_mean`: ESS over all chains)."""
+    return {"sampled": float(values.mean()), "mcse": float(diagnostics.mcse_mean(values))}
 
 
 def q_group(config: dict) -> str:

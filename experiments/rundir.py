@@ -18,6 +18,7 @@ left by a killed start-up is removed by the next start-up of the same name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
@@ -28,6 +29,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from experiments import config as cfg
@@ -77,6 +79,21 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, Path):
         return str(value)
     raise TypeError(f"not JSON serializable: {value!r}")
+
+
+def json_ready(value):
+    """Arrays to lists and non-finite floats to None, recursively (summary.json is strict JSON)."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_ready(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
 
 
 def read_json(path: Path) -> dict:

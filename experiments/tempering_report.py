@@ -27,7 +27,7 @@ import numpy as np
 from experiments import comparisons, equilibration, rundir
 from experiments.convergence import scalar_diagnostics, thermometer, warnings_for
 from experiments.data import read_dataset
-from experiments.feature_learning_comparison import json_ready, solve_landau
+from experiments.feature_learning_comparison import solve_landau
 from experiments.run_draws import chain_draw, q_draws
 from experiments.sweep_tables import (
     draw_learnability_transition, draw_neg_log_q, feature_learning_columns, format_table,
@@ -235,7 +235,7 @@ def write_tempering_report(run_dir: Path) -> Path:
     draw_figures(figures_dir, traces, ds["step"].values, ladder, replicas, rows, mode)
     path = run_dir / rundir.SUMMARY_FILE
 
-    rundir.write_json_atomic(path, json_ready(summary))
+    rundir.write_json_atomic(path, rundir.json_ready(summary))
     return path
 
 
