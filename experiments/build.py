@@ -19,7 +19,7 @@ from langevin.convention import (
     layer_prior_variance, scaled_noise_variance, training_to_bayes,
 )
 from langevin.integrators import Integrator, per_layer_step_sizes
-from langevin.schemes import INTEGRATORS
+from langevin.schemes import INTEGRATORS, scheme_options
 from langevin.models import Model
 from langevin.potential import make_potential
 from langevin.run import RunPlan
@@ -223,9 +223,8 @@ def build_run(config: dict, data: DataSet) -> RunSetup:
     potential = make_potential(model, x, y, physics.weight_decays)
     step_sizes = per_layer_step_sizes(sampler["step_size"], physics.weight_decays,
                                       sampler["preconditioner"])
-    options = {"friction": sampler["friction"]} if sampler["integrator"] == "baoab" else {}
     integrator = INTEGRATORS[sampler["integrator"]](potential, step_sizes, physics.temperature,
-                                                    **options)
+                                                    **scheme_options(sampler["integrator"], sampler))
     generator = torch.Generator(device=device).manual_seed(sampler["seed"])
     # Chains start from the prior (an independent, overdispersed start for R-hat), or with
     # every w·w* at ±sampler.init_q (experiments.tempering_setup.initial_theta).
