@@ -33,6 +33,7 @@ import xarray as xr
 from experiments.architectures import NetworkPrior, get_entry
 from experiments.data import DataSet
 from experiments.gp_comparison import mean_and_variance_gap
+from experiments.plotting import pyplot
 from experiments.run_draws import chain_draw, mean_with_mcse
 from theory.gaussian_process import gp_posterior
 from theory.proportional_linear_exact import exact_linear_one_layer
@@ -143,7 +144,7 @@ def compare_proportional(prior: NetworkPrior, data: DataSet, ds: xr.Dataset) -> 
            **sampled_test_section(f, data.y_test, theory["renormalized"], theory["nngp"])}
     if READOUT_NORM in ds:
         norm = chain_draw(ds[READOUT_NORM]).astype(np.float64)
-        sampled = mean_with_mcse(norm * prior.chi / prior.readout_variance_tilde)
+        sampled = mean_with_mcse(norm / prior.gp_readout_variance)  # σ̃_a²/χ: NetworkPrior
         out["order_parameter"].update(sampled=sampled["sampled"], sampled_mcse=sampled["mcse"],
                                       estimator="chi |a|^2 / sigma_a2 (E_prior = 1)")
     if "exact_finite_width" in theory:
@@ -193,8 +194,7 @@ def _first(width) -> float:
 def draw_variance_vs_width(preset: str, key: str, table: list[dict], figures_dir) -> None:
     """Test-point-averaged posterior variance against N1 (one panel per activation): sampled
     with 2-MCSE bars, the Q̄ prediction, the NNGP (and the exact finite-width linear value)."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [r for r in table if "var_theory" in r and isinstance(r[key], (list, tuple))]
     if not rows:
         return

@@ -44,6 +44,7 @@ import numpy as np
 import xarray as xr
 
 from experiments.data import DataSet
+from experiments.plotting import pyplot
 from experiments.run_draws import chain_draw
 from experiments.theory_inputs import TwoLayerTheoryInputs
 from langevin import diagnostics
@@ -235,8 +236,7 @@ def table_columns(summary: dict) -> dict:
 def draw_learnability_ratios(preset: str, key: str, table: list[dict], figures_dir) -> None:
     """R_1, R_2 against β for each n/d (the talk's Fig. 2 layout): experiment with MCSE error bars,
     approximate adaptive, scaling and GP, one marker per n/d."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [r for r in table if "beta" in r]
     if not rows:
         return

@@ -28,6 +28,7 @@ from experiments import comparisons, equilibration, rundir
 from experiments.convergence import scalar_diagnostics, thermometer, warnings_for
 from experiments.data import read_dataset
 from experiments.feature_learning_comparison import solve_landau
+from experiments.plotting import pyplot
 from experiments.run_draws import chain_draw, q_draws
 from experiments.sweep_tables import (
     draw_learnability_transition, draw_neg_log_q, feature_learning_columns, format_table,
@@ -149,11 +150,7 @@ def rung_traces(replica: np.ndarray, num_replicas: int) -> np.ndarray:
 
 def draw_figures(figures_dir: Path, traces: np.ndarray, steps: np.ndarray, ladder: np.ndarray,
                  num_replicas: int, rows: list[dict], mode: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for b in range(0, traces.shape[0], num_replicas):  # the R chains of system 0
         ax.step(steps, traces[b], where="post", lw=0.8, label=f"chain {b}")
