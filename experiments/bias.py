@@ -9,8 +9,9 @@ So m(η) − m(η/2) = bη/2 + O(η²), and the bias of the run at its step size
 
     bias(η) ≈ 2 (m(η) − m(η/2)),   MCSE = 2 √(mcse(m(η))² + mcse(m(η/2))²).
 
-The two means come from a short continuation of the run's chains, in memory (nothing
-is written to the run): from the last checkpoint, K steps at the run's step size and,
+The two means come from a short continuation of the run's chains by the sampler's one
+loop (`langevin.run.run_chains`, in a scratch directory that is removed; nothing is
+written to the run): from the last checkpoint, K steps at the run's step size and,
 from the same state, 2K steps at half the step size (the same Langevin time η·K, so
 both means have about the same Monte Carlo error), recording the observables every
 step and every second step respectively. The first `DISCARD_FRACTION` of each arm is
