@@ -223,8 +223,9 @@ def build_run(config: dict, data: DataSet) -> RunSetup:
     potential = make_potential(model, x, y, physics.weight_decays)
     step_sizes = per_layer_step_sizes(sampler["step_size"], physics.weight_decays,
                                       sampler["preconditioner"])
+    options = scheme_options(sampler["integrator"], sampler)  # e.g. baoab's friction
     integrator = INTEGRATORS[sampler["integrator"]](potential, step_sizes, physics.temperature,
-                                                    **scheme_options(sampler["integrator"], sampler))
+                                                    **options)
     generator = torch.Generator(device=device).manual_seed(sampler["seed"])
     # Chains start from the prior (an independent, overdispersed start for R-hat), or with
     # every w·w* at ±sampler.init_q (experiments.tempering_setup.initial_theta).

@@ -24,7 +24,8 @@ from experiments.launch import plan
 from experiments.launch.status import add_parser as add_status_parser
 from experiments.lock import RunDirectoryLock
 from experiments.report import print_report
-from experiments.runner import execute, resume_run, start_run  # noqa: F401 - cli.execute, cli.start_run
+# execute and start_run are also read as experiments.cli.<name>
+from experiments.runner import execute, resume_run, start_run  # noqa: F401
 
 
 def _resolve_source(source: str | None) -> tuple[str, list[dict]]:

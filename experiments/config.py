@@ -57,7 +57,8 @@ def _seed(v):
     return None if 0 <= v < SEED_LIMIT else "must be an integer in [0, 2**62)"
 
 
-ACTIVATION_NAMES = tuple(ACTIVATIONS)  # the sampler's table (theory's: tests/experiments/test_registries.py)
+# The sampler's tables; theory's activations agree (tests/experiments/test_registries.py).
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
 INTEGRATOR_NAMES = tuple(INTEGRATORS)
 
 SCHEMA: dict[str, dict[str, Key]] = {
