@@ -9,8 +9,9 @@ So m(η) − m(η/2) = bη/2 + O(η²), and the bias of the run at its step size
 
     bias(η) ≈ 2 (m(η) − m(η/2)),   MCSE = 2 √(mcse(m(η))² + mcse(m(η/2))²).
 
-The two means come from a short continuation of the run's chains, in memory (nothing
-is written to the run): from the last checkpoint, K steps at the run's step size and,
+The two means come from a short continuation of the run's chains by the sampler's one
+loop (`langevin.run.run_chains`, in a scratch directory that is removed; nothing is
+written to the run): from the last checkpoint, K steps at the run's step size and,
 from the same state, 2K steps at half the step size (the same Langevin time η·K, so
 both means have about the same Monte Carlo error), recording the observables every
 step and every second step respectively. The first `DISCARD_FRACTION` of each arm is
@@ -35,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import math
+import tempfile
 from pathlib import Path
 from typing import Callable, Mapping, NamedTuple
 
@@ -44,12 +46,15 @@ import xarray as xr
 
 from experiments import rundir
 from experiments.architectures import get_entry
-from experiments.build import build_run, resolve_physics
+from experiments.build import RunSetup, build_run, resolve_physics
 from experiments.data import DataSet
+from experiments.run_draws import chain_draw
 from langevin import diagnostics
 from langevin import observables as obs
-from langevin.checkpoint import load_checkpoint, state_to_device
+from langevin.checkpoint import Checkpoint, load_checkpoint, save_checkpoint, state_to_device
 from langevin.integrators import Integrator
+from langevin.run import NonFiniteError, RunPlan, run_chains
+from langevin.store import SampleStore
 
 DISCARD_FRACTION = 0.25  # of each arm, for the relaxation between the η and η/2 laws
 RESOLVED_IN_MCSE = 3.0  # |bias| above this many MCSE: the bias is resolved
@@ -64,6 +69,7 @@ MIN_STEPS = 40
 AUTO_BUDGET = 2e10
 HALF_STEP_SEED_OFFSET = 1_000_003  # seed of the η/2 arm: sampler.seed + this
 ACCEPTANCE_KEY = "acceptance_probability"
+CONTINUATION_HASH = "step-halving"  # config hash of the scratch checkpoint of continue_chains
 
 
 class ArmDraws(NamedTuple):
@@ -77,24 +83,37 @@ class ArmDraws(NamedTuple):
 def continue_chains(integrator: Integrator, state, generator: torch.Generator, num_steps: int,
                     observables: Mapping[str, obs.Observable], every: int = 1) -> ArmDraws:
     """Run `num_steps` steps from `state` (not mutated), recording every observable every
-    `every` steps into preallocated device buffers; returns NumPy (chain, draw, ...)."""
-    num_draws = num_steps // every
-    buffers: dict[str, torch.Tensor] = {}
+    `every` steps; returns NumPy (chain, draw, ...) arrays.
+
+    The steps are those of `langevin.run.run_chains`, the one sampling loop: the state and
+    the generator's state are written as a step-0 checkpoint into a scratch directory,
+    from which run_chains resumes (its one restore), with burn_in = 0, thin = `every` and
+    a single flush; its store is read back and the scratch directory removed. The
+    acceptance probabilities of a Metropolis-adjusted scheme are collected from the
+    info of each step."""
     acceptance: list[torch.Tensor] = []
-    for step in range(1, num_steps + 1):
-        state, info = integrator.step(state, generator)
+
+    def step(current, stream):
+        new_state, info = integrator.step(current, stream)
         if ACCEPTANCE_KEY in info:
             acceptance.append(info[ACCEPTANCE_KEY])
-        if step % every:
-            continue
-        slot = step // every - 1
-        for observable in observables.values():
-            for name, value in observable.fn(state).items():
-                if name not in buffers:
-                    buffers[name] = torch.empty((num_draws, *value.shape), dtype=value.dtype,
-                                                device=value.device)
-                buffers[name][slot] = value.detach()
-    values = {name: buf.transpose(0, 1).cpu().numpy() for name, buf in buffers.items()}
+        return new_state, info
+
+    recorded = {key: observable._replace(every=None) for key, observable in observables.items()}
+    names = [name for observable in recorded.values() for name in observable.dims]
+    num_chains = int(state.potential.shape[0])
+    with tempfile.TemporaryDirectory(prefix="step-halving-") as scratch:
+        checkpoint_dir = Path(scratch) / rundir.CHECKPOINT_DIR
+        save_checkpoint(checkpoint_dir, Checkpoint(state._asdict(), generator.get_state(), 0, {},
+                                                   CONTINUATION_HASH))
+        store = SampleStore(Path(scratch) / rundir.SAMPLES_DIR, num_chains)
+        run_chains(integrator=integrator._replace(step=step), initial_theta=state.theta,
+                   generator=generator, observables=recorded,
+                   plan=RunPlan(burn_in=0, num_steps=num_steps, thin=every,
+                                checkpoint_every=num_steps),
+                   store=store, checkpoint_dir=checkpoint_dir, config_hash=CONTINUATION_HASH)
+        ds = store.open().load()
+        values = {name: chain_draw(ds[name]) for name in names}
     accepted = torch.stack(acceptance, dim=1).cpu().numpy() if acceptance else None
     return ArmDraws(values, accepted)
 
@@ -176,6 +195,65 @@ def _acceptance_summary(acceptance: np.ndarray) -> tuple[dict, list[str]]:
     return summary, notes
 
 
+class PhysicsMismatch(ValueError):
+    """The posterior rebuilt from config.toml is not the one meta.json records."""
+
+
+class Continuation(NamedTuple):
+    """The chains of a run restored from its last checkpoint, ready to continue."""
+
+    setup: RunSetup  # experiments.build of the run's config (on an available device)
+    state: object  # the checkpoint's integrator state, on setup.device
+    generator: torch.Generator  # the run's stream at the checkpoint
+    half_step_generator: torch.Generator  # seeded: sampler.seed + HALF_STEP_SEED_OFFSET
+    build_integrator: Callable[[float], Integrator]  # the run's integrator at a step size
+
+
+def restore_continuation(run_dir, config: dict, data: DataSet) -> Continuation | None:
+    """The one restore of a run's chains for a continuation (the step-size-bias check of
+    the report and of `experiments.reference_check`); None without a checkpoint.
+
+    The physics comes from the run's meta.json: the posterior rebuilt from config.toml
+    must equal the one recorded there (temperature, per-layer prior variances and
+    weight decays), else PhysicsMismatch. A generator state saved on another device type
+    is replaced by a stream seeded with sampler.seed."""
+    checkpoint = load_checkpoint(Path(run_dir) / rundir.CHECKPOINT_DIR)
+    if checkpoint is None:
+        return None
+    config = _on_available_device(config)
+    setup = build_run(config, data)
+    meta_path = Path(run_dir) / rundir.META_FILE
+    if meta_path.is_file():
+        _check_physics(rundir.read_json(meta_path)["convention"], setup.physics.as_metadata())
+    state = setup.integrator.state_type(**state_to_device(checkpoint.state, setup.device))
+    generator = torch.Generator(device=setup.device)
+    try:
+        generator.set_state(checkpoint.generator_state)
+    except RuntimeError:  # saved on another device type: a seeded stream instead
+        generator.manual_seed(config["sampler"]["seed"])
+    half_step_generator = torch.Generator(device=setup.device).manual_seed(
+        config["sampler"]["seed"] + HALF_STEP_SEED_OFFSET)
+
+    def build_integrator(step_size: float) -> Integrator:
+        changed = copy.deepcopy(config)
+        changed["sampler"]["step_size"] = step_size
+        return build_run(changed, data).integrator
+
+    return Continuation(setup, state, generator, half_step_generator, build_integrator)
+
+
+def _check_physics(recorded: dict, rebuilt: dict) -> None:
+    """PhysicsMismatch naming the first key where meta.json and the rebuild disagree."""
+    for key in ("temperature", "prior_variances", "weight_decays"):
+        want, got = recorded.get(key), rebuilt[key]
+        pairs = ([(want.get(layer), got[layer]) for layer in got] if isinstance(got, dict)
+                 else [(want, got)])
+        if want is None or not all(a is not None and math.isclose(a, b, rel_tol=1e-9)
+                                   for a, b in pairs):
+            raise PhysicsMismatch(f"the posterior rebuilt from config.toml differs from "
+                                  f"meta.json in convention.{key} ({got} vs {want})")
+
+
 def step_size_bias_summary(run_dir, config: dict, data: DataSet, ds: xr.Dataset) -> dict:
     """The report's step-size-bias section for `run_dir` (see the module docstring):
     {"status", "step_size", "steps", "observables" | "acceptance", "warnings"}.
@@ -194,31 +272,26 @@ def step_size_bias_summary(run_dir, config: dict, data: DataSet, ds: xr.Dataset)
         out["status"] = (f"skipped: cost {cost:.2g} > {AUTO_BUDGET:.2g} (set "
                          "diagnostics.bias_check = 'on' or fewer diagnostics.bias_check_steps)")
         return out
-    checkpoint = load_checkpoint(Path(run_dir) / rundir.CHECKPOINT_DIR)
-    if checkpoint is None:
+    try:
+        restored = restore_continuation(run_dir, config, data)
+    except PhysicsMismatch as err:
+        out["status"] = f"skipped: {err}"
+        return out
+    if restored is None:
         out["status"] = "skipped: no checkpoint"
         return out
-    config = _on_available_device(config)
-    setup = build_run(config, data)
-    state = setup.integrator.state_type(**state_to_device(checkpoint.state, setup.device))
-    generator = torch.Generator(device=setup.device)
-    try:
-        generator.set_state(checkpoint.generator_state)
-    except RuntimeError:  # saved on another device type: a seeded stream instead
-        generator.manual_seed(config["sampler"]["seed"])
-    half_step_generator = torch.Generator(device=setup.device).manual_seed(
-        config["sampler"]["seed"] + HALF_STEP_SEED_OFFSET)
-
-    def build_integrator(step_size: float) -> Integrator:
-        changed = copy.deepcopy(config)
-        changed["sampler"]["step_size"] = step_size
-        return build_run(changed, data).integrator
-
+    setup = restored.setup
     layers = setup.model.layer_names
     observables = {"train_loss": obs.train_loss(), "squared_norms": obs.squared_norms(layers),
                    "virial_temperature": obs.virial_temperature(layers)}
-    full, half = step_halving(build_integrator, config["sampler"]["step_size"], state,
-                              generator, half_step_generator, num_steps, observables)
+    try:
+        full, half = step_halving(restored.build_integrator, config["sampler"]["step_size"],
+                                  restored.state, restored.generator,
+                                  restored.half_step_generator, num_steps, observables)
+    except NonFiniteError as err:
+        out["status"] = "failed: non-finite draws in the continuation"
+        out["warnings"].append(f"step-size-bias check: {err}")
+        return out
     out["status"] = "done"
     if half is None:
         out["acceptance"], out["warnings"] = _acceptance_summary(full.acceptance)
@@ -230,7 +303,7 @@ def step_size_bias_summary(run_dir, config: dict, data: DataSet, ds: xr.Dataset)
     for name in sorted(full.values):
         entry = {key: _listed(value)
                  for key, value in richardson_bias(full.values[name], half.values[name]).items()}
-        run_mcse = (float(diagnostics.mcse_mean(ds[name].transpose("chain", "draw").values))
+        run_mcse = (float(diagnostics.mcse_mean(chain_draw(ds[name])))
                     if name in ds and ds.sizes["draw"] >= 4 else math.nan)
         entry["run_mcse"] = run_mcse
         entry["resolved"] = bool(abs(entry["bias"]) > RESOLVED_IN_MCSE * entry["bias_mcse"])

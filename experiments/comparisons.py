@@ -10,6 +10,7 @@ from experiments.gp_comparison import compare_gp
 from experiments.proportional_comparison import compare_proportional
 from experiments.proportional_deep_comparison import compare_proportional_deep
 from experiments.relu_learnability import compare_relu_learnability
+from experiments.run_mode_setup import theory_skip_reason
 from experiments.theory_inputs import is_two_layer, network_prior, two_layer_inputs
 
 
@@ -19,8 +20,6 @@ def compare_with_theory(config: dict, meta: dict, data: DataSet, ds: xr.Dataset,
     theories (single-index learnabilities, GFL, Landau) for one hidden layer without bias.
     None of them applies to a non-Gaussian likelihood, an output scale, centring, T = 0 or
     an annealed T: then {"skipped": reason}."""
-    from experiments.run_mode_setup import theory_skip_reason
-
     reason = theory_skip_reason(config)
     if reason is not None:
         return {"skipped": reason}

@@ -35,6 +35,8 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 from experiments import tempering_config  # replica-exchange keys (their own module)
+from langevin.activations import ACTIVATIONS
+from langevin.schemes import INTEGRATORS, SCHEME_OPTIONS
 
 
 _positive, _non_negative, _one_of = positive, non_negative, one_of
@@ -55,8 +57,9 @@ def _seed(v):
     return None if 0 <= v < SEED_LIMIT else "must be an integer in [0, 2**62)"
 
 
-ACTIVATION_NAMES = ("erf", "relu", "tanh", "linear", "quadratic")
-INTEGRATOR_NAMES = ("euler_maruyama", "baoab", "mala")  # = langevin.schemes.INTEGRATORS
+# The sampler's tables; theory's activations agree (tests/experiments/test_registries.py).
+ACTIVATION_NAMES = tuple(ACTIVATIONS)
+INTEGRATOR_NAMES = tuple(INTEGRATORS)
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "sampler": {
@@ -273,9 +276,10 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
     if sampler["num_steps"] < sampler["thin"]:
         raise ConfigError(f"config key 'sampler.num_steps' ({sampler['num_steps']}) must be at "
                           f"least sampler.thin ({sampler['thin']})")
-    if "sampler.friction" in user_keys and sampler["integrator"] != "baoab":
-        raise ConfigError(f"config key 'sampler.friction' applies to sampler.integrator = "
-                          f"'baoab' only, got integrator {sampler['integrator']!r}")
+    for (_, option), owner in _INTEGRATOR_KEYS.items():
+        if f"sampler.{option}" in user_keys and sampler["integrator"] != owner:
+            raise ConfigError(f"config key 'sampler.{option}' applies to sampler.integrator = "
+                              f"{owner!r} only, got integrator {sampler['integrator']!r}")
     observables = config["observables"]
     for key in ("kernel_every", "preactivation_every"):
         if observables[key] > 0 and observables["probe_points"] == 0:
@@ -355,7 +359,8 @@ _NOT_HASHED = {("sampler", "progress"), ("sampler", "device"), ("sampler", "chec
                ("diagnostics", "bias_check"), ("diagnostics", "bias_check_steps")}
 # Keys read by one integrator only: hashed only for it (so the hash of a run of another
 # integrator is the same as before the key existed, and such runs stay resumable).
-_INTEGRATOR_KEYS = {("sampler", "friction"): "baoab"}
+_INTEGRATOR_KEYS = {("sampler", option): name
+                    for name, options in SCHEME_OPTIONS.items() for option in options}
 # Keys read by one data source only: hashed only for it (runs of other sources keep their hash).
 _DATA_SOURCE_KEYS = {("data", key): "digits" for key in digits_keys.DIGITS_KEYS}
 _DATA_SOURCE_KEYS |= {("data", key): "sparse_coding"

@@ -34,6 +34,7 @@ import math
 import numpy as np
 import xarray as xr
 
+from experiments.run_draws import chain_draw
 from langevin import diagnostics
 
 DRIFT_Z = 4.0  # |z| above this: the first and last thirds disagree
@@ -47,7 +48,7 @@ def _scalar_names(ds: xr.Dataset) -> list[str]:
 
 
 def _draws(ds: xr.Dataset, name: str) -> np.ndarray:
-    return ds[name].transpose("chain", "draw").values.astype(np.float64)
+    return chain_draw(ds[name]).astype(np.float64)
 
 
 def _mean_and_mcse(values: np.ndarray) -> tuple[float, float]:

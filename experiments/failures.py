@@ -10,6 +10,15 @@ from __future__ import annotations
 
 import errno
 
+from experiments import config as cfg
+from experiments import rundir
+from experiments.data import DataError
+from experiments.lock import RunDirectoryBusy
+from experiments.resources import ResourceError
+from langevin.checkpoint import CheckpointError
+from langevin.run import NonFiniteError
+from langevin.store import StoreError
+
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
 EXIT_BUSY = 4
@@ -56,15 +65,6 @@ def is_out_of_memory(err: BaseException) -> bool:
 
 def describe(err: BaseException) -> tuple[int, str] | None:
     """(exit code, message) of an expected failure; None for anything else."""
-    from experiments import config as cfg
-    from experiments import rundir
-    from experiments.data import DataError
-    from experiments.lock import RunDirectoryBusy
-    from experiments.resources import ResourceError
-    from langevin.checkpoint import CheckpointError
-    from langevin.run import NonFiniteError
-    from langevin.store import StoreError
-
     if isinstance(err, RunFailure):
         return err.code, str(err)
     if isinstance(err, RunDirectoryBusy):

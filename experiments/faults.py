@@ -1,7 +1,7 @@
 """Fault injection at the write points of a run, for the crash-safety tests.
 
 `langevin.run.run_chains(fault_hook=...)` calls the hook at every point of its
-flush/checkpoint sequence (see `langevin.run`); `experiments.cli.start_run` at
+flush/checkpoint sequence (see `langevin.run`); `experiments.runner.start_run` at
 "startup:data", "startup:meta" and "startup:publish" (before writing data.npz, meta.json
 and renaming the staged run directory into place). The command line installs a hook only
 when the environment variable `LANGEVIN_FAULT_AT` is set (it is read here and nowhere

@@ -47,8 +47,10 @@ import xarray as xr
 from experiments import order_parameter_statistics as qstats
 from experiments.data import DataSet
 from experiments.gp_comparison import gp_prediction, hermite_learnabilities
+from experiments.rundir import json_ready
+from experiments.run_draws import chain_draw, mean_with_mcse
 from experiments.theory_inputs import TwoLayerTheoryInputs
-from langevin import diagnostics
+from langevin.convention import scaled_noise_variance
 from theory import landau
 from theory.adaptive_kernel import projection_ratio
 from theory.cubic_teacher import (CubicTeacherSolution, find_cubic_teacher_crossover,
@@ -68,21 +70,6 @@ CROSSOVER_BRACKET, CROSSOVER_STEPS = 8.0, 13
 OVERLAY_POINTS = 401
 
 
-def json_ready(value):
-    """Arrays to lists and non-finite floats to None, recursively (summary.json is strict JSON)."""
-    if isinstance(value, dict):
-        return {k: json_ready(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, np.ndarray)):
-        return [json_ready(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.bool_):
-        return bool(value)
-    return value
-
-
 def _solver_report(solution) -> dict:
     return {"converged": bool(solution.converged), "residual": float(solution.residual),
             "iterations": int(solution.iterations), "message": solution.message}
@@ -93,10 +80,6 @@ def _convergence_warning(name: str, solution) -> list[str]:
         return []
     return [f"{name} did not converge: {solution.message or 'no message'} "
             f"(residual {solution.residual:.3g}); its predictions are not reliable"]
-
-
-def _mean_with_mcse(values: np.ndarray) -> dict:
-    return {"sampled": float(values.mean()), "mcse": float(diagnostics.mcse_mean(values))}
 
 
 def mean_field_expansion(inputs: TwoLayerTheoryInputs) -> float:
@@ -156,7 +139,8 @@ def landau_transition(inputs: TwoLayerTheoryInputs) -> tuple[dict, list[str]]:
     """σ²_c of the scaling limit and the finite-d crossover, as physical noise variances σ̃²/χ."""
     params, scale = inputs.landau_couplings()
     noise = params.pop("noise_variance")
-    physical = lambda value: value * scale * scale / inputs.chi  # the rescaled σ̃² back to σ²
+    # the rescaled σ̃² of the y_1 = 1 problem back to the run's physical σ² = y_1² σ̃²/χ
+    physical = lambda value: scaled_noise_variance(value * scale * scale, inputs.chi)  # noqa: E731
     out, warnings = {}, []
     try:
         found = landau.find_landau_transition("noise_variance", noise / TRANSITION_BRACKET,
@@ -236,7 +220,7 @@ def _q_values(ds: xr.Dataset, q: xr.DataArray | None) -> np.ndarray | None:
         q = ds["q"]
     if q is None or q.sizes.get("draw", 0) < 4:
         return None
-    return q.transpose("chain", "draw", "neuron").values.astype(np.float64)
+    return chain_draw(q, "neuron").astype(np.float64)
 
 
 class _Theories(NamedTuple):
@@ -301,8 +285,8 @@ def second_moment_comparison(ds: xr.Dataset, theories: _Theories, prior: float) 
     out = {}
     for name, theory in predicted.items():
         if name in ds:
-            values = ds[name].transpose("chain", "draw").values.astype(np.float64)
-            out[name] = {**_mean_with_mcse(values), **theory, "prior": prior}
+            values = chain_draw(ds[name]).astype(np.float64)
+            out[name] = {**mean_with_mcse(values), **theory, "prior": prior}
     return out
 
 
@@ -336,7 +320,7 @@ def compare_feature_learning(inputs: TwoLayerTheoryInputs, data: DataSet, ds: xr
                              q: xr.DataArray | None = None) -> dict:
     """{"feature_learning": section, "q_density": [grid, density]} for a χ > 1 single-index run,
     {} otherwise. `q` (chain, draw, neuron) defaults to ds["q"] (pass it when q has its own
-    cadence group, `report.q_draws`)."""
+    cadence group, `run_draws.q_draws`)."""
     if inputs.chi <= 1.0 or data.teacher_direction is None or not inputs.hermite_coefficients:
         return {}
     prior = inputs.sigma_w2 / inputs.input_dim
@@ -346,12 +330,12 @@ def compare_feature_learning(inputs: TwoLayerTheoryInputs, data: DataSet, ds: xr
     q_values, overlay = _q_values(ds, q), None
     if q_values is None:
         warnings.append("no q draws in the root group (q recorded at its own cadence?): p(q) not "
-                        "compared; pass q = report.q_draws(store, config)")
+                        "compared; pass q = run_draws.q_draws(store, config)")
     else:
         order_parameter, overlay = order_parameter_comparison(q_values, theories, prior)
         section.update(order_parameter)
     if "f_test" in ds and len(data.y_test):
-        f = ds["f_test"].transpose("chain", "draw", "test_point").values.astype(np.float64)
+        f = chain_draw(ds["f_test"], "test_point").astype(np.float64)
         continuum = {}
         if theories.gfl is not None:
             continuum["gfl"] = theories.gfl.learnabilities

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import xarray as xr
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import xarray as xr  # noqa: E402
-
-from experiments.data import DataSet  # noqa: E402
+from experiments.data import DataSet
+from experiments.plotting import pyplot
+from experiments.run_draws import chain_draw
 
 TRACE_VARIABLES = ("train_loss", "virial_temperature_w", "virial_temperature_a",
                    "squared_norm_w", "squared_norm_a", "w_second_moment_parallel")
@@ -26,13 +24,14 @@ def _scalar_names(ds: xr.Dataset) -> list[str]:
 
 def trace_and_rank(path: Path, ds: xr.Dataset) -> None:
     """Trace (left) and rank histograms per chain (right) of the scalar observables."""
+    plt = pyplot()
     names = _scalar_names(ds)
     if not names:
         return
     fig, axes = plt.subplots(len(names), 2, figsize=(11, 2.2 * len(names)), squeeze=False)
     steps = ds["step"].values
     for row, name in enumerate(names):
-        values = ds[name].transpose("chain", "draw").values
+        values = chain_draw(ds[name])
         ax = axes[row, 0]
         for chain in values:
             ax.plot(steps, chain, lw=0.5, alpha=0.7)
@@ -53,6 +52,7 @@ def trace_and_rank(path: Path, ds: xr.Dataset) -> None:
 def q_histogram(path: Path, q: xr.DataArray | None, prior_variance: float,
                 theory_density: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Histogram of q = w·w* over all neurons, chains and draws, against its prior."""
+    plt = pyplot()
     if q is None:
         return
     values = q.values.ravel()
@@ -84,6 +84,7 @@ def q_histogram(path: Path, q: xr.DataArray | None, prior_variance: float,
 
 def predictions_vs_targets(path: Path, predictions: dict | None, data: DataSet,
                            gp_mean: np.ndarray | None = None) -> None:
+    plt = pyplot()
     if predictions is None or not len(data.y_test):
         return
     fig, ax = plt.subplots(figsize=(4.6, 4.2))

@@ -19,6 +19,7 @@ import xarray as xr
 
 from experiments.data import DataSet
 from experiments.architectures import NetworkPrior, get_entry
+from experiments.run_draws import chain_draw, mean_with_mcse
 from experiments.theory_inputs import TwoLayerTheoryInputs
 from langevin import diagnostics
 from theory.gaussian_process import gp_posterior
@@ -34,11 +35,6 @@ def gp_prediction(prior: NetworkPrior, data: DataSet):
     K_test_train = gram(data.x_test, data.x_train)
     K_test_diag = diag(data.x_test)
     return gp_posterior(K_train, K_test_train, K_test_diag, data.y_train, prior.noise_variance)
-
-
-def _scalar_with_mcse(values: np.ndarray) -> dict:
-    """Posterior mean of a (chain, draw) series with its MCSE."""
-    return {"sampled": float(values.mean()), "mcse": float(diagnostics.mcse_mean(values))}
 
 
 def mean_and_variance_gap(f: np.ndarray, gp_mean: np.ndarray, gp_variance: np.ndarray) -> dict:
@@ -84,7 +80,7 @@ def hermite_learnabilities(f: np.ndarray, gp_mean: np.ndarray, data: DataSet,
         he = hermite_he(k, z)
         denominator = float(data.y_test @ he)
         per_draw = np.einsum("cdt,t->cd", f, he) / denominator
-        out[f"He{k}"] = {**_scalar_with_mcse(per_draw),
+        out[f"He{k}"] = {**mean_with_mcse(per_draw),
                          "gp": float(gp_mean @ he / denominator),
                          "continuum_ek": float(continuum.ek[k]),
                          "continuum_self_consistent": float(continuum.self_consistent[k]),
@@ -99,7 +95,7 @@ def compare_gp(prior: NetworkPrior, data: DataSet, ds: xr.Dataset,
     if prior.chi != 1.0 or "f_test" not in ds or not len(data.y_test):
         return None
     gp = gp_prediction(prior, data)
-    f = ds["f_test"].transpose("chain", "draw", "test_point").values.astype(np.float64)
+    f = chain_draw(ds["f_test"], "test_point").astype(np.float64)
     out = mean_and_variance_gap(f, gp.mean, gp.variance)
     out["condition_number"] = gp.condition_number
     out["log_marginal_likelihood"] = gp.log_marginal_likelihood
@@ -108,6 +104,6 @@ def compare_gp(prior: NetworkPrior, data: DataSet, ds: xr.Dataset,
     first_layer = prior.weight_variances[0] / prior.input_dim  # w ~ N(0, σ_1²/d)
     for name in ("w_second_moment_parallel", "w_second_moment_perp"):
         if name in ds:
-            values = ds[name].transpose("chain", "draw").values.astype(np.float64)
-            out[name] = {**_scalar_with_mcse(values), "gp": first_layer}
+            values = chain_draw(ds[name]).astype(np.float64)
+            out[name] = {**mean_with_mcse(values), "gp": first_layer}
     return out

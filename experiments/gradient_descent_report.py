@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments import rundir
+from experiments import classification_report
 from experiments.summary_table import classification_tables, table
 from langevin.store import SampleStore
 
@@ -56,8 +57,6 @@ def write_gradient_descent_report(run_dir: Path) -> Path:
             "jamming point a net cannot fit the data, and the linear hinge can stall at a "
             "corner of the loss (docs/conventions.md)")
     if store.num_draws("") > 0:  # the ensemble predictor and the classification observables
-        from experiments import classification_report
-
         classification = classification_report.classification_summary(
             store.open().load(), data.y_test, classification_report.cadence_groups(run_dir, config))
         if classification is not None:

@@ -25,6 +25,7 @@ Per run (summary.json, section theory.proportional):
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
@@ -32,7 +33,8 @@ import xarray as xr
 from experiments.architectures import NetworkPrior, get_entry
 from experiments.data import DataSet
 from experiments.gp_comparison import mean_and_variance_gap
-from langevin import diagnostics
+from experiments.plotting import pyplot
+from experiments.run_draws import chain_draw, mean_with_mcse
 from theory.gaussian_process import gp_posterior
 from theory.proportional_linear_exact import exact_linear_one_layer
 from theory.proportional_one_layer import (one_layer_zero_temperature, renormalized_prediction,
@@ -46,11 +48,6 @@ def applies(prior: NetworkPrior) -> bool:
     """One hidden fc layer, χ = 1, no bias, odd activation."""
     return (prior.architecture == "fc" and len(prior.widths) == 1 and prior.chi == 1.0
             and prior.bias_variance == 0.0 and prior.activation in ODD_ACTIVATIONS)
-
-
-def _series(values: np.ndarray) -> dict:
-    """Posterior mean of a (chain, draw) series with its MCSE."""
-    return {"sampled": float(values.mean()), "mcse": float(diagnostics.mcse_mean(values))}
 
 
 def _kernel_blocks(prior: NetworkPrior, data: DataSet):
@@ -113,7 +110,7 @@ def sampled_test_section(f: np.ndarray, y_test: np.ndarray, renormalized: dict, 
     gap = mean_and_variance_gap(f, renormalized["test_mean"], renormalized["test_variance"])
     centered2 = (f - f.mean(axis=(0, 1))) ** 2
     n = f.shape[0] * f.shape[1]
-    average_variance = _series(centered2.mean(-1))
+    average_variance = mean_with_mcse(centered2.mean(-1))
     average_variance["sampled"] *= n / (n - 1)
     return {
         "test_mean": gap["sampled_mean"].tolist(),
@@ -129,7 +126,7 @@ def sampled_test_section(f: np.ndarray, y_test: np.ndarray, renormalized: dict, 
             "theory": float(np.mean(renormalized["test_variance"])),
             "nngp": float(np.mean(nngp["test_variance"]))},
         "test_error": {
-            **_series(((y_test - f) ** 2).mean(-1)),
+            **mean_with_mcse(((y_test - f) ** 2).mean(-1)),
             "theory": renormalized["test_error"], "nngp": nngp["test_error"]},
         "renormalized": _listed(renormalized),
         "nngp": _listed(nngp),
@@ -142,12 +139,12 @@ def compare_proportional(prior: NetworkPrior, data: DataSet, ds: xr.Dataset) -> 
     if not applies(prior) or "f_test" not in ds or not len(data.y_test):
         return {}
     theory = theory_predictions(prior, data)
-    f = ds["f_test"].transpose("chain", "draw", "test_point").values.astype(np.float64)
+    f = chain_draw(ds["f_test"], "test_point").astype(np.float64)
     out = {"order_parameter": dict(theory["order_parameter"]),
            **sampled_test_section(f, data.y_test, theory["renormalized"], theory["nngp"])}
     if READOUT_NORM in ds:
-        norm = ds[READOUT_NORM].transpose("chain", "draw").values.astype(np.float64)
-        sampled = _series(norm * prior.chi / prior.readout_variance_tilde)
+        norm = chain_draw(ds[READOUT_NORM]).astype(np.float64)
+        sampled = mean_with_mcse(norm / prior.gp_readout_variance)  # σ̃_a²/χ: NetworkPrior
         out["order_parameter"].update(sampled=sampled["sampled"], sampled_mcse=sampled["mcse"],
                                       estimator="chi |a|^2 / sigma_a2 (E_prior = 1)")
     if "exact_finite_width" in theory:
@@ -197,10 +194,7 @@ def _first(width) -> float:
 def draw_variance_vs_width(preset: str, key: str, table: list[dict], figures_dir) -> None:
     """Test-point-averaged posterior variance against N1 (one panel per activation): sampled
     with 2-MCSE bars, the Q̄ prediction, the NNGP (and the exact finite-width linear value)."""
-    from pathlib import Path
-
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [r for r in table if "var_theory" in r and isinstance(r[key], (list, tuple))]
     if not rows:
         return

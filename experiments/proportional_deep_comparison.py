@@ -27,6 +27,7 @@ from experiments.data import DataSet
 from experiments.gp_comparison import gp_prediction
 from experiments.proportional_comparison import (ODD_ACTIVATIONS, moment_columns,
                                                  sampled_test_section)
+from experiments.run_draws import chain_draw
 from langevin import diagnostics
 from langevin.models.fc import weight_name
 from theory.proportional_deep import deep_prediction, solve_bkr, solve_deep
@@ -78,13 +79,13 @@ def compare_proportional_deep(prior: NetworkPrior, data: DataSet, ds: xr.Dataset
         key = f"squared_norm_{name}"
         if key not in ds:
             break
-        norm = ds[key].transpose("chain", "draw").values.astype(np.float64)
+        norm = chain_draw(ds[key]).astype(np.float64)
         sampled.append(1.0 + (float(norm.mean()) - variance * count / width) / variance)
         mcse.append(float(diagnostics.mcse_mean(norm)) / variance)
     else:
         order.update(sampled=sampled, sampled_mcse=mcse,
                      estimator="1 + (E|W_l|^2 - sigma_l^2 n_l/N_l)/sigma_l^2")
-    f = ds["f_test"].transpose("chain", "draw", "test_point").values.astype(np.float64)
+    f = chain_draw(ds["f_test"], "test_point").astype(np.float64)
     return {"proportional_deep": {"order_parameters": order,
                                   **sampled_test_section(f, data.y_test, renormalized, nngp)}}
 

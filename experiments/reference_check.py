@@ -31,7 +31,6 @@ n_train ≤ 20. Without a NAME|CONFIG the problem is `TINY_PROBLEM` (on the smok
 """
 from __future__ import annotations
 
-import copy
 import math
 import sys
 import time
@@ -42,12 +41,17 @@ import torch
 
 from experiments import bias, presets, rundir
 from experiments import config as cfg
-from experiments.build import build_run, make_data
 from experiments.architectures import fc_widths
+from experiments.build import build_run, make_data
+from experiments.run_draws import chain_draw, q_draws
+from experiments.runner import execute, start_run
+from experiments.run_mode_setup import theory_skip_reason
 from experiments.theory_inputs import is_two_layer
 from langevin import diagnostics
 from langevin import observables as obs
-from langevin.checkpoint import load_checkpoint, state_to_device
+from langevin.reference import (
+    ReferenceSamplerUnavailable, nuts_two_layer_posterior, require_reference_sampler,
+)
 from langevin.store import SampleStore
 
 LIMITS = {"data.d": 5, "model.width": 8, "data.n_train": 20}
@@ -83,8 +87,6 @@ def check_problem_size(config: dict, x_train: np.ndarray) -> None:
             f"bias; got model.architecture = {config['model']['architecture']!r}, "
             f"model.widths = {config['model']['widths']!r}, model.bias = "
             f"{config['model']['bias']!r}")
-    from experiments.run_mode_setup import theory_skip_reason
-
     if theory_skip_reason(config) is not None:  # NUTS samples the Gaussian likelihood, fixed T
         raise ProblemTooLarge("the NUTS reference check implements the Gaussian likelihood at "
                               "alpha = 1 and a fixed T; " + theory_skip_reason(config)
@@ -130,29 +132,20 @@ def _reference_observables(setup, x_points: torch.Tensor, teacher: torch.Tensor 
 
 
 def langevin_bias(run_dir: Path, config: dict, data, num_points: int) -> dict[str, tuple]:
-    """{statistic: (b̂, MCSE)}: step-halving bias of every statistic (0 for MALA)."""
-    setup = build_run(config, data)
-    checkpoint = load_checkpoint(run_dir / rundir.CHECKPOINT_DIR)
-    state = setup.integrator.state_type(**state_to_device(checkpoint.state, setup.device))
-    generator = torch.Generator(device=setup.device)
-    generator.set_state(checkpoint.generator_state)
-    half_generator = torch.Generator(device=setup.device).manual_seed(
-        config["sampler"]["seed"] + bias.HALF_STEP_SEED_OFFSET)
+    """{statistic: (b̂, MCSE)}: step-halving bias of every statistic (0 for MALA), continuing
+    the run's chains from its last checkpoint (`bias.restore_continuation`)."""
+    restored = bias.restore_continuation(run_dir, config, data)
+    setup = restored.setup
 
     def tensor(a):
         return None if a is None else torch.as_tensor(a, dtype=setup.dtype, device=setup.device)
 
     observables = _reference_observables(setup, tensor(data.x_test[:num_points]),
                                          tensor(data.teacher_direction))
-
-    def build_integrator(step_size):
-        changed = copy.deepcopy(config)
-        changed["sampler"]["step_size"] = step_size
-        return build_run(changed, data).integrator
-
     num_steps = max(bias.automatic_steps(config), config["sampler"]["num_steps"] // 4)
-    full, half = bias.step_halving(build_integrator, config["sampler"]["step_size"], state,
-                                   generator, half_generator, num_steps, observables)
+    full, half = bias.step_halving(restored.build_integrator, config["sampler"]["step_size"],
+                                   restored.state, restored.generator,
+                                   restored.half_step_generator, num_steps, observables)
     if half is None:  # Metropolis-adjusted: unbiased
         return {}
     full_stats = symmetric_statistics({k: bias.discard_transient(v)
@@ -165,25 +158,21 @@ def langevin_bias(run_dir: Path, config: dict, data, num_points: int) -> dict[st
 
 
 def langevin_draws(run_dir: Path, config: dict, num_points: int) -> dict[str, np.ndarray]:
-    from experiments.report import q_draws
-
     store = SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"])
     ds = store.open().load()
-    draws = {name: ds[name].transpose("chain", "draw", ...).values.astype(np.float64)
+    draws = {name: chain_draw(ds[name]).astype(np.float64)
              for name in ("train_loss", "squared_norm_w", "squared_norm_a") if name in ds}
     if "f_test" in ds:
-        draws["f_test"] = ds["f_test"].transpose("chain", "draw", "test_point").values[
+        draws["f_test"] = chain_draw(ds["f_test"], "test_point")[
             :, :, :num_points].astype(np.float64)
     q = q_draws(store, config)
     if q is not None:
-        draws["q"] = q.transpose("chain", "draw", "neuron").values.astype(np.float64)
+        draws["q"] = chain_draw(q, "neuron").astype(np.float64)
     return draws
 
 
 def nuts_draws(config: dict, data, num_points: int, nuts_options: dict) -> tuple[dict, dict]:
     """NUTS draws of the same statistics' inputs, and NUTS's own diagnostics."""
-    from langevin.reference import nuts_two_layer_posterior
-
     setup = build_run(config, data)
     physics = setup.physics
     result = nuts_two_layer_posterior(
@@ -251,9 +240,6 @@ def format_table(table: dict[str, dict]) -> str:
 def run_reference_check(name: str, overrides: list[dict], set_args: list[str], out: Path,
                         nuts_options: dict, num_points: int = DEFAULT_TEST_POINTS) -> dict:
     """The whole check; returns the JSON-ready result (also written to OUT/reference.json)."""
-    from experiments.cli import execute, start_run
-    from langevin.reference import require_reference_sampler
-
     config, _ = cfg.resolve(overrides, set_args)
     data = make_data(config)
     check_problem_size(config, data.x_train)
@@ -295,8 +281,6 @@ def run_reference_check(name: str, overrides: list[dict], set_args: list[str], o
 
 
 def cmd_reference(args) -> int:
-    from langevin.reference import ReferenceSamplerUnavailable
-
     name, overrides = _overrides(args.source)
     stamp = time.strftime("%Y%m%d-%H%M%S")
     out = Path(args.out) if args.out else Path("runs") / f"reference-{name}-{stamp}"

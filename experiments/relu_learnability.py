@@ -44,6 +44,8 @@ import numpy as np
 import xarray as xr
 
 from experiments.data import DataSet
+from experiments.plotting import pyplot
+from experiments.run_draws import chain_draw
 from experiments.theory_inputs import TwoLayerTheoryInputs
 from langevin import diagnostics
 from theory.adaptive_kernel import projection_ratio, solve_adaptive_kernel
@@ -172,7 +174,7 @@ def compare_relu_learnability(inputs: TwoLayerTheoryInputs, config: dict, data: 
     for split, name, probes_of in (("train", "f_train", data.x_train), ("test", "f_test", data.x_test)):
         entry = {k: np.asarray(v).tolist() for k, v in theory.get(split, {}).items()}
         if name in ds and split in theory:
-            f = ds[name].transpose("chain", "draw", ...).values.astype(np.float64)
+            f = chain_draw(ds[name]).astype(np.float64)
             y = data.y_train if split == "train" else data.y_test
             sampled = sampled_ratios(f, y, hermite_probes(probes_of, data.teacher_direction))
             entry["sampled"] = sampled["sampled"].tolist()
@@ -234,8 +236,7 @@ def table_columns(summary: dict) -> dict:
 def draw_learnability_ratios(preset: str, key: str, table: list[dict], figures_dir) -> None:
     """R_1, R_2 against β for each n/d (the talk's Fig. 2 layout): experiment with MCSE error bars,
     approximate adaptive, scaling and GP, one marker per n/d."""
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [r for r in table if "beta" in r]
     if not rows:
         return

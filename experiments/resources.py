@@ -26,6 +26,8 @@ import os
 from pathlib import Path
 from typing import Mapping, NamedTuple
 
+import torch
+
 STATE_COPIES = {"euler_maruyama": 2, "baoab": 3, "mala": 4}
 ACTIVATION_COPIES = 4
 REFUSE_FRACTION = 0.9
@@ -90,8 +92,6 @@ def available_memory_bytes(device: str) -> float:
     """Free memory of `device`: CUDA's free memory, or on the CPU MemAvailable of
     /proc/meminfo (capped by a cgroup limit); inf if unknown."""
     if device.startswith("cuda"):
-        import torch
-
         free, _total = torch.cuda.mem_get_info(torch.device(device))
         return float(free)
     available = math.inf

@@ -13,7 +13,7 @@ from langevin.gradient_descent import gradient_descent_observables
 from langevin.likelihoods import LIKELIHOODS
 from langevin.output_model import OutputModel
 from langevin.potential import make_potential
-from langevin.schemes import INTEGRATORS, ZERO_TEMPERATURE
+from langevin.schemes import INTEGRATORS, ZERO_TEMPERATURE, scheme_options
 
 
 def check_labels(config: dict, y_train: np.ndarray, y_test: np.ndarray) -> None:
@@ -82,7 +82,7 @@ def make_integrator(config: dict, model, x: torch.Tensor, y: torch.Tensor, physi
             shrink=sampler["gd_step_shrink"], loss_tolerance=sampler["gd_loss_tolerance"],
             max_multiplier=sampler["gd_max_step_multiplier"],
             min_multiplier=sampler["gd_min_step_multiplier"])
-    options = {"friction": sampler["friction"]} if name == "baoab" else {}
+    options = scheme_options(name, sampler)  # e.g. baoab's friction
     if is_annealed(config):
         schedule = geometric_schedule(physics.temperature, sampler["anneal_final_temperature"],
                                       sampler["anneal_steps"])

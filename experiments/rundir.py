@@ -18,18 +18,23 @@ left by a killed start-up is removed by the next start-up of the same name.
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import shutil
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from experiments import config as cfg
+from experiments.data import read_dataset
+from experiments.lock import RunDirectoryBusy, RunDirectoryLock
 
 CONFIG_FILE = "config.toml"
 META_FILE = "meta.json"
@@ -76,6 +81,21 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"not JSON serializable: {value!r}")
 
 
+def json_ready(value):
+    """Arrays to lists and non-finite floats to None, recursively (summary.json is strict JSON)."""
+    if isinstance(value, dict):
+        return {k: json_ready(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [json_ready(v) for v in (value.tolist() if isinstance(value, np.ndarray) else value)]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    return value
+
+
 def read_json(path: Path) -> dict:
     """A JSON file of a run directory; CorruptFileError names it if it does not parse."""
     try:
@@ -90,8 +110,6 @@ def read_json(path: Path) -> dict:
 
 def read_run_data(run_dir: Path):
     """The run's data.npz (written by the run itself): CorruptFileError if unreadable."""
-    from experiments.data import read_dataset
-
     path = Path(run_dir) / DATA_FILE
     if not path.is_file():
         raise RunDirectoryError(f"{str(path)!r} is missing: the run directory is incomplete")
@@ -116,7 +134,6 @@ def git_commit() -> str | None:
 
 def package_version() -> str:
     try:
-        from importlib.metadata import version
         return version("langevin-feature-learning")
     except Exception:  # noqa: BLE001 - not installed: running from a source tree
         return "source"
@@ -157,8 +174,6 @@ def _staging_prefix(path: Path) -> str:
 def make_staging_dir(path: Path) -> Path:
     """A private directory beside `path` to assemble a run directory in (module doc);
     stale staging directories of `path` from killed start-ups are removed first."""
-    from experiments.lock import RunDirectoryBusy, RunDirectoryLock
-
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(_staging_prefix(path) + "*"):

@@ -39,6 +39,7 @@ from typing import Callable
 
 from experiments import config as cfg
 from experiments import launch_keys, rundir
+from experiments.run_draws import q_group
 from langevin.export import SHARDS_MANIFEST, open_samples
 
 SHARD_SEED_BASE = 2**61
@@ -172,8 +173,7 @@ def report_inputs(run_dir: Path) -> dict:
         empty = [d.name for d in shard_dirs(run_dir) if not (d / rundir.SAMPLES_DIR).exists()]
         raise ValueError(f"{str(run_dir)!r}: a shard has no stored draws yet "
                          f"({', '.join(empty) or 'see langevin status'}); nothing to report")
-    every = config["observables"]["q_every"]
-    group = "" if every in (0, config["sampler"]["thin"]) else f"every_{every}"
+    group = q_group(config)
     q = None
     try:
         grouped = open_merged(run_dir, group)

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.plotting import pyplot
 from theory import staircase
 
 DEFAULTS = {"epsilon": -0.1, "gp_noise_variance": 1.0, "gp_sigma_a2": 1.0, "sigma_w2": 1.0,
@@ -51,11 +52,7 @@ def staircase_table(gp_dims=GP_DIMS, adaptive_dims=ADAPTIVE_DIMS, steps: int = 4
 
 
 def draw_staircase(table: dict, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     for name, label, color in (("gp", "GP (NNGP)", "tab:red"), ("adaptive", "adaptive kernel (N = 8d)", "tab:orange")):
         dims = np.array(table[name]["dims"], dtype=float)

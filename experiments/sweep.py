@@ -18,8 +18,10 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from experiments import rundir
+from experiments import config as cfg
+from experiments import rundir, sweep_tables
 from experiments.presets import Preset, get_preset
+from experiments.report import write_report
 
 SWEEP_FILE = "sweep.json"
 
@@ -61,8 +63,6 @@ def create_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
     """Validate every point of the sweep, then create the sweep directory and every
     point's run directory; returns (run_dir, config) per point."""
     (key, values), = preset.sweep.items()
-    from experiments import config as cfg
-
     for value in values:  # every config of the sweep is valid before anything is written
         cfg.resolve([preset.overrides], [*set_args, *_assignments(key, value)])
     out = rundir.create_run_dir(Path(out))
@@ -130,9 +130,6 @@ def resume_sweep(sweep_dir: Path, start_run: Callable, execute: Callable) -> int
 
 def write_sweep_report(sweep_dir: Path) -> Path:
     """Collect each run's summary.json into one table (and figures) for the sweep."""
-    from experiments import sweep_tables
-    from experiments.report import write_report
-
     spec = rundir.read_json(sweep_dir / SWEEP_FILE)
     rows = []
     for value in spec["values"]:

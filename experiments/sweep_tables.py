@@ -9,13 +9,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from experiments import relu_learnability  # noqa: E402
+from experiments import relu_learnability
+from experiments.plotting import pyplot
 
 GP_COLUMNS = ("relative_gap_mean", "relative_gap_mean_mcse", "relative_gap_variance",
               "relative_gap_variance_mcse", "fraction_of_means_within_4_mcse")
@@ -109,6 +106,7 @@ def draw(preset: str, key: str, table: list[dict], figures_dir: Path) -> None:
 
 def draw_gp_gaps(preset: str, key: str, table: list[dict], figures_dir: Path) -> None:
     """Relative GP gaps against the swept value on log-log axes, with a 1/x guide."""
+    plt = pyplot()
     if not table or "relative_gap_mean" not in table[0]:
         return
     x = np.array([float(row[key]) for row in table])
@@ -137,6 +135,7 @@ def _column(table: list[dict], name: str) -> np.ndarray:
 def draw_learnability_transition(preset: str, key: str, table: list[dict], figures_dir: Path) -> None:
     """Paper Fig. 1 style: R_He1, R_He3, E[q²] and the kurtosis ratio of q against σ², sampled
     (± MCSE) beside GFL, Landau and GP, with the Landau transition points as vertical lines."""
+    plt = pyplot()
     if not table or "sigma2" not in table[0]:
         return
     order = np.argsort(_column(table, "sigma2"))
@@ -168,6 +167,7 @@ def draw_learnability_transition(preset: str, key: str, table: list[dict], figur
 
 def draw_neg_log_q(preset: str, key: str, table: list[dict], figures_dir: Path) -> None:
     """Paper Fig. 2 style: −log p(w·w*) per σ², sampled (± 4 MCSE) beside Landau and GFL."""
+    plt = pyplot()
     rows = [row for row in table if "q_curves" in row]
     if not rows:
         return

@@ -24,12 +24,21 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments import rundir
+from experiments import comparisons, equilibration, rundir
+from experiments.convergence import scalar_diagnostics, thermometer, warnings_for
 from experiments.data import read_dataset
+from experiments.feature_learning_comparison import solve_landau
+from experiments.plotting import pyplot
+from experiments.run_draws import chain_draw, q_draws
+from experiments.sweep_tables import (
+    draw_learnability_transition, draw_neg_log_q, feature_learning_columns, format_table,
+)
 from experiments.tempering_config import RUNG_VALUE_NAME
+from experiments.theory_inputs import two_layer_inputs
 from langevin import diagnostics
 from langevin.checkpoint import load_checkpoint
 from langevin.store import SampleStore
+from theory.cubic_teacher import order_parameter_density
 
 WELL_THRESHOLD = 0.5
 SLOT_VARIABLES = ("replica", "rung_noise_variance", "rung_temperature")
@@ -84,10 +93,6 @@ def well_mass(q: np.ndarray, threshold: float = WELL_THRESHOLD) -> dict:
 
 def theory_well_mass(config: dict, meta: dict, data, threshold: float = WELL_THRESHOLD):
     """P(|q| > threshold) under the finite-d Landau p(q) of the rung (None: no theory)."""
-    from experiments.feature_learning_comparison import solve_landau
-    from experiments.theory_inputs import two_layer_inputs
-    from theory.cubic_teacher import order_parameter_density
-
     inputs = two_layer_inputs(config, meta, n_train=len(data.y_train),
                               input_dim=data.x_train.shape[1])
     if inputs.activation != "erf" or inputs.linear_cubic_target is None or inputs.chi <= 1:
@@ -102,9 +107,6 @@ def theory_well_mass(config: dict, meta: dict, data, threshold: float = WELL_THR
 
 
 def _rung_summary(config, meta, data, ds_r, q_r, mode, value) -> dict:
-    from experiments import comparisons, equilibration
-    from experiments.report import scalar_diagnostics, thermometer, warnings_for
-
     ds_r = ds_r.drop_vars([v for v in SLOT_VARIABLES if v in ds_r])
     convention = rung_convention(meta["convention"], mode, value)
     target = convention["temperature"]
@@ -119,7 +121,7 @@ def _rung_summary(config, meta, data, ds_r, q_r, mode, value) -> dict:
     meta_r = dict(meta, convention=convention)
     out["theory"] = comparisons.compare_with_theory(config, meta_r, data, ds_r, q=q_r)
     if q_r is not None and q_r.sizes["draw"] >= 4:
-        values = q_r.transpose("chain", "draw", "neuron").values.astype(np.float64)
+        values = chain_draw(q_r, "neuron").astype(np.float64)
         out["well_mass"] = well_mass(values)
         out["well_mass"]["landau"] = theory_well_mass(config, meta_r, data)
     return out
@@ -127,8 +129,6 @@ def _rung_summary(config, meta, data, ds_r, q_r, mode, value) -> dict:
 
 def rung_row(summary: dict) -> dict:
     """One table row per rung, in the columns of a σ² sweep (experiments.sweep_tables)."""
-    from experiments.sweep_tables import feature_learning_columns
-
     row = feature_learning_columns({"convention": summary["convention"],
                                     "theory": summary["theory"]})
     row.setdefault("sigma2", summary["value"])
@@ -150,13 +150,7 @@ def rung_traces(replica: np.ndarray, num_replicas: int) -> np.ndarray:
 
 def draw_figures(figures_dir: Path, traces: np.ndarray, steps: np.ndarray, ladder: np.ndarray,
                  num_replicas: int, rows: list[dict], mode: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from experiments.sweep_tables import draw_learnability_transition, draw_neg_log_q
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 3.6))
     for b in range(0, traces.shape[0], num_replicas):  # the R chains of system 0
         ax.step(steps, traces[b], where="post", lw=0.8, label=f"chain {b}")
@@ -187,8 +181,6 @@ def draw_figures(figures_dir: Path, traces: np.ndarray, steps: np.ndarray, ladde
 
 def write_tempering_report(run_dir: Path) -> Path:
     """summary.json and figures of a tempered run, from its files only."""
-    from experiments.report import q_draws
-
     run_dir = Path(run_dir)
     config = rundir.load_config(run_dir)
     meta = rundir.read_json(run_dir / rundir.META_FILE)
@@ -239,16 +231,13 @@ def write_tempering_report(run_dir: Path) -> Path:
     traces = rung_traces(ds["replica"].values.astype(np.int64), replicas)
     draw_figures(figures_dir, traces, ds["step"].values, ladder, replicas, rows, mode)
     path = run_dir / rundir.SUMMARY_FILE
-    from experiments.feature_learning_comparison import json_ready
 
-    rundir.write_json_atomic(path, json_ready(summary))
+    rundir.write_json_atomic(path, rundir.json_ready(summary))
     return path
 
 
 def plain_run_row(run_dir: Path) -> dict:
     """σ², start (sampler.init_q), well mass and R_He3 (± MCSE) of a plain run directory."""
-    from experiments.report import q_draws
-
     run_dir = Path(run_dir)
     config = rundir.load_config(run_dir)
     meta = rundir.read_json(run_dir / rundir.META_FILE)
@@ -257,7 +246,7 @@ def plain_run_row(run_dir: Path) -> dict:
     row = {"run": str(run_dir), "sigma2": float(meta["convention"]["noise_variance"]),
            "init_q": config["sampler"]["init_q"]}
     if q is not None:
-        mass = well_mass(q.transpose("chain", "draw", "neuron").values.astype(np.float64))
+        mass = well_mass(chain_draw(q, "neuron").astype(np.float64))
         row.update(well_mass=mass["sampled"], well_mass_mcse=mass["mcse"])
     summary_path = run_dir / rundir.SUMMARY_FILE
     if summary_path.is_file():
@@ -285,8 +274,6 @@ def hysteresis_table(tempered_dir: Path, plain_dirs: list[Path]) -> list[dict]:
 
 if __name__ == "__main__":  # python -m experiments.tempering_report TEMPERED_DIR PLAIN_DIR ...
     import sys
-
-    from experiments.sweep_tables import format_table
 
     rows = hysteresis_table(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])
     print(format_table([{k: v for k, v in r.items() if k != "run"} for r in rows]))

@@ -10,7 +10,7 @@ from experiments.architectures import get_entry
 from experiments.tempering_config import RUNG_VALUE_NAME, ladder_of
 from langevin.integrators import per_layer_step_sizes
 from langevin.potential import make_potential
-from langevin.schemes import INTEGRATORS
+from langevin.schemes import INTEGRATORS, scheme_options
 from langevin.tempering import by_rung, replica_exchange, tempered_potential
 
 
@@ -42,7 +42,7 @@ def build_tempered(config: dict, model, x, y, physics, observables: dict):
     ladder = ladder_of(sampler)
     replicas = sampler["num_chains"] // len(ladder)
     factory = INTEGRATORS[sampler["integrator"]]
-    options = {"friction": sampler["friction"]} if sampler["integrator"] == "baoab" else {}
+    options = scheme_options(sampler["integrator"], sampler)
     if mode == "noise_variance":
         potential_for = tempered_potential(model, x, y, physics.prior_variances)
         # At T = 1 the prior's weight decay is 1/v_l (module docstring of langevin.tempering).

@@ -129,7 +129,7 @@ def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> 
         activation=config["model"]["activation"], input_dim=int(input_dim),
         width=int(fc_widths(config)[0]), chi=float(convention["chi"]),
         sigma_w2=float(convention["sigma_w2"]), sigma_a2_tilde=float(convention["sigma_a2"]),
-        gp_sigma_a2=float(convention["sigma_a2"]) / float(convention["chi"]),
+        gp_sigma_a2=network_prior(config, meta, input_dim).gp_readout_variance,
         noise_variance=float(convention["noise_variance"]), n_train=int(n_train),
         hermite_coefficients=coefficients,
         noise_variance_tilde=float(convention.get(

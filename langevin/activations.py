@@ -12,7 +12,7 @@ from typing import Callable, NamedTuple
 
 import torch
 
-Tensor = torch.Tensor
+from langevin.types import Tensor
 
 
 class Activation(NamedTuple):

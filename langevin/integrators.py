@@ -20,9 +20,7 @@ from typing import Callable, Mapping, NamedTuple
 import torch
 
 from langevin.potential import PotentialFn
-
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 
 class LangevinState(NamedTuple):

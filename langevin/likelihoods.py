@@ -53,8 +53,7 @@ from typing import Any, Callable, NamedTuple
 import torch
 import torch.nn.functional as torch_functional
 
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 
 class Likelihood(NamedTuple):

@@ -40,10 +40,7 @@ import torch
 from langevin.integrators import (
     Integrator, LangevinState, _check_hyperparameters, as_temperature, noise_scale)
 from langevin.potential import PotentialFn
-
-
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 
 def _per_chain_sum(x: Tensor) -> Tensor:

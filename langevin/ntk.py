@@ -33,8 +33,7 @@ from typing import Callable, Sequence
 import torch
 from torch.func import jacrev
 
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 
 def chain_jacobians(predict: Callable[[Theta, Tensor], Tensor], theta: Theta,

@@ -12,8 +12,7 @@ from typing import Callable, Mapping, NamedTuple
 import torch
 
 from langevin.integrators import LangevinState
-
-Tensor = torch.Tensor
+from langevin.types import Tensor
 
 
 class Observable(NamedTuple):

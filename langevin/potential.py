@@ -16,8 +16,7 @@ from typing import Callable, Mapping, NamedTuple, Protocol, Sequence
 
 import torch
 
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 
 class Model(Protocol):

@@ -40,7 +40,7 @@ import math
 
 import torch
 
-Tensor = torch.Tensor
+from langevin.types import Tensor
 
 
 def _class_structure(representations: Tensor, labels: Tensor):

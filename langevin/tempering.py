@@ -57,9 +57,7 @@ from langevin.integrators import Integrator
 from langevin.ladder import equalized_ladder, validate_ladder
 from langevin.observables import Observable, evaluate
 from langevin.potential import Model, PotentialFn, PotentialValue
-
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 TEMPERING_MODES = ("noise_variance", "temperature")
 SWAP_SCHEMES = ("even_odd", "reversible")

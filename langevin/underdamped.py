@@ -76,10 +76,7 @@ import torch
 
 from langevin.integrators import Integrator, _check_hyperparameters, as_temperature, noise_scale
 from langevin.potential import PotentialFn
-
-
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 
 class UnderdampedState(NamedTuple):

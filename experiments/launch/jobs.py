@@ -4,7 +4,7 @@ process, watched by a picklable, checkpointable callable that submitit executes.
 Preemption and time limits (submitit's protocol, submitit.helpers.Checkpointable): before
 the time limit (launch.signal_delay_s) or on preemption, submitit's signal handler in
 the job process calls `RunJob.checkpoint()`. It forwards SIGTERM to the child, whose
-stop flag (experiments.cli) writes the run's own checkpoint at the current step and
+stop flag (experiments.runner) writes the run's own checkpoint at the current step and
 exits with 130; then it returns a `DelayedSubmission` of a fresh `RunJob` on the same
 run directory, which submitit requeues (SLURM: `scontrol requeue`; local: the controller
 restarts it). The requeued job resumes the run directory from that checkpoint, so the
@@ -29,7 +29,7 @@ from pathlib import Path
 from experiments.launch import records
 
 POLL_SECONDS = 0.2
-INTERRUPTED_EXIT_CODE = 130  # experiments.cli: checkpointed and stopped on a signal
+INTERRUPTED_EXIT_CODE = 130  # experiments.runner: checkpointed and stopped on a signal
 
 
 class RunFailed(RuntimeError):

@@ -26,6 +26,7 @@ from experiments import config as cfg
 from experiments import rundir, shards, sweep
 from experiments.launch import records, settings
 from experiments.launch.executors import Job, submit_local, submit_slurm
+from experiments.presets import get_preset
 from experiments.report import write_report
 
 
@@ -78,8 +79,6 @@ def top_launch(top: Path) -> dict:
     top = Path(top)
     if sweep.is_sweep_dir(top):
         spec = rundir.read_json(top / sweep.SWEEP_FILE)
-        from experiments.presets import get_preset
-
         config, _ = cfg.resolve([get_preset(spec["preset"]).overrides],
                                 [*spec["set"], *sweep.assignments(spec["key"], spec["values"][0])])
         return config["launch"]
@@ -132,9 +131,7 @@ def _still_scheduled(job: Job) -> bool:
     submitted = records.read_submission(job.run_dir)
     if not submitted or submitted["executor"] != "slurm" or shutil.which("sacct") is None:
         return False
-    from experiments.launch.status import slurm_state
-
-    return slurm_state(submitted) in {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING",
+    return records.slurm_state(submitted) in {"PENDING", "RUNNING", "REQUEUED", "CONFIGURING",
                                       "COMPLETING", "SUSPENDED", "RESIZING"}
 
 

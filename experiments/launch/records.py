@@ -15,6 +15,7 @@ import io
 import json
 import os
 import pickle
+import shutil
 import time
 import zipfile
 from pathlib import Path
@@ -125,4 +126,17 @@ def checkpoint_progress(run_dir: Path) -> tuple[int, float] | None:
         return int(payload["step"]), mtime
     except (OSError, StopIteration, KeyError, zipfile.BadZipFile, pickle.UnpicklingError,
             EOFError):
+        return None
+
+
+def slurm_state(submitted: dict) -> str | None:
+    """SLURM's state of a submitted job (via submitit and sacct), None if unknown."""
+    if shutil.which("sacct") is None:
+        return None
+    try:
+        import submitit
+
+        job = submitit.SlurmJob(folder=submitted["folder"], job_id=submitted["job_id"])
+        return str(job.state).split()[0]
+    except Exception:  # noqa: BLE001 - no sacct, no submitit, or an unknown job: unknown
         return None

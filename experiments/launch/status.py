@@ -25,12 +25,16 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
+import pickle
 import time
 from pathlib import Path
 from typing import NamedTuple
 
+from experiments import config as cfg
+from experiments import sweep
 from experiments.launch import records
+from experiments.launch.plan import leaf_jobs, point_dirs
+from experiments.launch.records import slurm_state
 
 
 _SLURM_ENDED = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "COMPLETED",
@@ -50,19 +54,6 @@ class JobStatus(NamedTuple):
     note: str | None  # the last error line of a failed job, the scheduler's state, ...
 
 
-def slurm_state(submitted: dict) -> str | None:
-    """SLURM's state of a submitted job (via submitit and sacct), None if unknown."""
-    if shutil.which("sacct") is None:
-        return None
-    try:
-        import submitit
-
-        job = submitit.SlurmJob(folder=submitted["folder"], job_id=submitted["job_id"])
-        return str(job.state).split()[0]
-    except Exception:  # noqa: BLE001 - no sacct, no submitit, or an unknown job: unknown
-        return None
-
-
 def _submitit_error(submitted: dict) -> str | None:
     """The last line of a submitit job's error, from its result file, if it failed."""
     if not submitted or not submitted.get("folder"):
@@ -71,8 +62,6 @@ def _submitit_error(submitted: dict) -> str | None:
     if not path.is_file():
         return None
     try:
-        import pickle
-
         with open(path, "rb") as handle:
             outcome, value = pickle.load(handle)
     except Exception:  # noqa: BLE001 - unreadable result: say nothing
@@ -97,7 +86,6 @@ def _alive(pid: int | None, host: str | None) -> bool | None:
 
 
 def _read_toml_sampler(run_dir: Path) -> dict:
-    from experiments import config as cfg
 
     return cfg.merge(cfg.default_config(), cfg.load_toml(run_dir / "config.toml"))["sampler"]
 
@@ -167,8 +155,6 @@ def _rate(meta: dict, start: dict | None, progress, chains: int, state: str) -> 
 
 
 def collect(top: Path) -> list[JobStatus]:
-    from experiments.launch.plan import leaf_jobs, point_dirs
-
     jobs = leaf_jobs(Path(top))
     out = [job_status(job.run_dir, job.label) for job in jobs]
     created = {job.run_dir for job in jobs} | {job.run_dir.parent for job in jobs}
@@ -206,8 +192,6 @@ def format_table(rows: list[JobStatus]) -> str:
 
 def cmd_status(args) -> int:
     top = Path(args.run_dir)
-    from experiments import sweep
-
     if not (sweep.is_sweep_dir(top) or (top / "config.toml").is_file()):
         raise FileNotFoundError(f"{str(top)!r} is not a run, sweep or sharded run directory")
     rows = collect(top)

@@ -59,9 +59,7 @@ from typing import Mapping, Sequence
 import torch
 
 from langevin.activations import Activation, get_activation
-
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 
 def _as_tuple(value, ndim: int, name: str) -> tuple[int, ...]:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 
 import torch
 
-from langevin.models.protocol import Tensor, Theta
+from langevin.types import Tensor, Theta
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from typing import Mapping, Protocol
 
 import torch
 
-Tensor = torch.Tensor
-Theta = dict[str, Tensor]
+from langevin.types import Tensor, Theta
 
 
 class Model(Protocol):

@@ -14,7 +14,7 @@ from __future__ import annotations
 from typing import Mapping
 
 from langevin.activations import Activation
-from langevin.models.protocol import Tensor, Theta
+from langevin.types import Tensor, Theta
 
 import torch
 

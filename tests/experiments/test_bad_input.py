@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from experiments import cli
+from experiments import runner
 from experiments.cli import main
 from tests.experiments.crash_settings import CLI_SETTINGS
 
@@ -102,7 +102,7 @@ def test_interrupt_during_start_up_writes_nothing(tmp_path, capsys, monkeypatch)
     def interrupted(_config):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "make_data", interrupted)
+    monkeypatch.setattr(runner, "make_data", interrupted)
     out = tmp_path / "run"
     assert main(["run", "smoke", *CLI_SETTINGS, "--out", str(out)]) == 130
     _assert_one_clear_message(capsys, ["interrupted", "nothing was written"])

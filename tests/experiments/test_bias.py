@@ -156,3 +156,31 @@ def test_build_passes_the_friction_to_baoab():
         momenta[label] = state.momentum["w"]
     assert torch.equal(momenta["built"], momenta["friction 3"])
     assert not torch.equal(momenta["built"], momenta["friction 1"])
+
+
+@pytest.mark.parametrize("name", ["euler_maruyama", "baoab", "mala"])
+def test_continuation_records_the_states_of_the_integrator_steps(name):
+    """continue_chains goes through langevin.run.run_chains: its draws are exactly the
+    states reached by stepping the integrator from the same state and generator state,
+    every `every`-th step, and the starting state is left as it was."""
+    potential = gaussian_potential({"x": 1.0})
+    integrator = INTEGRATORS[name](potential, {"x": 0.3}, 0.5)
+    state = integrator.init({"x": torch.randn(5, 2, generator=torch.Generator().manual_seed(3),
+                                              dtype=torch.float64)})
+    start = state.theta["x"].clone()
+    generator = torch.Generator().manual_seed(4)
+    by_hand_generator = torch.Generator().manual_seed(4)
+    arm = bias.continue_chains(integrator, state, generator, 12, SQUARE, every=3)
+    expected, acceptance, current = [], [], state
+    for step in range(1, 13):
+        current, info = integrator.step(current, by_hand_generator)
+        acceptance.append(info.get(bias.ACCEPTANCE_KEY))
+        if step % 3 == 0:
+            expected.append(current.theta["x"][:, 0] ** 2)
+    assert np.array_equal(arm.values["x2"], torch.stack(expected, dim=1).numpy())
+    assert torch.equal(state.theta["x"], start)
+    assert torch.equal(generator.get_state(), by_hand_generator.get_state())
+    if name == "mala":
+        assert np.array_equal(arm.acceptance, torch.stack(acceptance, dim=1).numpy())
+    else:
+        assert arm.acceptance is None

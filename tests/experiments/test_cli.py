@@ -1,7 +1,6 @@
 """The `langevin` command line end to end."""
 import json
 
-import numpy as np
 import pytest
 import torch
 import xarray as xr

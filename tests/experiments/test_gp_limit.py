@@ -3,7 +3,6 @@ with a gap that falls like 1/width (theory.md §1: finite-width corrections are 
 import json
 
 import numpy as np
-import pytest
 
 from experiments import presets
 from experiments.cli import execute, main, start_run

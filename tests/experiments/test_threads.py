@@ -1,7 +1,7 @@
 """sampler.threads = 0: the automatic thread count (experiments.threads)."""
 import torch
 
-import experiments.cli as cli
+import experiments.runner as runner
 from experiments.cli import main
 from experiments.threads import AUTO_THREADS_FLOPS, automatic_threads, forward_flops_per_step
 
@@ -20,13 +20,13 @@ def test_one_thread_below_the_threshold_default_above():
 
 def _record_threads(monkeypatch):
     seen = []
-    original = cli.run_chains
+    original = runner.run_chains
 
     def recording(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(cli, "run_chains", recording)
+    monkeypatch.setattr(runner, "run_chains", recording)
     return seen
 
 
