@@ -35,7 +35,9 @@ a = −σ²/(λ + σ²); MCSE σ²/a² · MCSE(a), the delta method), beside the
 and the NNGP's 4σ_a²; and λ from the sampled order parameter in the same normalization,
 4P²σ_a²⟨|u_k|²|v_k|²⟩ (`theory.modular_addition.target_eigenvalue` [DERIVED: the target eigenvalue
 of the network's kernel on the P² pairs; 4σ_a² at the prior]). Where the finite-P theory has no
-self-consistent root (its well weight jumps, theory.modular_addition) the table marks its a with *.
+self-consistent root (its well weight jumps, theory.modular_addition) the table marks its a with *;
+"exact modes" is the same self-consistency with the per-mode average ∫∫XY e^{−2S_k} taken exactly
+(`theory.modular_addition.exact_mode_moment`; nan where its grid would be too fine).
 """
 from __future__ import annotations
 
@@ -188,15 +190,21 @@ def point_summary(ds, params: dict, noise_variance: float) -> dict:
     sampled = {name: {k: stats[name][k] for k in ("mean", "mcse_mean", "r_hat", "ess_bulk")} for name in SCALARS}
     a, a_se = sampled["discrepancy"]["mean"], sampled["discrepancy"]["mcse_mean"]
     theory = solve_modular_addition(s2, P, N, sa2, gamma)
+    try:
+        exact = solve_modular_addition(s2, P, N, sa2, gamma, mode_average="exact")
+    except ValueError:  # the exact per-mode integral is too fine a grid at this size
+        exact = None
     product = sampled["mode_product"]
     return {
         "noise_variance": s2, "sampled": sampled,
         "mode_product_by_k": stats["mode_product_by_k"]["mean"],
         "discrepancy": {"sampled": a, "sampled_mcse": a_se, "theory": theory.a,
                         "theory_p_infinity": closed_form_discrepancy(s2, P, N, sa2, gamma),
+                        "theory_exact_modes": exact.a if exact else math.nan,
                         "gp": gp_discrepancy(s2, sa2)},
         "eigenvalue": {"sampled": -s2 * (1.0 + 1.0 / a), "sampled_mcse": s2 / (a * a) * a_se,
                        "theory": theory.eigenvalue, "gp": 4.0 * sa2,
+                       "theory_exact_modes": exact.eigenvalue if exact else math.nan,
                        "order_parameter": float(target_eigenvalue(product["mean"], P, sa2)),
                        "order_parameter_mcse": float(target_eigenvalue(product["mcse_mean"], P, sa2))},
         "well_fraction": {"sampled": sampled["well_fraction"]["mean"],
@@ -223,16 +231,17 @@ def sweep(out: Path, **params) -> dict:
 
 def format_table(table: dict) -> str:
     """The sweep as a markdown table: a and λ sampled ± MCSE beside the theories (* no finite-P root), R̂ of a."""
-    head = ("| σ² | a sampled | a theory (P) | a (P→∞) | a GP | λ_a sampled | λ theory | "
-            "4P²σ_a²⟨XY⟩ | well fraction | p_w theory | phase | R̂(a) |")
-    rows = [head, "|" + "---|" * 12]
+    head = ("| σ² | a sampled | a theory (P) | a exact modes | a (P→∞) | a GP | λ_a sampled | λ theory | "
+            "λ exact modes | 4P²σ_a²⟨XY⟩ sampled | well fraction | p_w theory | phase | R̂(a) |")
+    rows = [head, "|" + "---|" * 14]
     for pt in table["points"]:
         d, e, w = pt["discrepancy"], pt["eigenvalue"], pt["well_fraction"]
         rows.append(
             f"| {pt['noise_variance']:g} | {d['sampled']:.4f} ± {d['sampled_mcse']:.4f} | {d['theory']:.4f}"
-            f"{'' if pt['theory']['converged'] else '*'} | "
+            f"{'' if pt['theory']['converged'] else '*'} | {d['theory_exact_modes']:.4f} | "
             f"{d['theory_p_infinity']:.4f} | {d['gp']:.4f} | {e['sampled']:.5f} ± {e['sampled_mcse']:.5f} | "
-            f"{e['theory']:.5f} | {e['order_parameter']:.5f} ± {e['order_parameter_mcse']:.5f} | "
+            f"{e['theory']:.5f} | {e['theory_exact_modes']:.5f} | "
+            f"{e['order_parameter']:.5f} ± {e['order_parameter_mcse']:.5f} | "
             f"{w['sampled']:.4f} ± {w['sampled_mcse']:.4f} | {w['theory']:.3g} | {pt['theory']['phase']} | "
             f"{pt['sampled']['discrepancy']['r_hat']:.3f} |")
     return "\n".join(rows)

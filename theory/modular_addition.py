@@ -80,6 +80,7 @@ __all__ = [
     "PhaseBoundaries",
     "closed_form_discrepancy",
     "diagonal_saddles",
+    "exact_mode_moment",
     "mixture_moment",
     "modular_effective_interaction",
     "mode_action",
@@ -144,6 +145,39 @@ def mixture_moment(coupling, weight_decay, modulus) -> tuple[float, float, float
     action = float(mode_action(w_plus, w_plus, coupling, weight_decay, modulus))
     weight = float(special.expit(math.log(4.0) - action))  # 4e^{−S}/(1 + 4e^{−S}), overflow-safe
     return (1.0 - weight) * zero + weight * w_plus * w_plus, weight, action
+
+
+def exact_mode_moment(coupling, weight_decay, modulus, max_points: int = 3001) -> float:
+    """⟨XY⟩ = ∫∫ XY e^{−2S_k(X,Y)} dX dY / ∫∫ e^{−2S_k} dX dY over [0, ∞)²: the per-mode average
+    without the saddle-point mixture (the pair k, −k of real weights is one complex variable, flat in
+    X = |u_k|², with action 2S_k; module docstring). 2D Simpson rule on [0, L]², L where the
+    separable lower bound 2s(X) + 2s(Y), s(X) = P[½X − (A/2)X² + (γ/6)X³] (XY ≤ (X² + Y²)/2), is
+    90 above its minimum; step min(1/(20P), the well's width 1/√(2PγW_+)/10). Continuous in A, so
+    the self-consistency has a root also where the mixture weight jumps; feasible for small P·W_+
+    only: more than `max_points` grid points per axis raise ValueError."""
+    A = _nonnegative(coupling, "coupling")
+    gamma = _positive(weight_decay, "weight_decay")
+    P = _positive(modulus, "modulus")
+    top = 4.0 * max(1.0 / P, (A + math.sqrt(A * A + gamma)) / gamma)
+    grid = np.linspace(0.0, top, 40001)
+    envelope = 2.0 * P * (0.5 * grid - 0.5 * A * grid ** 2 + gamma / 6.0 * grid ** 3)
+    beyond = (envelope - envelope.min() > 90.0) & (grid > grid[np.argmin(envelope)])
+    length = float(grid[np.argmax(beyond)]) if beyond.any() else top
+    step = 1.0 / (20.0 * P)
+    saddles = diagonal_saddles(A, gamma)
+    if saddles is not None:
+        step = min(step, 0.1 / math.sqrt(2.0 * P * gamma * saddles[1]))
+    n = 2 * int(math.ceil(length / step / 2.0)) + 1
+    if n > max_points:
+        raise ValueError(f"exact_mode_moment needs {n} grid points per axis (> max_points = {max_points}) "
+                         f"at modulus {P:g}, coupling {A:g}, weight_decay {gamma:g}; use the mixture")
+    x = np.linspace(0.0, length, n)
+    simpson = np.ones(n)
+    simpson[1:-1:2], simpson[2:-1:2] = 4.0, 2.0
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    action = 2.0 * mode_action(X, Y, A, gamma, P)
+    weights = np.exp(action.min() - action) * simpson[:, None] * simpson[None, :]
+    return float(np.sum(weights * X * Y) / np.sum(weights))
 
 
 class PhaseBoundaries(NamedTuple):
@@ -216,10 +250,18 @@ class ModularAdditionSolution(NamedTuple):
     mode_product: float
 
 
+MODE_AVERAGES = ("mixture", "exact")
+
+
 def solve_modular_addition(noise_variance, modulus, width, readout_variance, weight_decay,
-                           phase_threshold: float = 0.01, xtol: float = 1e-14) -> ModularAdditionSolution:
+                           phase_threshold: float = 0.01, xtol: float = 1e-14,
+                           mode_average: str = "mixture") -> ModularAdditionSolution:
     """Solve a = −σ²/(λ(a) + σ²), λ(a) = 4P²σ_a²⟨XY⟩(u a²), on [−1, 0] by Brent's method (module
-    docstring)."""
+    docstring). mode_average "mixture": ⟨XY⟩ of `mixture_moment` (the paper's saddle weights plus
+    the zero basin); "exact": `exact_mode_moment` (small P only; well_weight, well_action and phase
+    then still describe the mixture at the solved A)."""
+    if mode_average not in MODE_AVERAGES:
+        raise ValueError(f"mode_average must be one of {MODE_AVERAGES}, got {mode_average!r}")
     s2 = _positive(noise_variance, "noise_variance")
     P = _positive(modulus, "modulus")
     sa2 = _positive(readout_variance, "readout_variance")
@@ -229,22 +271,28 @@ def solve_modular_addition(noise_variance, modulus, width, readout_variance, wei
         raise ValueError(f"phase_threshold must lie in (0, 0.5), got {phase_threshold!r}")
     u = modular_effective_interaction(P, width, sa2, s2)
 
+    def moment_at(a):
+        if mode_average == "exact":
+            return exact_mode_moment(u * a * a, gamma, P)
+        return mixture_moment(u * a * a, gamma, P)[0]
+
     def F(a):
-        return a + s2 / (float(target_eigenvalue(mixture_moment(u * a * a, gamma, P)[0], P, sa2)) + s2)
+        return a + s2 / (float(target_eigenvalue(moment_at(a), P, sa2)) + s2)
 
     a, info = optimize.brentq(F, -1.0, 0.0, xtol=xtol, rtol=4 * np.finfo(float).eps,
                               full_output=True, disp=False)  # F(−1) < 0 since λ ≥ 4σ_a²(1 − p_w) > 0
     iterations, ok, flag = int(info.iterations), bool(info.converged), str(info.flag)
     A = u * a * a
-    moment, weight, action = mixture_moment(A, gamma, P)
+    mixture, weight, action = mixture_moment(A, gamma, P)
+    moment = moment_at(a)
     saddles = diagonal_saddles(A, gamma)
-    well_share = weight * saddles[1] ** 2 / moment if saddles else 0.0
+    well_share = weight * saddles[1] ** 2 / mixture if saddles else 0.0
     phase = "GFL" if well_share < threshold else ("GMFL-II" if weight > 1.0 - threshold else "GMFL-I")
     residual = abs(F(a))
     converged = ok and residual <= 1e-8
     if converged:
         message = ""
-    elif abs(A - math.sqrt(gamma)) <= 1e-6 * math.sqrt(gamma):
+    elif mode_average == "mixture" and abs(A - math.sqrt(gamma)) <= 1e-6 * math.sqrt(gamma):
         message = (f"no self-consistent root: λ(a) jumps at A² = γ (a = {a:.6g}), where the well appears "
                    f"with finite action P/(3√γ) = {P / (3 * math.sqrt(gamma)):.3g}; residual {residual:.3g}")
     else:

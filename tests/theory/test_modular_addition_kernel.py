@@ -124,3 +124,29 @@ def test_small_size_has_no_root_across_the_well_jump():
     sol = ma.solve_modular_addition(s2, **SMALL)
     assert not sol.converged and "no self-consistent root" in sol.message
     assert sol.coupling == pytest.approx(math.sqrt(SMALL["weight_decay"]), rel=1e-6)
+
+
+def test_exact_mode_moment_matches_the_zero_basin_expansion():
+    # Without a well (A² < γ): P²⟨XY⟩ = 1 + 6A/P − 12γ/P² + second order [module docstring, first
+    # order in A and γ]; at P = 40, A = 0.004, γ = 1e-4 the second-order terms are O((6A/P)²) ≈ 4·10⁻⁷.
+    P, gamma = 40, 1e-4
+    for A in (0.0, 0.002, 0.004):
+        g = ma.exact_mode_moment(A, gamma, P) * P * P - 1.0
+        assert g == pytest.approx(6 * A / P - 12 * gamma / P ** 2, abs=2e-6), A
+    with pytest.raises(ValueError, match="max_points"):
+        ma.exact_mode_moment(0.0161, 1e-4, 401)
+
+
+def test_exact_mode_average_has_a_root_across_the_jump():
+    # The exact per-mode average is continuous in A: at P = 13 the self-consistency has a unique root
+    # also where the mixture has none; a rises monotonically as σ² falls and stays between −1 and 0.
+    sigma2 = (0.02, 0.035, 0.045, 0.08)
+    values = []
+    for s2 in sigma2:
+        sol = ma.solve_modular_addition(s2, **SMALL, mode_average="exact")
+        assert sol.converged, sol.message
+        assert sol.eigenvalue == pytest.approx(-s2 * (1 + 1 / sol.a), rel=1e-9)
+        values.append(sol.a)
+    assert np.all(np.diff(values) < 0) and -1 < values[-1] < values[0] < 0
+    with pytest.raises(ValueError, match="mode_average"):
+        ma.solve_modular_addition(0.05, **SMALL, mode_average="saddle")
