@@ -247,9 +247,18 @@ def format_table(table: dict) -> str:
     return "\n".join(rows)
 
 
+def _exact_mode_discrepancy(noise_variance, *args) -> float:
+    """a of the exact-mode theory, nan where its grid would be too fine (`exact_mode_moment`)."""
+    try:
+        return solve_modular_addition(noise_variance, *args, mode_average="exact").a
+    except ValueError:
+        return math.nan
+
+
 def draw_sweep(tables: dict, path: Path) -> None:
-    """a(σ²) sampled (± 2 MCSE) for each labelled sweep in `tables` beside the finite-P theory, its
-    P → ∞ form and the NNGP, with σ²_I and σ²_II marked; and the sampled well fraction."""
+    """a(σ²) sampled (± 2 MCSE) for each labelled sweep in `tables` beside the finite-P theory (where
+    it has a root), the exact-mode theory (small P), the P → ∞ form and the NNGP, with σ²_I (and σ²_II
+    when > 0) marked; and the sampled well fraction."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -262,6 +271,9 @@ def draw_sweep(tables: dict, path: Path) -> None:
     args = (p["modulus"], p["width"], p["readout_variance"], p["sextic_decay"])
     finite = [solve_modular_addition(s2, *args) for s2 in grid]
     left.plot(grid, [sol.a if sol.converged else np.nan for sol in finite], "k-", label="theory (finite P)")
+    coarse = grid[::8]
+    left.plot(coarse, [_exact_mode_discrepancy(s2, *args) for s2 in coarse], "b-", lw=0.8,
+              label="theory (exact modes)")
     left.plot(grid, [closed_form_discrepancy(s2, *args) for s2 in grid], "k:", label="theory (P → ∞)")
     left.plot(grid, [gp_discrepancy(s2, p["readout_variance"]) for s2 in grid], "r--", label="NNGP")
     for label, table in tables.items():
