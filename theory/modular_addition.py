@@ -42,7 +42,9 @@ k, −k: density ∝ e^{−P(X+Y)}); the quartic and sextic terms change it by a
 [DERIVED, first order in A and γ], dropped. Doubt, not acted on: for real weights the modes k and −k are
 one complex variable with action 2S_k, so the relative weight of the two saddles would carry e^{−2S_k}
 and a Gaussian width ratio rather than 4e^{−S_k}; this changes only the O(1/P) rounding of the
-phase boundaries, not the P → ∞ closed forms below; the paper's form is implemented.
+phase boundaries, not the P → ∞ closed forms below; the paper's form is the default. The same
+average without saddle points, ⟨XY⟩ = ∫∫XY e^{−2S_k} dXdY/∫∫e^{−2S_k} dXdY (flat measure in X, Y),
+is `exact_mode_moment` (quadrature, small P·W_+ only; `solve_modular_addition(mode_average="exact")`).
 
 Uniqueness [DERIVED]: F(a) = a + σ²/(λ(a) + σ²) is strictly increasing on [−1, 0] when λ grows
 with |a|, which holds when W_+² ≥ 1/P² (always when γ ≤ P², since W_+ ≥ 1/√γ); F(−1) < 0 < F(0) = 1,
@@ -64,7 +66,9 @@ do not involve λ's prefactor). σ²_II is not: the paper's 0.175 (0.1760 here w
 σ²_* − σ_a²W_c²) becomes σ²_* − 4P²σ_a²W_c² = 0.236 − 3.86·10⁴ < 0 — with λ normalized as the
 kernel's eigenvalue a well mode contributes 4P²σ_a²W_c² ≈ 3.9·10⁴ ≫ σ², so a fraction p_w ≤ 6·10⁻⁶
 of the modes carries all of GMFL-I, which extends to σ² → 0 (GMFL-II is not reached); at the
-paper's σ² = 0.176 the GMFL-I law still gives a = −0.746 (paper ≈ −0.7).
+paper's σ² = 0.176 the GMFL-I law still gives a = −0.746 (paper ≈ −0.7). Under the paper's
+scaling (N → β²N, P → √βP, σ_a² → σ_a²/β, σ² → σ²/β) u, σ²_* and σ²_I go as 1/β, but the well's
+eigenvalue 4P²σ_a²W_c² is invariant, so σ²_II is not covariant (the paper's σ_a²W_c² would be).
 """
 from __future__ import annotations
 
