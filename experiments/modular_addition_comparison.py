@@ -1,6 +1,6 @@
 """The sampled modular-addition network against `theory.modular_addition` and the NNGP (Rubin,
 Seroussi, Ringel, ICLR 2024, §3.2 and App. B; theory.md §4.2): a sweep over the noise variance σ²
-across the theory's σ²_II and σ²_I at a CPU-sized modulus P.
+across the theory's onset σ²_I at a CPU-sized modulus P.
 
     python -m experiments.modular_addition_comparison --out DIR [--set key=value ...]
 
@@ -31,10 +31,13 @@ k-resolved ⟨|u_k|²|v_k|²⟩ and the well fraction: the share of (neuron, k) 
 Compared (`point_summary`): a sampled (MCSE from the chains, `langevin.diagnostics`) beside the
 finite-P theory (`solve_modular_addition`), its P → ∞ closed form, and the NNGP value
 a_GP = −σ²/(4σ_a² + σ²); the eigenvalue λ that a defines, λ_a = −σ²(1 + 1/a) (from
-a = −σ²/(λ + σ²); MCSE σ²/a² · MCSE(a), the delta method), beside the theory's λ and the NNGP's
-4σ_a²; and two forms of λ from the sampled order parameter: the theory's λ = σ_a²⟨|w_k|²|v_k|²⟩
-and the Gram normalization 4P²σ_a²⟨|u_k|²|v_k|²⟩ [DERIVED: the target eigenvalue of the kernel
-σ_a²⟨(w·x)²(w·x')²⟩ on the P² pairs; 4σ_a² at the prior, the NNGP value].
+a = −σ²/(λ + σ²); MCSE σ²/a² · MCSE(a), the delta method), beside the theory's λ = 4P²σ_a²⟨XY⟩
+and the NNGP's 4σ_a²; and λ from the sampled order parameter in the same normalization,
+4P²σ_a²⟨|u_k|²|v_k|²⟩ (`theory.modular_addition.target_eigenvalue` [DERIVED: the target eigenvalue
+of the network's kernel on the P² pairs; 4σ_a² at the prior]). Where the finite-P theory has no
+self-consistent root (its well weight jumps, theory.modular_addition) the table marks its a with *;
+"exact modes" is the same self-consistency with the per-mode average ∫∫XY e^{−2S_k} taken exactly
+(`theory.modular_addition.exact_mode_moment`; nan where its grid would be too fine).
 """
 from __future__ import annotations
 
@@ -58,11 +61,13 @@ from langevin.potential import make_potential
 from langevin.run import RunPlan, run_chains
 from langevin.schemes import INTEGRATORS
 from langevin.store import SampleStore
-from theory.modular_addition import closed_form_discrepancy, phase_boundaries, solve_modular_addition
+from theory.modular_addition import (
+    closed_form_discrepancy, phase_boundaries, solve_modular_addition, target_eigenvalue,
+)
 
 # P = 13, N = 64, γ = 3 (A_c = 2, W_c = 1: the real-weight barrier 2·4PW_c/27 ≈ 3.9 is crossable by
-# Langevin), σ_a² set so that σ²_I = 0.05 (σ_a² = σ²_I² N A_c/(2P²)); the NNGP eigenvalue 4σ_a² =
-# 0.0038 is small beside σ², so a_GP ≈ −0.93 at σ²_I.
+# Langevin), σ_a² set so that σ²_* = 0.05 (σ_a² = σ²_*² N A_c/(2P²); σ²_I = σ²_* − 4σ_a² = 0.0462);
+# the NNGP eigenvalue 4σ_a² = 0.0038 is small beside σ², so a_GP ≈ −0.93 at σ²_I.
 DEFAULTS = {
     "modulus": 13, "width": 64, "sextic_decay": 3.0,
     "readout_variance": 0.05 ** 2 * 64 * 2.0 / (2 * 13 ** 2),
@@ -185,23 +190,29 @@ def point_summary(ds, params: dict, noise_variance: float) -> dict:
     sampled = {name: {k: stats[name][k] for k in ("mean", "mcse_mean", "r_hat", "ess_bulk")} for name in SCALARS}
     a, a_se = sampled["discrepancy"]["mean"], sampled["discrepancy"]["mcse_mean"]
     theory = solve_modular_addition(s2, P, N, sa2, gamma)
+    try:
+        exact = solve_modular_addition(s2, P, N, sa2, gamma, mode_average="exact")
+    except ValueError:  # the exact per-mode integral is too fine a grid at this size
+        exact = None
     product = sampled["mode_product"]
     return {
         "noise_variance": s2, "sampled": sampled,
         "mode_product_by_k": stats["mode_product_by_k"]["mean"],
         "discrepancy": {"sampled": a, "sampled_mcse": a_se, "theory": theory.a,
                         "theory_p_infinity": closed_form_discrepancy(s2, P, N, sa2, gamma),
+                        "theory_exact_modes": exact.a if exact else math.nan,
                         "gp": gp_discrepancy(s2, sa2)},
         "eigenvalue": {"sampled": -s2 * (1.0 + 1.0 / a), "sampled_mcse": s2 / (a * a) * a_se,
                        "theory": theory.eigenvalue, "gp": 4.0 * sa2,
-                       "order_parameter_theory_form": sa2 * product["mean"],
-                       "order_parameter_gram_form": 4.0 * P * P * sa2 * product["mean"],
-                       "order_parameter_gram_form_mcse": 4.0 * P * P * sa2 * product["mcse_mean"]},
+                       "theory_exact_modes": exact.eigenvalue if exact else math.nan,
+                       "order_parameter": float(target_eigenvalue(product["mean"], P, sa2)),
+                       "order_parameter_mcse": float(target_eigenvalue(product["mcse_mean"], P, sa2))},
         "well_fraction": {"sampled": sampled["well_fraction"]["mean"],
                           "sampled_mcse": sampled["well_fraction"]["mcse_mean"],
                           "theory": theory.well_weight},
         "theory": {"phase": theory.phase, "u": theory.u, "coupling": theory.coupling, "well": theory.well,
-                   "well_action": theory.well_action, "converged": theory.converged},
+                   "well_action": theory.well_action, "converged": theory.converged,
+                   "mode_product": theory.mode_product, "message": theory.message},
     }
 
 
@@ -219,24 +230,35 @@ def sweep(out: Path, **params) -> dict:
 
 
 def format_table(table: dict) -> str:
-    """The sweep as a markdown table: a and λ sampled ± MCSE beside the theories, R̂ of a."""
-    head = ("| σ² | a sampled | a theory (P) | a (P→∞) | a GP | λ_a sampled | λ theory | "
-            "4P²σ_a²⟨XY⟩ | well fraction | p_w theory | phase | R̂(a) |")
-    rows = [head, "|" + "---|" * 12]
+    """The sweep as a markdown table: a and λ sampled ± MCSE beside the theories (* no finite-P root), R̂ of a."""
+    head = ("| σ² | a sampled | a theory (P) | a exact modes | a (P→∞) | a GP | λ_a sampled | λ theory | "
+            "λ exact modes | 4P²σ_a²⟨XY⟩ sampled | well fraction | p_w theory | phase | R̂(a) |")
+    rows = [head, "|" + "---|" * 14]
     for pt in table["points"]:
         d, e, w = pt["discrepancy"], pt["eigenvalue"], pt["well_fraction"]
         rows.append(
-            f"| {pt['noise_variance']:g} | {d['sampled']:.4f} ± {d['sampled_mcse']:.4f} | {d['theory']:.4f} | "
+            f"| {pt['noise_variance']:g} | {d['sampled']:.4f} ± {d['sampled_mcse']:.4f} | {d['theory']:.4f}"
+            f"{'' if pt['theory']['converged'] else '*'} | {d['theory_exact_modes']:.4f} | "
             f"{d['theory_p_infinity']:.4f} | {d['gp']:.4f} | {e['sampled']:.5f} ± {e['sampled_mcse']:.5f} | "
-            f"{e['theory']:.5f} | {e['order_parameter_gram_form']:.5f} ± {e['order_parameter_gram_form_mcse']:.5f} | "
+            f"{e['theory']:.5f} | {e['theory_exact_modes']:.5f} | "
+            f"{e['order_parameter']:.5f} ± {e['order_parameter_mcse']:.5f} | "
             f"{w['sampled']:.4f} ± {w['sampled_mcse']:.4f} | {w['theory']:.3g} | {pt['theory']['phase']} | "
             f"{pt['sampled']['discrepancy']['r_hat']:.3f} |")
     return "\n".join(rows)
 
 
+def _exact_mode_discrepancy(noise_variance, *args) -> float:
+    """a of the exact-mode theory, nan where its grid would be too fine (`exact_mode_moment`)."""
+    try:
+        return solve_modular_addition(noise_variance, *args, mode_average="exact").a
+    except ValueError:
+        return math.nan
+
+
 def draw_sweep(tables: dict, path: Path) -> None:
-    """a(σ²) sampled (± 2 MCSE) for each labelled sweep in `tables` beside the finite-P theory, its
-    P → ∞ form and the NNGP, with σ²_I and σ²_II marked; and the sampled well fraction."""
+    """a(σ²) sampled (± 2 MCSE) for each labelled sweep in `tables` beside the finite-P theory (where
+    it has a root), the exact-mode theory (small P), the P → ∞ form and the NNGP, with σ²_I (and σ²_II
+    when > 0) marked; and the sampled well fraction."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -247,7 +269,11 @@ def draw_sweep(tables: dict, path: Path) -> None:
     p = first["parameters"]
     grid = np.linspace(min(p["noise_variances"]) * 0.8, max(p["noise_variances"]) * 1.05, 200)
     args = (p["modulus"], p["width"], p["readout_variance"], p["sextic_decay"])
-    left.plot(grid, [solve_modular_addition(s2, *args).a for s2 in grid], "k-", label="theory (finite P)")
+    finite = [solve_modular_addition(s2, *args) for s2 in grid]
+    left.plot(grid, [sol.a if sol.converged else np.nan for sol in finite], "k-", label="theory (finite P)")
+    coarse = grid[::8]
+    left.plot(coarse, [_exact_mode_discrepancy(s2, *args) for s2 in coarse], "b-", lw=0.8,
+              label="theory (exact modes)")
     left.plot(grid, [closed_form_discrepancy(s2, *args) for s2 in grid], "k:", label="theory (P → ∞)")
     left.plot(grid, [gp_discrepancy(s2, p["readout_variance"]) for s2 in grid], "r--", label="NNGP")
     for label, table in tables.items():
@@ -259,7 +285,8 @@ def draw_sweep(tables: dict, path: Path) -> None:
                        yerr=[2 * pt["well_fraction"]["sampled_mcse"] for pt in pts], fmt="o", ms=4, label=label)
     for ax in (left, right):
         for key, style in (("noise_variance_gmfl1", "-."), ("noise_variance_gmfl2", ":")):
-            ax.axvline(first[key], color="gray", ls=style, lw=0.8)
+            if first[key] > 0:  # σ²_II ≤ 0: GMFL-II is not reached
+                ax.axvline(first[key], color="gray", ls=style, lw=0.8)
         ax.set_xlabel("noise variance σ²")
     left.set_ylabel("discrepancy a (σ² t̄ = a y)")
     right.set_ylabel("share of modes in the well")

@@ -22,8 +22,10 @@ discrepancy σ²t̄ = a y with a_GP = −σ²/(4σ_a² + σ²) (`gp_discrepancy`
 Per-mode order parameters. The input weights split as w_i = (u_i, v_i) ∈ R^P × R^P; their
 Fourier modes are u_k = (1/P) Σ_n u_n e^{−2πikn/P} (so E|u_k|² = 1/P under the prior, the
 normalization of the paper's action S_k = P[½(|w_k|² + |v_k|²) − …], `theory.modular_addition`).
-`mode_order_parameters` returns |u_k|², |v_k|² and |u_k|²|v_k|² per neuron; the theory's
-λ = σ_a² ⟨|w_k|²|v_k|²⟩ and the discrepancy a are compared by `compare_with_theory`.
+`mode_order_parameters` returns |u_k|², |v_k|² and |u_k|²|v_k|² per neuron; the kernel eigenvalue
+on the target in this normalization is λ = 4P²σ_a²⟨|u_k|²|v_k|²⟩ [DERIVED, exact for any finite
+network: `theory.modular_addition.target_eigenvalue`; 4σ_a² at the prior], compared with the
+theory's λ and a by `compare_with_theory`.
 
 Sampled: `langevin.models.modular_quadratic` (the P-output quadratic model with the paper's
 non-linear weight decay Γ = Σ_k (Pγ/6)((w_k w_{−k})³ + (v_k v_{−k})³)) and the σ² sweep
@@ -36,7 +38,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from theory.modular_addition import solve_modular_addition
+from theory.modular_addition import solve_modular_addition, target_eigenvalue
 
 __all__ = [
     "ModularAdditionData",
@@ -139,20 +141,18 @@ def mode_order_parameters(input_weights, modulus) -> dict:
 
 def compare_with_theory(mean_outputs, targets, input_weights, *, modulus, width, readout_variance,
                         noise_variance, weight_decay) -> dict:
-    """Sampled a and λ = σ_a²⟨|u_k|²|v_k|²⟩ (averaged over k, neurons and the leading sample axes)
-    beside `theory.modular_addition.solve_modular_addition` and the NNGP value (physical σ_a², σ²).
-    This λ is the theory's normalization; the eigenvalue of the target on the P² pairs is 4P² times
-    it (theory.modular_addition, second doubt); `experiments.modular_addition_comparison` reports
-    both beside λ_a = −σ²(1 + 1/a)."""
+    """Sampled a and λ = 4P²σ_a²⟨|u_k|²|v_k|²⟩ (averaged over k, neurons and the leading sample axes;
+    the theory's normalization, `target_eigenvalue`) beside `theory.modular_addition.solve_modular_addition`
+    and the NNGP values a_GP and 4σ_a² (physical σ_a², σ²)."""
     theory = solve_modular_addition(noise_variance, modulus, width, readout_variance, weight_decay)
     modes = mode_order_parameters(input_weights, modulus)
     return {
         "discrepancy": {"sampled": sampled_discrepancy(mean_outputs, targets), "theory": theory.a,
                         "gp": gp_discrepancy(noise_variance, readout_variance)},
-        "eigenvalue": {"sampled": float(readout_variance) * float(np.mean(modes["product"])),
-                       "theory": theory.eigenvalue},
+        "eigenvalue": {"sampled": float(target_eigenvalue(np.mean(modes["product"]), modulus, readout_variance)),
+                       "theory": theory.eigenvalue, "gp": 4.0 * float(readout_variance)},
         "phase": theory.phase, "u": theory.u,
         "solver": {"converged": theory.converged, "residual": theory.residual},
         "prior_mode_variance": 1.0 / _modulus(modulus),
-        "note": "" if math.isfinite(theory.a) else "theory did not return a finite discrepancy",
+        "note": theory.message,
     }

@@ -91,7 +91,7 @@ def test_main_writes_the_table_and_the_figure(tmp_path, capsys):
 
 @pytest.mark.slow
 def test_prior_and_well_starts_agree_below_the_theory_boundary(tmp_path):
-    """At σ² = 0.04 (below the theory's σ²_II = 0.0491, P = 13) chains started at the prior and
+    """At σ² = 0.04 (below the theory's onset σ²_I = 0.0462, P = 13) chains started at the prior and
     with a mode per neuron in the well sample one posterior: their a agree within 4 combined MCSE
     (both have the same step-size bias, so no allowance), i.e. no metastable branch at this size."""
     common = {"step_size": 0.01, "noise_variances": [0.04]}

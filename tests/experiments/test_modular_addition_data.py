@@ -75,3 +75,6 @@ def test_compare_with_theory_reports_both_sides():
                                   noise_variance=0.2, weight_decay=1e-4)
     assert out["discrepancy"]["sampled"] == pytest.approx(-0.5, abs=1e-14)
     assert out["solver"]["converged"] and -1.0 <= out["discrepancy"]["theory"] <= 0.0
+    modes = mad.mode_order_parameters(W, P)
+    assert out["eigenvalue"]["sampled"] == pytest.approx(4 * P * P * 1e-4 * modes["product"].mean(), rel=1e-13)
+    assert out["eigenvalue"]["gp"] == pytest.approx(4e-4)

@@ -12,17 +12,28 @@ R5 = dict(modulus=401, width=1000, readout_variance=0.002 / 1000, weight_decay=1
 
 def test_r5_phase_boundaries_closed_form():
     b = ma.phase_boundaries(**R5)
-    a_end = ma.closed_form_discrepancy(b.noise_variance_gmfl2, **R5)
+    P, sa2 = R5["modulus"], R5["readout_variance"]
+    paper_gmfl2 = b.noise_variance_pinned - sa2 * b.critical_well ** 2   # with the paper's λ = σ_a²⟨XY⟩
     print(f"\nR5 closed form: sigma2_I = {b.noise_variance_gmfl1:.4f} (paper ~0.227, "
-          f"{100 * (b.noise_variance_gmfl1 / 0.227 - 1):+.1f}%), sigma2_II = {b.noise_variance_gmfl2:.4f} "
-          f"(paper ~0.175, {100 * (b.noise_variance_gmfl2 / 0.175 - 1):+.1f}%), a: -1 -> {a_end:.4f} across "
-          f"GMFL-I (paper -1 -> ~-0.7)")
+          f"{100 * (b.noise_variance_gmfl1 / 0.227 - 1):+.1f}%), sigma2_II = {b.noise_variance_gmfl2:.4g} "
+          f"(paper ~0.175; {paper_gmfl2:.4f} with the paper's eigenvalue normalization), "
+          f"a at sigma2 = 0.176: {ma.closed_form_discrepancy(0.176, **R5):.4f} (paper ~-0.7)")
     assert b.critical_coupling == pytest.approx(2 * math.sqrt(1e-4 / 3), rel=1e-14)
     assert b.critical_well == pytest.approx(math.sqrt(3 / 1e-4), rel=1e-14)
-    assert b.noise_variance_gmfl1 == pytest.approx(0.227, rel=0.05)
-    assert b.noise_variance_gmfl2 == pytest.approx(0.175, rel=0.02)
-    assert a_end == pytest.approx(-0.7, abs=0.06)
-    assert ma.closed_form_discrepancy(b.noise_variance_gmfl1 * 1.0001, **R5) == -1.0
+    # Onset: u(σ²) a_GP(σ²)² = A_c, with a_GP = −σ²/(4σ_a² + σ²) the GFL-side discrepancy.
+    s2 = b.noise_variance_gmfl1
+    a_gp = -s2 / (4 * sa2 + s2)
+    assert ma.modular_effective_interaction(P, R5["width"], sa2, s2) * a_gp ** 2 == pytest.approx(
+        b.critical_coupling, rel=1e-12)
+    assert b.noise_variance_gmfl1 == pytest.approx(0.227, rel=0.05)       # the paper's onset holds
+    assert b.noise_variance_gmfl1 == pytest.approx(b.noise_variance_pinned, abs=1e-5)
+    # The paper's σ²_II ≈ 0.175 is σ²_* − σ_a²W_c², its eigenvalue normalization; with the kernel's
+    # λ = 4P²σ_a²⟨XY⟩ a mode in the well carries 4P²σ_a²W_c² ≈ 3.9·10⁴ ≫ σ², so GMFL-II is absent.
+    assert paper_gmfl2 == pytest.approx(0.175, rel=0.02)
+    assert b.noise_variance_gmfl2 < 0
+    assert ma.closed_form_discrepancy(0.176, **R5) == pytest.approx(-0.7, abs=0.06)
+    assert ma.closed_form_discrepancy(b.noise_variance_gmfl1 * 1.0001, **R5) == pytest.approx(
+        -s2 * 1.0001 / (4 * sa2 + s2 * 1.0001), rel=1e-14)
 
 
 def test_degeneracy_at_the_critical_coupling():
@@ -47,8 +58,7 @@ def test_saddles_are_stationary_in_both_directions(A):
 
 def test_numerical_discrepancy_matches_closed_form_and_phases():
     b = ma.phase_boundaries(**R5)
-    sigma2 = np.concatenate((np.linspace(0.30, 0.237, 4), np.linspace(0.234, 0.178, 8),
-                             np.linspace(0.174, 0.12, 4)))
+    sigma2 = np.concatenate((np.linspace(0.30, 0.237, 4), np.linspace(0.234, 0.01, 12)))
     phases, values = [], []
     for s2 in sigma2:
         sol = ma.solve_modular_addition(s2, **R5)
@@ -58,19 +68,20 @@ def test_numerical_discrepancy_matches_closed_form_and_phases():
         values.append(sol.a)
         assert sol.a == pytest.approx(closed, abs=2e-4)   # finite-P corrections are O(1/P)
         assert sol.target_learnability == pytest.approx(1 + sol.a)
-        if b.noise_variance_gmfl2 < s2 < b.noise_variance_gmfl1:
-            assert sol.a == pytest.approx(-s2 / b.noise_variance_gmfl1, abs=2e-4)
+        assert sol.eigenvalue == pytest.approx(4 * 401 ** 2 * R5["readout_variance"] * sol.mode_product, rel=1e-14)
+        if s2 < b.noise_variance_gmfl1:
+            assert sol.a == pytest.approx(-s2 / b.noise_variance_pinned, abs=2e-4)
             assert sol.coupling == pytest.approx(b.critical_coupling, rel=1e-3)  # A pinned at A_c
-    assert phases[0] == "GFL" and phases[-1] == "GMFL-II" and "GMFL-I" in phases
-    assert phases == sorted(phases, key=["GFL", "GMFL-I", "GMFL-II"].index)
-    assert np.all(np.diff(values) >= 0)   # a rises from −1 as σ² falls (more is learned)
+            assert sol.well_weight < 1e-5     # p_w ≤ σ²_*/(4σ_a²(P²W_c² − 1)) ≈ 6·10⁻⁶
+    assert phases == ["GFL"] * 4 + ["GMFL-I"] * 12
+    assert np.all(np.diff(values) >= 0)   # a rises from a_GP as σ² falls (more is learned)
 
 
 def test_self_consistency_function_is_monotone():
     # F(a) = a + σ²/(λ(a) + σ²) increases on [−1, 0] ⇒ unique root (module docstring).
     u = ma.modular_effective_interaction(401, 1000, 2e-6, 0.2)
     a = np.linspace(-1, 0, 2001)
-    F = [x + 0.2 / (2e-6 * ma.mixture_moment(u * x * x, 1e-4, 401)[0] + 0.2) for x in a]
+    F = [x + 0.2 / (ma.target_eigenvalue(ma.mixture_moment(u * x * x, 1e-4, 401)[0], 401, 2e-6) + 0.2) for x in a]
     assert np.all(np.diff(F) > 0)
 
 
@@ -83,14 +94,17 @@ def test_scaling_invariance():
     b0 = ma.phase_boundaries(401, 1000, 2e-6, 1e-4)
     b1 = ma.phase_boundaries(802, 16000, 2e-6 / beta, 1e-4)
     assert b1.noise_variance_gmfl1 == pytest.approx(b0.noise_variance_gmfl1 / beta, rel=1e-13)
-    assert b1.noise_variance_gmfl2 == pytest.approx(b0.noise_variance_gmfl2 / beta, rel=1e-13)
+    assert b1.noise_variance_pinned == pytest.approx(b0.noise_variance_pinned / beta, rel=1e-13)
+    # Not σ²_II: the well's eigenvalue 4P²σ_a²W_c² is invariant (P²σ_a² is), not ∝ 1/β.
+    assert b1.noise_variance_pinned - b1.noise_variance_gmfl2 == pytest.approx(
+        b0.noise_variance_pinned - b0.noise_variance_gmfl2, rel=1e-12)
 
 
 def test_mixture_weight_is_overflow_safe():
     moment, weight, action = ma.mixture_moment(0.05, 1e-4, 401)   # deep well: S ≪ 0
     w_plus = ma.diagonal_saddles(0.05, 1e-4)[1]
     assert action < -1e5 and weight == 1.0 and moment == pytest.approx(w_plus ** 2)
-    assert ma.mixture_moment(0.005, 1e-4, 401) == (0.0, 0.0, math.inf)
+    assert ma.mixture_moment(0.005, 1e-4, 401) == (1 / 401 ** 2, 0.0, math.inf)   # the zero basin only
 
 
 def test_validation():
