@@ -51,6 +51,7 @@ import numpy as np
 import torch
 
 from experiments.modular_addition_data import gp_discrepancy, modular_addition_data
+from experiments.plotting import pyplot
 from langevin.diagnostics import summarize
 from langevin.integrators import per_layer_step_sizes
 from langevin.models.modular_quadratic import (
@@ -259,11 +260,7 @@ def draw_sweep(tables: dict, path: Path) -> None:
     """a(σ²) sampled (± 2 MCSE) for each labelled sweep in `tables` beside the finite-P theory (where
     it has a root), the exact-mode theory (small P), the P → ∞ form and the NNGP, with σ²_I (and σ²_II
     when > 0) marked; and the sampled well fraction."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
     first = next(iter(tables.values()))
     p = first["parameters"]
