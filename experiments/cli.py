@@ -8,7 +8,7 @@
     langevin reference [NAME|CONFIG.toml] [--set ...] [--out DIR]   (needs the [jax] extra)
 
 Every expected failure prints one line `error: ...` naming the file or config key and
-what to do, with a non-zero exit code (experiments.failures); `--debug` shows the
+what to do, with a non-zero exit code (experiments.rundirs.failures); `--debug` shows the
 traceback instead.
 """
 from __future__ import annotations
@@ -18,12 +18,13 @@ import sys
 import traceback
 from pathlib import Path
 
-from experiments import config as cfg
-from experiments import failures, presets, reference_check, rundir, sweep
+from experiments import presets, reference_check, sweep
 from experiments.launch import plan
 from experiments.launch.status import add_parser as add_status_parser
-from experiments.lock import RunDirectoryLock
-from experiments.report import print_report
+from experiments.reporting.report import print_report
+from experiments.rundirs import failures, rundir
+from experiments.rundirs.lock import RunDirectoryLock
+from experiments.setup import config as cfg
 # execute and start_run are also read as experiments.cli.<name>
 from experiments.runner import execute, resume_run, start_run  # noqa: F401
 
@@ -134,7 +135,7 @@ def make_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Parse, run the command, and turn every expected failure into one message
-    (experiments.failures); `--debug` re-raises it with its traceback."""
+    (experiments.rundirs.failures); `--debug` re-raises it with its traceback."""
     argv = list(sys.argv[1:] if argv is None else argv)
     debug = DEBUG_FLAG in argv
     try:

@@ -50,8 +50,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments.modular_addition_data import gp_discrepancy, modular_addition_data
-from experiments.plotting import pyplot
+from experiments.setup.modular_addition_data import gp_discrepancy, modular_addition_data
+from experiments.setup.plotting import pyplot
 from langevin.diagnostics import summarize
 from langevin.integrators import per_layer_step_sizes
 from langevin.models.modular_quadratic import (

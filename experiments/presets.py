@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from experiments import relu_learnability as relu_lr
-from experiments.scaling import SMALL_BETA, grokking_cubic_preset, grokking_cubic_sizes, merged
+from experiments.compare import relu_learnability as relu_lr
+from experiments.setup.scaling import SMALL_BETA, grokking_cubic_preset, grokking_cubic_sizes, merged
 
 
 class Preset(NamedTuple):
@@ -43,7 +43,7 @@ PRESETS: dict[str, Preset] = {
         sweep={"model.width": [16, 64, 256, 1024]},
     ),
     # Mean-field GFL: χ = N, σ_w² = 1, σ̃_a² = 4, σ̃² = 16 (T = σ̃²/N = 0.125) on He1 − 0.05 He3.
-    # Chosen from the theory (experiments.feature_learning_comparison): GFL gives b = 2.49 σ_w²/d
+    # Chosen from the theory (experiments.compare.feature_learning_comparison): GFL gives b = 2.49 σ_w²/d
     # against a = 0.94 σ_w²/d (b/a = 2.6) and learnabilities (0.65, 0.47) vs the GP's (0.45, 0.00);
     # the finite-d Landau p(q) is still single-welled (A2 > 0, phase GFL), so the Gaussian closure
     # applies (its E[q²] is 3% from the exact quadrature's). σ̃² = 8 already enters GMFL-II.
@@ -57,7 +57,7 @@ PRESETS: dict[str, Preset] = {
          "data": {"d": 16, "n_train": 128, "n_test": 256,
                   "hermite_coefficients": [0.0, 1.0, 0.0, -0.05]}},
     ),
-    # The grokking paper's cubic teacher (experiments.scaling: χ = N, σ̃_a² = N σ_a², σ̃² = N σ²,
+    # The grokking paper's cubic teacher (experiments.setup.scaling: χ = N, σ̃_a² = N σ_a², σ̃² = N σ²,
     # so the swept posterior.noise_variance is 700 × the paper's σ² ∈ {0.10, ..., 0.30}).
     # Not run here (no GPU): at β = 1/8 a neuron crosses between the q ≈ 0 and q ≈ ±1 wells about
     # every 7·10³ steps at step_size 0.02; the barrier grows ∝ d, so at d = 150 crossings are far
@@ -85,7 +85,7 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 
-# The seed talk's ReLU learnability ratios (experiments.relu_learnability): mean-field ReLU network on
+# The seed talk's ReLU learnability ratios (experiments.compare.relu_learnability): mean-field ReLU network on
 # y = z + ε(|z| − √(2/π)), N = 750β, d = 96β, n ∈ {2d, 3d, 4d}, swept jointly over (N, d, n).
 _RELU_LEARNABILITY = {
     "model": {"activation": "relu", "scaling": "mean_field"},
@@ -112,7 +112,7 @@ PRESETS.update({
         sweep=relu_lr.talk_sweep((0.5, 1.0, 2.0)),
     ),
 })
-# Replica exchange across the noise variance at β = 1/8 (experiments.tempering_setup): the σ²
+# Replica exchange across the noise variance at β = 1/8 (experiments.setup.tempering_setup): the σ²
 # range around the transition as ONE run. At these sizes theory.cubic_teacher puts the finite-d
 # crossover at σ² ≈ 0.113 and the d → ∞ transition at 0.178. Rungs: a swap between τ and τ(1 + δ)
 # is accepted at ≈ exp(−n δ²/2) (Var L ≈ n τ²/2), so n = 375 needs δ ≲ 0.07 (12 rungs over
@@ -152,7 +152,7 @@ PRESETS["smoke_sweep"] = Preset(
     sweep={"posterior.noise_variance": [0.1, 0.2]},
 )
 
-# The proportional regime (theory.md §5.2, experiments.proportional_comparison): one hidden
+# The proportional regime (theory.md §5.2, experiments.compare.proportional_comparison): one hidden
 # layer, standard scaling, α = P/N1 = 1 fixed while N1 = P grows, linear and erf, on
 # y = 4 He_1(w*·x) (labels far above the NNGP prior's norm: Q̄ ≈ 2.2 for the linear net at
 # N1 = 20, theory average test variance about twice the NNGP's). Step 0.005: its ULA bias on
@@ -173,7 +173,7 @@ PRESETS["proportional_fc"] = Preset(
             for width in PROPORTIONAL_FC_WIDTHS]},
 )
 
-# Deep fc in the proportional regime (theory.md §5.3, experiments.proportional_deep_comparison):
+# Deep fc in the proportional regime (theory.md §5.3, experiments.compare.proportional_deep_comparison):
 # L = 2 hidden layers of equal width N1 = N2 = P (α = 1), linear (nested form = BKR) and erf,
 # same data and step as proportional_fc.
 PRESETS["proportional_deep"] = Preset(

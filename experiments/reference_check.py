@@ -15,7 +15,7 @@ chains of either sampler may sit in different copies of a mode):
 Each estimate comes with its MCSE (`langevin.diagnostics.mcse_mean` over all chains;
 for the variance, the MCSE of the mean of the centered squares). With D = Langevin −
 NUTS, b̂ ± s_b the Langevin step-size bias estimated by step halving from the run's last
-checkpoint (`experiments.bias`, K = num_steps/4 steps; b̂ = 0 for MALA, which is
+checkpoint (`experiments.reporting.bias`, K = num_steps/4 steps; b̂ = 0 for MALA, which is
 unbiased), a statistic agrees when either
 
     z = |D| / √(mcse_L² + mcse_N²) < 4                   (as sampled), or
@@ -39,14 +39,16 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from experiments import bias, presets, rundir
-from experiments import config as cfg
-from experiments.architectures import fc_widths
-from experiments.build import build_run, make_data
-from experiments.run_draws import chain_draw, q_draws
+from experiments import presets
+from experiments.compare.theory_inputs import is_two_layer
+from experiments.reporting import bias
+from experiments.rundirs import rundir
+from experiments.rundirs.run_draws import chain_draw, q_draws
 from experiments.runner import execute, start_run
-from experiments.run_mode_setup import theory_skip_reason
-from experiments.theory_inputs import is_two_layer
+from experiments.setup import config as cfg
+from experiments.setup.architectures import fc_widths
+from experiments.setup.build import build_run, make_data
+from experiments.setup.run_mode_setup import theory_skip_reason
 from langevin import diagnostics
 from langevin import observables as obs
 from langevin.reference import (

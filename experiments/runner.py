@@ -1,10 +1,10 @@
-"""Start, sample, resume and report one run directory (experiments.rundir holds its files).
+"""Start, sample, resume and report one run directory (experiments.rundirs.rundir holds its files).
 
     start_run(name, overrides, set_args, out) -> (run_dir, config)
         validate everything (config, data, memory), then create the run directory
     execute(run_dir, config, name, report=True) -> exit code
         sample (or resume from the last checkpoint) under the directory's lock, then write
-        and print the report (experiments.report)
+        and print the report (experiments.reporting.report)
     resume_run(run_dir, report=True) -> exit code
         execute an existing run directory with its stored config
 
@@ -24,13 +24,14 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from experiments import config as cfg
-from experiments import faults, failures, preflight, rundir, run_mode_setup, shards, tempering_setup
-from experiments.build import build_run, make_data
-from experiments.data import save_dataset
-from experiments.lock import RunDirectoryLock
-from experiments.report import print_report, write_report
-from experiments.threads import automatic_threads, forward_flops_per_step
+from experiments.reporting.report import print_report, write_report
+from experiments.rundirs import faults, failures, rundir, shards
+from experiments.rundirs.lock import RunDirectoryLock
+from experiments.setup import config as cfg
+from experiments.setup import preflight, run_mode_setup, tempering_setup
+from experiments.setup.build import build_run, make_data
+from experiments.setup.data import save_dataset
+from experiments.setup.threads import automatic_threads, forward_flops_per_step
 from langevin.checkpoint import load_checkpoint
 from langevin.run import NonFiniteError, run_chains
 from langevin.store import SampleStore
@@ -102,7 +103,7 @@ def _print_warning(text: str | None) -> None:
 
 def execute(run_dir: Path, config: dict, name: str, report: bool = True) -> int:
     """Sample (or resume) the run in `run_dir` holding its lock, then write its report
-    (unless `report` is False). A sharded run (experiments.shards) samples its shards in
+    (unless `report` is False). A sharded run (experiments.rundirs.shards) samples its shards in
     turn, each under its own lock.
 
     A failure while sampling (a full or read-only disk, memory, a second Ctrl-C) becomes
@@ -167,7 +168,7 @@ def _sample(run_dir: Path, config: dict) -> int:
     _print_warning(preflight.check_before_compute(config, data))
     setup = build_run(config, data)
     if config["sampler"]["threads"] == 0 and torch.device(config["sampler"]["device"]).type == "cpu":
-        # sampler.threads = 0: automatic (experiments.threads; restored by _execute_locked)
+        # sampler.threads = 0: automatic (experiments.setup.threads; restored by _execute_locked)
         torch.set_num_threads(automatic_threads(
             forward_flops_per_step(setup.initial_theta, len(data.x_train)),
             torch.get_num_threads()))

@@ -18,10 +18,11 @@ import shutil
 from pathlib import Path
 from typing import Callable
 
-from experiments import config as cfg
-from experiments import rundir, sweep_tables
 from experiments.presets import Preset, get_preset
-from experiments.report import write_report
+from experiments.reporting import sweep_tables
+from experiments.reporting.report import write_report
+from experiments.rundirs import rundir
+from experiments.setup import config as cfg
 
 SWEEP_FILE = "sweep.json"
 

@@ -16,7 +16,7 @@ Shapes: chains on the leading axis of every returned tensor, (C, ...).
   the inputs x, ℓ = 1..L the post-activations φ(h^ℓ) of the hidden layers.
 - `dictionary_alignment`: overlaps of the first-layer neurons with the atoms of an
   orthonormal dictionary and the seed's good-neuron sets (seed 002, Allen-Zhu & Li; the
-  NumPy reference is experiments.sparse_coding_data.good_neurons).
+  NumPy reference is experiments.setup.sparse_coding_data.good_neurons).
 
 None of them depends on the likelihood, the temperature or the scaling χ: they are
 functions of θ and the data only.

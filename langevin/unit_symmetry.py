@@ -5,7 +5,7 @@ for an odd activation, under the flip (a_i, w_i) → (−a_i, −w_i); different
 settle in different copies of these symmetries, so R̂ or ESS of one unit's value
 (e.g. q_i = w_i·w*) across chains measures the symmetry, not convergence. Averages
 over the units of even functions are invariant under both, and are what
-`experiments.report` diagnoses for such observables.
+`experiments.reporting.report` diagnoses for such observables.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ y_p(x_nm) = δ_{p,(n+m) mod P} − 1/P; student f_p(x) = Σ_{i=1}^N a_{pi} (w_i�
 w ~ N(0, I_{2P}), readout a ~ N(0, σ_a²/N), noise variance σ² (U = ½Σ(f − y)² + priors at T = σ²).
 By symmetry the discrepancy is one scalar: σ² t̄ = a·y (a = −1: nothing learned; f̄ = (1 + a) y).
 
-Mode normalization (the one used throughout, also by `experiments.modular_addition_data`): with
+Mode normalization (the one used throughout, also by `experiments.setup.modular_addition_data`): with
 w = (u, v) ∈ R^P × R^P, u_k = (1/P) Σ_n u_n e^{−2πikn/P}, X_k = |u_k|², Y_k = |v_k|² (real
 weights: X_{−k} = X_k); Parseval Σ_n u_n² = P Σ_k X_k; prior E X_k = 1/P.
 
@@ -19,7 +19,7 @@ The posterior-averaged kernel is diagonal in the Fourier basis of Z_P² (transla
 the same for every k ≠ 0 (the automorphisms n → cn), so the target is one eigenspace with
     λ = 4P² σ_a² ⟨X Y⟩,        a = −σ²/(λ + σ²)
 (the posterior mean f̄ = λ/(λ + σ²) y of the mean-field kernel). At the prior ⟨XY⟩ = 1/P², so
-λ = 4σ_a²: the NNGP eigenvalue (`experiments.modular_addition_data.gp_discrepancy`). The paper's
+λ = 4σ_a²: the NNGP eigenvalue (`experiments.setup.modular_addition_data.gp_discrepancy`). The paper's
 λ = σ_a²⟨|w|²|v|²⟩ misses the factor 4P² in this normalization (in the unitary one, |ũ_k|² = P X_k,
 it reads λ = 4σ_a²⟨|ũ_k|²|ṽ_k|²⟩); it is not used here.
 

@@ -22,12 +22,13 @@ import sys
 from pathlib import Path
 from typing import Callable
 
-from experiments import config as cfg
-from experiments import rundir, shards, sweep
+from experiments import sweep
 from experiments.launch import records, settings
 from experiments.launch.executors import Job, submit_local, submit_slurm
 from experiments.presets import get_preset
-from experiments.report import write_report
+from experiments.reporting.report import write_report
+from experiments.rundirs import rundir, shards
+from experiments.setup import config as cfg
 
 
 def preflight(launch: dict) -> None:

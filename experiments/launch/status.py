@@ -30,11 +30,11 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from experiments import config as cfg
 from experiments import sweep
 from experiments.launch import records
 from experiments.launch.plan import leaf_jobs, point_dirs
 from experiments.launch.records import slurm_state
+from experiments.setup import config as cfg
 
 
 _SLURM_ENDED = {"FAILED", "CANCELLED", "TIMEOUT", "NODE_FAIL", "OUT_OF_MEMORY", "COMPLETED",

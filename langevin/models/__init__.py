@@ -7,7 +7,7 @@
     linear     Bayesian linear regression (the exact reference problem)
     modular_quadratic  the P-output quadratic net of modular addition, its sextic mode decay
 
-The experiments registry (experiments/architectures.py) maps config names to these.
+The experiments registry (experiments/setup/architectures.py) maps config names to these.
 """
 from langevin.models.conv import LocalPatchNetwork
 from langevin.models.fc import FullyConnectedNetwork

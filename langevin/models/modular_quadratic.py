@@ -21,7 +21,7 @@ Fused gradient, with h = X wᵀ (C, n, N), r = f − y (C, n, P):
 (tested equal to `protocol.autograd_loss_and_gradient`).
 
 Sixth-order decay (paper App. B, theory.md §4.2), per neuron, with the modes normalized as in
-`experiments.modular_addition_data.mode_order_parameters`, u_k = (1/P) Σ_n u_n e^{−2πikn/P}
+`experiments.setup.modular_addition_data.mode_order_parameters`, u_k = (1/P) Σ_n u_n e^{−2πikn/P}
 (prior E|u_k|² = 1/P for unit prior variance), summed over every k = 0, …, P−1:
 
     Γ(w_i) = Σ_k (Pγ/6) (|u_k|⁶ + |v_k|⁶)     (real weights: u_k u_{−k} = |u_k|²).

@@ -6,9 +6,9 @@ import sys
 import numpy as np
 import xarray as xr
 
-from experiments import config as cfg
 from experiments import presets
-from experiments.build import build_run, make_data
+from experiments.setup import config as cfg
+from experiments.setup.build import build_run, make_data
 from langevin.run import run_chains
 from langevin.store import SampleStore
 

@@ -7,11 +7,12 @@ import json
 import numpy as np
 import pytest
 
-from experiments import architectures, presets
-from experiments import config as cfg
-from experiments.build import resolve_physics
+from experiments import presets
 from experiments.cli import main, start_run
-from experiments.rundir import CONFIG_FILE
+from experiments.rundirs.rundir import CONFIG_FILE
+from experiments.setup import architectures
+from experiments.setup import config as cfg
+from experiments.setup.build import resolve_physics
 
 NEW_KEYS = {"model.architecture", "observables.probe_points", "observables.preactivation_every",
             "observables.kernel_every", *architectures.owned_keys()}

@@ -87,8 +87,8 @@ def test_out_naming_a_file(tmp_path, capsys):
 
 
 def test_a_huge_checkpoint_interval_is_capped_by_num_steps():
-    from experiments import preflight
-    from experiments.build import make_data
+    from experiments.setup import preflight
+    from experiments.setup.build import make_data
     from tests.experiments.crash_settings import config
 
     base = config()
@@ -157,7 +157,7 @@ def test_damaged_run_directory_is_refused_on_resume(tmp_path, capsys, finished_r
 
 
 def test_interrupted_report_leaves_the_summary(tmp_path, capsys, finished_run, monkeypatch):
-    from experiments import report
+    from experiments.reporting import report
 
     run_dir = tmp_path / "run"
     shutil.copytree(finished_run, run_dir)

@@ -1,4 +1,4 @@
-"""Step-size bias by step halving (experiments.bias) and its place in the report.
+"""Step-size bias by step halving (experiments.reporting.bias) and its place in the report.
 
 Exact check: for ULA on U = ½kθ² the stationary variance is v(η) = T/(k(1 − ηk/2))
 (docs/conventions.md), so the step-halving estimator 2(m(η) − m(η/2)) of the bias of
@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import bias
-from experiments import config as cfg
 from experiments.cli import main
-from experiments.data import single_index_data
+from experiments.reporting import bias
+from experiments.setup import config as cfg
+from experiments.setup.data import single_index_data
 from langevin.schemes import INTEGRATORS
 from langevin.observables import Observable
 from langevin.potential import gaussian_potential
@@ -134,7 +134,7 @@ def test_integrator_choices_and_friction_are_validated():
 
 
 def test_build_passes_the_friction_to_baoab():
-    from experiments.build import build_run
+    from experiments.setup.build import build_run
     from langevin.potential import make_potential
 
     data = single_index_data(d=3, n_train=10, n_test=4, coefficients=[0, 1], seed=0)

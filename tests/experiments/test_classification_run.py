@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import classification_keys, presets
-from experiments import config as cfg
-from experiments.build import build_run, make_data
-from experiments.classification_report import ensemble_errors
+from experiments import presets
 from experiments.cli import main
+from experiments.reporting.classification_report import ensemble_errors
+from experiments.setup import classification_keys
+from experiments.setup import config as cfg
+from experiments.setup.build import build_run, make_data
 from langevin.observables import evaluate
 from langevin.run import initial_constants
 
@@ -187,7 +188,7 @@ def test_ntk_with_replica_exchange_keeps_its_initial_kernel_per_chain():
 
 
 def test_preflight_counts_the_buffers_of_the_classification_observables():
-    from experiments import preflight
+    from experiments.setup import preflight
 
     base = {"data": {"source": "sparse_coding", "d": 9}, "model": {"width": 8},
             "sampler": {"num_chains": 2, "num_steps": 1000, "thin": 10, "checkpoint_every": 500}}

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from experiments import config as cfg
 from experiments.cli import main
+from experiments.setup import config as cfg
 
 
 @pytest.mark.parametrize("setting, message", [
@@ -49,7 +49,7 @@ def test_training_view_needs_all_keys_and_excludes_posterior_keys():
 
 
 def test_training_and_bayesian_views_give_the_same_physics():
-    from experiments.build import resolve_physics
+    from experiments.setup.build import resolve_physics
 
     bayes, _ = cfg.resolve([{"model": {"scaling": "mean_field", "width": 32},
                              "posterior": {"sigma_w2": 0.5, "sigma_a2": 2.0,

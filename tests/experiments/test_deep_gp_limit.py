@@ -9,7 +9,7 @@ import pytest
 
 from experiments import presets
 from experiments.cli import execute, start_run
-from experiments.data import read_dataset
+from experiments.setup.data import read_dataset
 from theory.gaussian_process import gp_posterior
 from theory.kernels import deep_fc_diag, deep_fc_gram
 

@@ -2,9 +2,9 @@
 import numpy as np
 import pytest
 
-from experiments import config as cfg
-from experiments.data import DataError, DataSet, load_npz, read_dataset, save_dataset
-from experiments.digits import digits_data, digits_from_config
+from experiments.setup import config as cfg
+from experiments.setup.data import DataError, DataSet, load_npz, read_dataset, save_dataset
+from experiments.setup.digits import digits_data, digits_from_config
 from sklearn.datasets import load_digits
 
 DIGITS = load_digits()

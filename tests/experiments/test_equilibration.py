@@ -1,10 +1,10 @@
-"""Equilibration diagnostics (experiments.equilibration) on synthetic draws with known
+"""Equilibration diagnostics (experiments.reporting.equilibration) on synthetic draws with known
 behaviour: stationary AR(1) chains (no warning) and chains with an initial transient
 (drift and burn-in warnings)."""
 import numpy as np
 import xarray as xr
 
-from experiments.equilibration import (
+from experiments.reporting.equilibration import (
     BURN_IN_IN_TAU, DRIFT_Z, autocorrelation_times, equilibration_summary, virial_windows,
 )
 

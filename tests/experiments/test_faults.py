@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from experiments import faults
 from experiments.cli import main
-from experiments.faults import FAULT_AT_VARIABLE, FAULT_KIND_VARIABLE
+from experiments.rundirs import faults
+from experiments.rundirs.faults import FAULT_AT_VARIABLE, FAULT_KIND_VARIABLE
 from langevin.checkpoint import Checkpoint, load_checkpoint, save_checkpoint
 from tests.experiments.crash_settings import (
     CHECKPOINT_EVERY, CLI_SETTINGS, TOTAL_STEPS, assert_same_draws, cli, sample)

@@ -1,5 +1,5 @@
 """Sampled mean-field networks against kernel adaptation (GFL) and the Landau theory
-(experiments.feature_learning_comparison), and the grokking presets (experiments.scaling).
+(experiments.compare.feature_learning_comparison), and the grokking presets (experiments.setup.scaling).
 
 Tolerances: 4 MCSE of the sampled value plus `gfl_allowance`, a stated finite-size allowance
 derived from the orders of the corrections the GFL prediction neglects (no tuned atol).
@@ -10,11 +10,12 @@ import math
 import numpy as np
 import pytest
 
-from experiments import config as cfg
-from experiments import order_parameter_statistics as qstats
-from experiments import presets, scaling
-from experiments.build import build_run, make_data, resolve_physics
+from experiments import presets
 from experiments.cli import execute, start_run
+from experiments.compare import order_parameter_statistics as qstats
+from experiments.setup import config as cfg
+from experiments.setup import scaling
+from experiments.setup.build import build_run, make_data, resolve_physics
 from theory import landau
 
 FAST_SETTINGS = ["data.d=8", "model.width=64", "data.n_train=64", "data.n_test=128",

@@ -4,15 +4,15 @@ truncation at resume) resumes to exactly the draws of an uninterrupted run.
 In-process: `run_chains(fault_hook=...)` raises at the chosen point, which leaves the
 files exactly as a SIGKILL there would (nothing is written on the way out). In
 subprocesses: a real SIGKILL of `langevin run` and then of `langevin resume` at chosen
-points (experiments.faults, LANGEVIN_FAULT_AT)."""
+points (experiments.rundirs.faults, LANGEVIN_FAULT_AT)."""
 import os
 import signal
 import subprocess
 
 import pytest
 
-from experiments import rundir
-from experiments.faults import FAULT_AT_VARIABLE
+from experiments.rundirs import rundir
+from experiments.rundirs.faults import FAULT_AT_VARIABLE
 from langevin.checkpoint import load_checkpoint
 from tests.experiments.crash_settings import (
     CHECKPOINT_EVERY, CLI_SETTINGS, TOTAL_STEPS, assert_same_draws, cli, sample)

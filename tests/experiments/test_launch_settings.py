@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from experiments import cli, presets
-from experiments.config import ConfigError, resolve
+from experiments.setup.config import ConfigError, resolve
 
 submitit = pytest.importorskip("submitit")
 

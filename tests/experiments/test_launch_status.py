@@ -8,8 +8,8 @@ import time
 import torch
 
 from experiments import presets
-from experiments.config import config_hash, dumps_toml, resolve
 from experiments.launch import records, status
+from experiments.setup.config import config_hash, dumps_toml, resolve
 from langevin.checkpoint import Checkpoint, save_checkpoint
 
 

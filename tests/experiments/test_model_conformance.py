@@ -1,4 +1,4 @@
-"""Conformance suite over every entry of the architecture registry (experiments.architectures
+"""Conformance suite over every entry of the architecture registry (experiments.setup.architectures
 .MODELS): each entry's `examples` are built from a config and must give
 
 * a batched forward pass and gradient equal to a per-chain torch.nn.Module + autograd;
@@ -18,9 +18,9 @@ import math
 import pytest
 import torch
 
-from experiments import config as cfg
-from experiments.architectures import MODELS, fc_widths, get_entry
-from experiments.build import build_run, make_data, resolve_physics
+from experiments.setup import config as cfg
+from experiments.setup.architectures import MODELS, fc_widths, get_entry
+from experiments.setup.build import build_run, make_data, resolve_physics
 from langevin.integrators import euler_maruyama, per_layer_step_sizes
 from langevin.models import autograd_loss_and_gradient
 from langevin.activations import get_activation

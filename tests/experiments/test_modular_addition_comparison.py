@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from experiments import modular_addition_comparison as mac
-from experiments.modular_addition_data import modular_addition_data, mode_order_parameters, sampled_discrepancy
+from experiments.setup.modular_addition_data import modular_addition_data, mode_order_parameters, sampled_discrepancy
 from langevin.integrators import LangevinState
 from langevin.models.modular_quadratic import ModularQuadraticNetwork
 from theory.modular_addition import mode_action

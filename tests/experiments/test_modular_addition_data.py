@@ -1,9 +1,9 @@
-"""Modular-addition data (experiments.modular_addition_data): targets, the residues' Fourier
+"""Modular-addition data (experiments.setup.modular_addition_data): targets, the residues' Fourier
 structure and the NNGP spectrum, checked exactly."""
 import numpy as np
 import pytest
 
-from experiments import modular_addition_data as mad
+from experiments.setup import modular_addition_data as mad
 from theory.kernels import two_layer_gram
 
 

@@ -1,8 +1,8 @@
-"""The MCSE of the order-parameter statistics (experiments.order_parameter_statistics)
+"""The MCSE of the order-parameter statistics (experiments.compare.order_parameter_statistics)
 against a Monte Carlo of the estimators' spread, on Gaussian draws with known answers."""
 import numpy as np
 
-from experiments import order_parameter_statistics as qstats
+from experiments.compare import order_parameter_statistics as qstats
 
 REPLICATES = 400
 SHAPE = (4, 50, 8)  # (chain, draw, neuron), independent standard normal q

@@ -1,4 +1,4 @@
-"""The proportional-regime Q̄ comparison (experiments.proportional_comparison, theory.md §5.2).
+"""The proportional-regime Q̄ comparison (experiments.compare.proportional_comparison, theory.md §5.2).
 
 Fast: the wiring (the convention mapped onto the theory, the readout-norm estimator, where the
 section applies). Slow: a Langevin run of a one-hidden-layer linear network at α = P/N = 1 whose
@@ -11,10 +11,10 @@ import pytest
 import xarray as xr
 
 from experiments import presets
-from experiments.architectures import NetworkPrior
 from experiments.cli import execute, start_run
-from experiments.data import single_index_data
-from experiments.proportional_comparison import applies, compare_proportional
+from experiments.compare.proportional_comparison import applies, compare_proportional
+from experiments.setup.architectures import NetworkPrior
+from experiments.setup.data import single_index_data
 from theory.kernels import two_layer_gram
 from theory.proportional_one_layer import renormalized_prediction, solve_one_layer
 
@@ -134,8 +134,8 @@ def test_sampled_linear_network_matches_the_renormalized_kernel_and_rejects_the_
 def test_deep_section_maps_the_convention_and_estimates_q_from_weight_norms():
     # L = 2 linear: weight_variances (σ_1², σ_2², σ̃_a²) = (1.5, 1.2, 2.0); the nested form equals
     # the BKR solution; weight norms drawn at E|W_l|² = σ_l²(n_l/N_l + Q_l − 1) give Q_l back.
-    from experiments.proportional_deep_comparison import applies as deep_applies
-    from experiments.proportional_deep_comparison import compare_proportional_deep
+    from experiments.compare.proportional_deep_comparison import applies as deep_applies
+    from experiments.compare.proportional_deep_comparison import compare_proportional_deep
     from theory.proportional_deep import solve_bkr
 
     prior = _prior(widths=(12, 10), weight_variances=(1.5, 1.2))

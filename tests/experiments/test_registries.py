@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import config as cfg
-from experiments import resources
+from experiments.setup import config as cfg
+from experiments.setup import resources
 from langevin.activations import ACTIVATIONS
 from langevin.schemes import INTEGRATORS, SCHEME_OPTIONS
 from theory.hermite import ACTIVATION_FUNCTIONS

@@ -1,4 +1,4 @@
-"""The seed talk's ReLU learnability ratios (experiments.relu_learnability): the relu_abs data
+"""The seed talk's ReLU learnability ratios (experiments.compare.relu_learnability): the relu_abs data
 option, joint sweeps over several keys, the comparison section and figure, and (slow) sampled
 mean-field ReLU networks against the adaptive-kernel prediction."""
 import json
@@ -8,13 +8,14 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from experiments import config as cfg
-from experiments import presets, sweep, sweep_tables
-from experiments import relu_learnability as rl
-from experiments.build import make_data
+from experiments import presets, sweep
 from experiments.cli import execute, start_run
-from experiments.data import relu_abs_target, target_hermite_coefficients
-from experiments.theory_inputs import TwoLayerTheoryInputs
+from experiments.compare import relu_learnability as rl
+from experiments.compare.theory_inputs import TwoLayerTheoryInputs
+from experiments.reporting import sweep_tables
+from experiments.setup import config as cfg
+from experiments.setup.build import make_data
+from experiments.setup.data import relu_abs_target, target_hermite_coefficients
 from langevin.export import open_samples
 from theory.adaptive_kernel import solve_adaptive_kernel
 

@@ -4,7 +4,7 @@ import numpy as np
 import xarray as xr
 
 from experiments.cli import main
-from experiments.report import RHAT_THRESHOLD, mixing_warning, scalar_diagnostics
+from experiments.reporting.report import RHAT_THRESHOLD, mixing_warning, scalar_diagnostics
 from langevin import diagnostics, unit_symmetry
 
 

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 
-from experiments import config as cfg
-from experiments.build import build_run, make_data
 from experiments.cli import main, start_run
-from experiments.config_keys import ConfigError
+from experiments.setup import config as cfg
+from experiments.setup.build import build_run, make_data
+from experiments.setup.config_keys import ConfigError
 from langevin.run import run_chains
 from langevin.store import SampleStore
 from tests.experiments.test_kill_points import Crash, crash_at

@@ -10,9 +10,10 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from experiments import cli, presets, shards
-from experiments.config import ConfigError, config_hash, resolve
+from experiments import cli, presets
 from experiments.launch import records, status
+from experiments.rundirs import shards
+from experiments.setup.config import ConfigError, config_hash, resolve
 from langevin import diagnostics
 from langevin.export import open_samples, to_arviz
 from tests.experiments.launch_helpers import FAST, assert_same_draws, set_args, wait_for

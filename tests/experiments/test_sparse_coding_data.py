@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from experiments.sparse_coding_data import (
+from experiments.setup.sparse_coding_data import (
     dictionary_overlaps, good_neurons, haar_orthogonal, sparse_coding_data)
 
 

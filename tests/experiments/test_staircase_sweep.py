@@ -1,7 +1,7 @@
-"""The staircase theory sweep (experiments.staircase): table, fits and the log-log figure."""
+"""The staircase theory sweep (experiments.compare.staircase): table, fits and the log-log figure."""
 import json
 
-from experiments import staircase
+from experiments.compare import staircase
 
 
 def test_staircase_table_and_figure(tmp_path):

@@ -1,5 +1,5 @@
 """The printed theory table: every sampled value with its MCSE beside the theory values."""
-from experiments.summary_table import theory_table
+from experiments.reporting.summary_table import theory_table
 
 
 def _row(text: str, quantity: str) -> str:

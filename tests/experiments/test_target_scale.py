@@ -1,4 +1,4 @@
-"""The feature-learning theories for a target with y_1 ≠ 1 (experiments.feature_learning_comparison).
+"""The feature-learning theories for a target with y_1 ≠ 1 (experiments.compare.feature_learning_comparison).
 
 Scaling the target by s together with the readout and noise numerators by s² leaves the
 posterior of the hidden weights unchanged and scales the readout (and so f) by s:
@@ -10,8 +10,8 @@ independently of the y_1 rescaling the Landau side applies (`theory_inputs.landa
 """
 import pytest
 
-from experiments import feature_learning_comparison as flc
-from experiments.theory_inputs import TwoLayerTheoryInputs
+from experiments.compare import feature_learning_comparison as flc
+from experiments.compare.theory_inputs import TwoLayerTheoryInputs
 
 SCALE, EPSILON, CHI = 2.0, 0.5, 64.0
 

@@ -7,11 +7,11 @@ import pytest
 import torch
 import xarray as xr
 
-from experiments import config as cfg
-from experiments.build import build_run, make_data
 from experiments.cli import main
-from experiments.tempering_config import TEMPERING_KEYS
-from experiments.tempering_report import hysteresis_table, rung_traces
+from experiments.reporting.tempering_report import hysteresis_table, rung_traces
+from experiments.setup import config as cfg
+from experiments.setup.build import build_run, make_data
+from experiments.setup.tempering_config import TEMPERING_KEYS
 
 
 def test_the_new_keys_leave_the_hash_of_existing_configs_unchanged():

@@ -1,9 +1,9 @@
-"""sampler.threads = 0: the automatic thread count (experiments.threads)."""
+"""sampler.threads = 0: the automatic thread count (experiments.setup.threads)."""
 import torch
 
 import experiments.runner as runner
 from experiments.cli import main
-from experiments.threads import AUTO_THREADS_FLOPS, automatic_threads, forward_flops_per_step
+from experiments.setup.threads import AUTO_THREADS_FLOPS, automatic_threads, forward_flops_per_step
 
 
 def test_forward_flops_count_every_chain_and_training_point():

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.sparse_coding_data import good_neurons, haar_orthogonal
+from experiments.setup.sparse_coding_data import good_neurons, haar_orthogonal
 from langevin import classification_observables as cobs
 from langevin.checkpoint import load_checkpoint
 from langevin.integrators import euler_maruyama

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.digits import digits_data
+from experiments.setup.digits import digits_data
 from langevin.models.conv import LocalPatchNetwork, patch_prior_variances
 from langevin.integrators import euler_maruyama, per_layer_step_sizes
 from langevin.potential import make_potential

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from experiments.modular_addition_data import modular_addition_data, mode_order_parameters
+from experiments.setup.modular_addition_data import modular_addition_data, mode_order_parameters
 from langevin.models.modular_quadratic import (
     ModularQuadraticNetwork, sextic_mode_decay, sextic_mode_penalty, sextic_mode_penalty_gradient,
 )

@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from experiments.modular_addition_data import gp_discrepancy, modular_addition_data, mode_order_parameters
+from experiments.setup.modular_addition_data import gp_discrepancy, modular_addition_data, mode_order_parameters
 from theory import modular_addition as ma
 
 

@@ -1,0 +1,137 @@
+"""Translation of a run's convention into the plain numbers the `theory` package takes.
+
+The one place where a run's config/meta (χ-scaled Bayesian view, unnormalized Hermite
+coefficients) becomes theory inputs:
+
+    readout variance numerator of the NNGP:  σ_a² = σ̃_a²/χ   (a ~ N(0, σ̃_a²/(χN)))
+    GP / likelihood noise:                   σ² = σ̃²/χ = T     (loss ½ SSE)
+    input weights:                           w ~ N(0, σ_w²/d · I)
+    target:  y = Σ_k c_k He_k(w*·x) = Σ_k (c_k √k!) Ĥe_k(w*·x)
+
+The feature-learning theories (`theory.single_index_gfl`, `theory.cubic_teacher`) take the
+χ-scaled numerators σ̃_a², σ̃² together with χ (they divide by χ themselves), so they get
+(`theory_couplings`) readout_variance = σ̃_a², noise_variance = σ̃², chi = χ. The grokking
+paper's σ_a² and σ² are the physical σ̃_a²/χ and σ̃²/χ (theory.md §4.1).
+
+Cubic teacher with y_1 ≠ 1 [DERIVED]: the Landau action depends on (u, b, c) only through
+u (b − 2c h)², and (I + κ⟨M⟩)τ = y is linear in (τ, y) at fixed ⟨M⟩. So y = y_1 (He_1 + ε He_3)
+with ε = y_3/y_1 is the y_1 = 1 problem at u → u y_1², κ unchanged, i.e. σ̃_a² → σ̃_a²/y_1²
+and σ̃² → σ̃²/y_1² (u ∝ σ̃_a²/σ̃⁴, κ ∝ σ̃_a²/σ̃²), with (b, c) = y_1 (b′, c′): p(q) and the
+learnabilities 1 − b′, 1 − c′/ε are those of the rescaled problem (`landau_couplings`).
+"""
+from __future__ import annotations
+
+import math
+from typing import NamedTuple
+
+import numpy as np
+
+from experiments.setup.architectures import NetworkPrior, canonical_name, fc_widths, get_entry
+from experiments.setup.data import target_hermite_coefficients
+
+
+class TwoLayerTheoryInputs(NamedTuple):
+    activation: str
+    input_dim: int
+    width: int
+    chi: float
+    sigma_w2: float  # w ~ N(0, sigma_w2/d)
+    sigma_a2_tilde: float  # σ̃_a² of the χ convention
+    gp_sigma_a2: float  # σ̃_a²/χ: the readout numerator of the NNGP kernel
+    noise_variance: float  # σ² = σ̃²/χ = T
+    n_train: int
+    hermite_coefficients: tuple[float, ...]  # c_k on He_k (unnormalized)
+    noise_variance_tilde: float = math.nan  # σ̃²: the χ-scaled noise numerator (σ² χ)
+
+    @property
+    def normalized_hermite_coefficients(self) -> np.ndarray:
+        """c_k √k!: the coefficients on Ĥe_k = He_k/√k!."""
+        return np.array([c * math.sqrt(math.factorial(k))
+                         for k, c in enumerate(self.hermite_coefficients)])
+
+    def coefficient(self, degree: int) -> float:
+        """c_k on He_k (0 beyond the stored coefficients)."""
+        c = self.hermite_coefficients
+        return float(c[degree]) if degree < len(c) else 0.0
+
+    @property
+    def linear_cubic_target(self) -> tuple[float, float] | None:
+        """(y_1, y_3) when y = y_1 He_1 + y_3 He_3 exactly (the single-index GFL target), else None."""
+        c = self.hermite_coefficients
+        others = [v for k, v in enumerate(c) if k not in (1, 3) and v != 0.0]
+        if not c or others or (self.coefficient(1) == 0.0 and self.coefficient(3) == 0.0):
+            return None
+        return self.coefficient(1), self.coefficient(3)
+
+    def network_prior(self) -> NetworkPrior:
+        """The same network as a `NetworkPrior` (fc, one hidden layer, no bias)."""
+        return NetworkPrior("fc", self.activation, self.input_dim, (self.width,),
+                            (self.sigma_w2,), self.sigma_a2_tilde, 0.0, self.chi,
+                            self.noise_variance)
+
+    def theory_couplings(self) -> dict:
+        """Keyword arguments shared by the single-index theory solvers (χ-scaled numerators + χ)."""
+        return dict(num_samples=self.n_train, width=self.width, input_dim=self.input_dim,
+                    readout_variance=self.sigma_a2_tilde, input_variance=self.sigma_w2,
+                    noise_variance=self.noise_variance_tilde, chi=self.chi)
+
+    def landau_couplings(self) -> tuple[dict, float] | None:
+        """(solver kwargs with `epsilon`, y_1) for y = y_1(He_1 + ε He_3), both y_k ≠ 0, else None.
+
+        The kwargs describe the y_1 = 1 problem of the module docstring; multiply its (b, c) by y_1.
+        """
+        target = self.linear_cubic_target
+        if target is None or target[0] == 0.0 or target[1] == 0.0:
+            return None
+        y1, y3 = target
+        kwargs = self.theory_couplings()
+        kwargs["readout_variance"] /= y1 * y1
+        kwargs["noise_variance"] /= y1 * y1
+        kwargs["epsilon"] = y3 / y1
+        return kwargs, y1
+
+
+def network_prior(config: dict, meta: dict, input_dim: int) -> NetworkPrior:
+    """The run's prior and likelihood for the theory side (NNGP kernels of any registered
+    architecture), read from meta.json's convention (so a report uses the physics the run
+    was sampled with). Runs stored before per-layer variances existed have one number
+    sigma_w2 and no sigma_b2: σ_l² = sigma_w2 for every hidden layer, no biases."""
+    convention = meta["convention"]
+    architecture = canonical_name(config["model"]["architecture"])
+    entry = get_entry(architecture)
+    priors = entry.layer_priors(config, input_dim)
+    num_hidden = sum(1 for p in priors if p.role == "weight")
+    sigma_w2 = convention["sigma_w2"]
+    sigma_w2 = tuple(float(v) for v in sigma_w2) if isinstance(sigma_w2, list) \
+        else (float(sigma_w2),) * num_hidden
+    widths = fc_widths(config) if architecture == "fc" else ()
+    return NetworkPrior(
+        architecture=architecture, activation=config["model"]["activation"],
+        input_dim=int(input_dim), widths=widths, weight_variances=sigma_w2,
+        readout_variance_tilde=float(convention["sigma_a2"]),
+        bias_variance=float(convention.get("sigma_b2") or 0.0), chi=float(convention["chi"]),
+        noise_variance=float(convention["noise_variance"]),
+        geometry=entry.geometry(config, input_dim))
+
+
+def is_two_layer(config: dict) -> bool:
+    """One hidden fc layer without biases: the network of the two-layer theories
+    (single-index spectra, GFL, Landau), which take `TwoLayerTheoryInputs`."""
+    return (canonical_name(config["model"]["architecture"]) == "fc"
+            and len(fc_widths(config)) == 1 and not config["model"]["bias"])
+
+
+def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> TwoLayerTheoryInputs:
+    convention = meta["convention"]
+    coefficients = target_hermite_coefficients(config["data"]) \
+        if config["data"]["source"] == "single_index" else ()
+    return TwoLayerTheoryInputs(
+        activation=config["model"]["activation"], input_dim=int(input_dim),
+        width=int(fc_widths(config)[0]), chi=float(convention["chi"]),
+        sigma_w2=float(convention["sigma_w2"]), sigma_a2_tilde=float(convention["sigma_a2"]),
+        gp_sigma_a2=network_prior(config, meta, input_dim).gp_readout_variance,
+        noise_variance=float(convention["noise_variance"]), n_train=int(n_train),
+        hermite_coefficients=coefficients,
+        noise_variance_tilde=float(convention.get(
+            "noise_variance_tilde", float(convention["noise_variance"]) * float(convention["chi"]))),
+    )
