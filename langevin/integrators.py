@@ -19,6 +19,7 @@ from typing import Callable, Mapping, NamedTuple
 
 import torch
 
+from langevin.noise import NormalDraws
 from langevin.potential import PotentialFn
 
 Tensor = torch.Tensor
@@ -120,7 +121,8 @@ def euler_maruyama(
     Targets exp(−U/T) with an O(η) bias: for U = ½kθ² the chain's exact stationary
     variance is T / (k (1 − ηk/2)) (stable iff ηk < 2), not T/k. Halve the step size
     (or use a Metropolis-adjusted scheme) to see the bias of a given observable.
-    Noise is drawn layer by layer in `step_sizes` order from `generator`.
+    Noise is drawn layer by layer in `step_sizes` order from `generator`
+    (`langevin.noise.NormalDraws`: the stream of one torch.randn per layer).
     `temperature`: a float, or a (C,) tensor of per-chain T_c (chain c then has the
     stationary variance T_c / (k (1 − ηk/2)) on U = ½kθ²).
     """
@@ -134,16 +136,18 @@ def euler_maruyama(
             raise ValueError(f"theta lacks layers {sorted(missing)} that have step sizes")
         return init_state(potential_fn, theta)
 
+    draws = NormalDraws(sizes)
+
     def step(state: LangevinState, generator: torch.Generator):
+        noise = draws.draw(state.theta, generator)
         theta = {}
         for layer, eta in sizes.items():
             param = state.theta[layer]
-            noise = torch.randn(
-                param.shape, generator=generator, dtype=param.dtype, device=param.device
-            )
-            # θ_{n+1} = θ_n − η ∇U(θ_n) + √(2ηT) ξ_n
+            # θ_{n+1} = θ_n − η ∇U(θ_n) + √(2ηT) ξ_n, into one new tensor (rounded as
+            # (θ − (η∇U)) + (√(2ηT) ξ), the order of the plain expression)
             scale = noise_scale(2.0 * eta, temperature, param)
-            theta[layer] = param - eta * state.gradient[layer] + scale * noise
+            update = torch.mul(state.gradient[layer], eta)
+            theta[layer] = torch.sub(param, update, out=update).add_(noise[layer].mul_(scale))
         return init_state(potential_fn, theta), {}
 
     return Integrator("euler_maruyama", init, step, sizes, temperature)

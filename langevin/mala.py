@@ -39,6 +39,7 @@ import torch
 
 from langevin.integrators import (
     Integrator, LangevinState, _check_hyperparameters, as_temperature, noise_scale)
+from langevin.noise import NormalDraws
 from langevin.potential import PotentialFn
 
 
@@ -70,6 +71,7 @@ def mala(
     _check_hyperparameters(step_sizes, temperature)
     sizes = {layer: float(eta) for layer, eta in step_sizes.items()}
     temperature = as_temperature(temperature)
+    draws = NormalDraws(sizes)
 
     def init(theta: Theta) -> LangevinState:
         missing = set(sizes) - set(theta)
@@ -81,15 +83,15 @@ def mala(
     def step(state: LangevinState, generator: torch.Generator):
         proposal: Theta = {}
         log_forward = torch.zeros_like(state.potential)  # log q(θ'|θ) = −|ξ|²/2
+        noise = draws.draw(state.theta, generator)
         for layer, eta in sizes.items():
             param = state.theta[layer]
-            noise = torch.randn(
-                param.shape, generator=generator, dtype=param.dtype, device=param.device
-            )
-            # θ' = θ − η ∇U(θ) + √(2ηT) ξ
+            log_forward = log_forward - 0.5 * _per_chain_sum(noise[layer] * noise[layer])
+            # θ' = θ − η ∇U(θ) + √(2ηT) ξ, rounded as (θ − (η∇U)) + (√(2ηT) ξ)
             scale = noise_scale(2.0 * eta, temperature, param)
-            proposal[layer] = param - eta * state.gradient[layer] + scale * noise
-            log_forward = log_forward - 0.5 * _per_chain_sum(noise * noise)
+            update = torch.mul(state.gradient[layer], eta)
+            proposal[layer] = torch.sub(param, update, out=update).add_(
+                noise[layer].mul_(scale))
         value = potential_fn(proposal)
         log_backward = torch.zeros_like(state.potential)  # log q(θ|θ')
         for layer, eta in sizes.items():

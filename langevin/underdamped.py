@@ -75,6 +75,7 @@ from typing import Mapping, NamedTuple
 import torch
 
 from langevin.integrators import Integrator, _check_hyperparameters, as_temperature, noise_scale
+from langevin.noise import NormalDraws
 from langevin.potential import PotentialFn
 
 
@@ -121,6 +122,7 @@ def baoab(
     # c_l = e^{−ζ h_l}: the exact OU decay of the momentum over one time step.
     decays = {layer: math.exp(-friction * 2.0 * half) for layer, half in half_steps.items()}
     temperature = as_temperature(temperature)
+    draws = NormalDraws(sizes)
 
     def evaluate(theta: Theta, momentum: Theta) -> UnderdampedState:
         value = potential_fn(theta)
@@ -134,26 +136,27 @@ def baoab(
 
     def step(state: UnderdampedState, generator: torch.Generator):
         theta_next, momentum_before_kick = {}, {}
+        # ξ_n for every layer first: the stream of one randn per layer in this order.
+        noise = draws.draw(state.theta, generator)
         for layer, half in half_steps.items():
+            # Each line rounds as the plain expression in its comment (x + y = y + x).
             # B: p_{n+1/4} = p_n − (h/2) ∇U(θ_n)
-            momentum = state.momentum[layer] - half * state.gradient[layer]
+            momentum = torch.mul(state.gradient[layer], half)
+            torch.sub(state.momentum[layer], momentum, out=momentum)
             # A: θ_{n+1/2} = θ_n + (h/2) p_{n+1/4}
-            position = state.theta[layer] + half * momentum
-            noise = torch.randn(
-                position.shape, generator=generator, dtype=position.dtype, device=position.device
-            )
+            position = torch.mul(momentum, half).add_(state.theta[layer])
             # O: p_{n+3/4} = c p_{n+1/4} + √((1 − c²) T) ξ_n
             scale = noise_scale(1.0 - decays[layer] * decays[layer], temperature, position)
-            momentum = decays[layer] * momentum + scale * noise
+            momentum.mul_(decays[layer]).add_(noise[layer].mul_(scale))
             # A: θ_{n+1} = θ_{n+1/2} + (h/2) p_{n+3/4}
-            theta_next[layer] = position + half * momentum
+            theta_next[layer] = position.add_(torch.mul(momentum, half, out=noise[layer]))
             momentum_before_kick[layer] = momentum
         value = potential_fn(theta_next)
         # B: p_{n+1} = p_{n+3/4} − (h/2) ∇U(θ_{n+1})
-        momentum_new = {
-            layer: momentum_before_kick[layer] - half * value.gradient[layer]
-            for layer, half in half_steps.items()
-        }
+        momentum_new = {}
+        for layer, half in half_steps.items():
+            kick = torch.mul(value.gradient[layer], half)
+            momentum_new[layer] = torch.sub(momentum_before_kick[layer], kick, out=kick)
         new_state = UnderdampedState(
             theta_next, momentum_new, value.potential, value.loss, value.gradient
         )
