@@ -188,6 +188,13 @@ def _sample(run_dir: Path, config: dict) -> int:
         torch.set_num_threads(automatic_threads(
             forward_flops_per_step(setup.initial_theta, len(data.x_train)),
             torch.get_num_threads()))
+    # sampler.compile / sampler.matmul_precision (experiments.step_options)
+    from experiments import step_options
+
+    trial_state = (setup.integrator.init(dict(setup.initial_theta))
+                   if config["sampler"]["compile"] == "auto" and setup.device.type == "cuda"
+                   else None)
+    integrator, step_meta = step_options.compiled_integrator(config, setup.integrator, trial_state)
     meta_path = run_dir / rundir.META_FILE
     meta = rundir.read_json(meta_path)
     stop = _StopFlag()
@@ -195,13 +202,8 @@ def _sample(run_dir: Path, config: dict) -> int:
     update, close = _progress_bar(config["sampler"]["num_chains"], config["sampler"]["progress"])
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     try:
-        result = run_chains(
-            integrator=setup.integrator, initial_theta=setup.initial_theta,
-            generator=setup.generator, observables=setup.observables, plan=setup.plan,
-            store=SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"]),
-            checkpoint_dir=run_dir / rundir.CHECKPOINT_DIR, config_hash=cfg.config_hash(config),
-            stop_requested=stop, progress=update, fault_hook=faults.hook_from_environment(),
-        )
+        with step_options.matmul_precision(config["sampler"]["matmul_precision"]):
+            result = _run_chains_of(setup, integrator, run_dir, config, stop, update)
     except NonFiniteError as err:
         meta["status"] = "failed: non-finite"
         rundir.write_json_atomic(meta_path, meta)
@@ -215,7 +217,8 @@ def _sample(run_dir: Path, config: dict) -> int:
     meta.update(run_metadata(config, result.state))  # the (frozen) ladder, swap counts
     meta["segments"].append({"started": started, "ended_at_step": result.step,
                              "seconds": result.seconds,
-                             "chain_steps_per_second": result.chain_steps_per_second})
+                             "chain_steps_per_second": result.chain_steps_per_second,
+                             "step": step_meta})
     rundir.write_json_atomic(meta_path, meta)
     if result.status == "interrupted":
         print(f"interrupted at step {result.step}; continue with: langevin resume {run_dir}",
@@ -224,6 +227,16 @@ def _sample(run_dir: Path, config: dict) -> int:
     print(f"sampled {result.step} steps x {config['sampler']['num_chains']} chains in "
           f"{result.seconds:.1f} s ({result.chain_steps_per_second:.3g} chain-steps/s)")
     return 0
+
+
+def _run_chains_of(setup, integrator, run_dir: Path, config: dict, stop, update):
+    return run_chains(
+        integrator=integrator, initial_theta=setup.initial_theta,
+        generator=setup.generator, observables=setup.observables, plan=setup.plan,
+        store=SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"]),
+        checkpoint_dir=run_dir / rundir.CHECKPOINT_DIR, config_hash=cfg.config_hash(config),
+        stop_requested=stop, progress=update, fault_hook=faults.hook_from_environment(),
+    )
 
 
 def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path | None) -> tuple[Path, dict]:

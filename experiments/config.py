@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments import architectures
-from experiments import digits_keys, launch_keys
+from experiments import digits_keys, launch_keys, step_options
 from experiments.config_keys import NUMBER_OR_LIST, ConfigError, Key, non_negative, one_of, positive
 
 if sys.version_info >= (3, 11):
@@ -287,6 +287,7 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
         raise ConfigError(f"config key 'model.chi' = {config['model']['chi']!r} contradicts "
                           f"model.scaling = 'mean_field' (chi = readout width = {readout_width})")
     launch_keys.validate_launch(config)
+    step_options.validate(config)
 
 
 def _check_architecture_keys(config: dict, entry, user_keys: frozenset) -> None:
@@ -398,3 +399,9 @@ SCHEMA["sampler"]["shards"] = launch_keys.SHARDS_KEY
 SCHEMA["launch"] = dict(launch_keys.LAUNCH_KEYS)
 _NOT_HASHED |= {("launch", key) for key in SCHEMA["launch"]} | {("sampler", "shards")}
 LAUNCH_EXECUTORS = launch_keys.LAUNCH_EXECUTORS
+
+# sampler.compile and sampler.matmul_precision (experiments.step_options): they change the
+# floats of a run (not its law), so they are hashed when not at their default; runs made
+# before them keep their hash.
+SCHEMA["sampler"].update(step_options.STEP_KEYS)
+_HASHED_WHEN_NOT_DEFAULT |= {("sampler", key) for key in step_options.STEP_KEYS}

@@ -1,0 +1,91 @@
+"""How a run's step executes: `sampler.compile` and `sampler.matmul_precision`.
+
+sampler.compile
+    "off" (default): the eager step (bitwise reproducible and resumable on the CPU).
+    "on": torch.compile of the whole step (`langevin.compiled`): the same draws, the
+        chain equal to the eager one to float tolerance, not bitwise; a compiled run
+        resumes bitwise as a compiled run (the key is hashed when not "off", so a run
+        cannot be resumed under another setting).
+    "auto": compile only where compiling was measured to be faster. On the CPU it never
+        was (benchmarks/README.md: at (d, N, n) = (16, 64, 128) and (150, 700, 3000),
+        64 chains, the compiled step ran at 0.9-1.0x the eager one, after 20-60 s of
+        compilation), so "auto" is the eager step on the CPU. On CUDA, "auto" measures
+        both steps for `AUTO_TRIAL_STEPS` steps from the initial state with a
+        throwaway generator (`langevin.compiled.faster_step`; the run's stream is
+        untouched) and keeps the faster one; the choice and both rates go to meta.json.
+        (Not run on a GPU by this code's tests.)
+    Replica-exchange runs have no compiled step: "on" is refused, "auto" is eager.
+
+sampler.matmul_precision
+    "ieee" (default): float32 matmuls in IEEE float32.
+    "tf32": CUDA only (TensorFloat-32 tensor-core matmuls, 10-bit mantissa products);
+        refused on the CPU, where it would have no effect on the float32 kernels the
+        step uses and a run claiming it would be mislabelled. Rounding the force
+        deterministically is a systematic error, so a tf32 run's report adds a paired
+        short IEEE continuation from its last checkpoint (`experiments.precision_check`)
+        with the difference of its key observables in MCSE units. The chain state stays
+        float32/float64. (Not run on a GPU by this code's tests.)
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+
+import torch
+
+from experiments.config_keys import ConfigError, Key, one_of
+
+AUTO_TRIAL_STEPS = 20
+
+STEP_KEYS = {
+    "compile": Key(str, "off", one_of("off", "on", "auto"),
+                   "torch.compile of the whole step: 'off', 'on', or 'auto' (compiled only "
+                   "where measured faster: never on the CPU; on CUDA a timed trial)"),
+    "matmul_precision": Key(str, "ieee", one_of("ieee", "tf32"),
+                            "float32 matmuls: 'ieee', or 'tf32' (CUDA only; the report adds a "
+                            "paired IEEE continuation in MCSE units)"),
+}
+
+
+def validate(config: dict) -> None:
+    """Cross-key checks of the step options (ConfigError naming the key)."""
+    sampler = config["sampler"]
+    if sampler["compile"] == "on" and sampler["tempering"] != "none":
+        raise ConfigError("config key 'sampler.compile' = 'on' is not available with "
+                          f"sampler.tempering = {sampler['tempering']!r} (replica exchange has "
+                          "no compiled step); use 'off' or 'auto'")
+    if sampler["matmul_precision"] == "tf32" and not sampler["device"].startswith("cuda"):
+        raise ConfigError("config key 'sampler.matmul_precision' = 'tf32' applies to CUDA "
+                          f"devices only (sampler.device = {sampler['device']!r}); use 'ieee'")
+    if sampler["matmul_precision"] == "tf32" and sampler["dtype"] != "float32":
+        raise ConfigError("config key 'sampler.matmul_precision' = 'tf32' needs "
+                          f"sampler.dtype = 'float32', got {sampler['dtype']!r}")
+
+
+@contextmanager
+def matmul_precision(name: str):
+    """torch's CUDA matmul and cuDNN TF32 switches set for `name` inside the block, the
+    previous values restored after it."""
+    previous = (torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32)
+    torch.backends.cuda.matmul.allow_tf32 = name == "tf32"
+    torch.backends.cudnn.allow_tf32 = name == "tf32"
+    try:
+        yield
+    finally:
+        torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
+
+
+def compiled_integrator(config: dict, integrator, initial_state=None):
+    """(integrator to run, metadata) under sampler.compile (module docstring).
+    `initial_state`: the state "auto" times its trial from on CUDA."""
+    from langevin.compiled import compile_step, faster_step
+
+    setting = config["sampler"]["compile"]
+    device = torch.device(config["sampler"]["device"])
+    if setting == "off" or (setting == "auto" and (
+            config["sampler"]["tempering"] != "none" or device.type != "cuda")):
+        return integrator, {"compile": setting, "compiled": False}
+    compiled = compile_step(integrator)
+    if setting == "on":
+        return compiled, {"compile": setting, "compiled": True}
+    chosen, rates = faster_step(integrator, compiled, initial_state, AUTO_TRIAL_STEPS)
+    return chosen, {"compile": setting, "compiled": rates["chosen"] == "compiled", **rates}
