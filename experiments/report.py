@@ -216,6 +216,12 @@ def _write_summary(run_dir: Path, config: dict, meta: dict, data, ds: xr.Dataset
     summary["step_size_bias"] = bias.step_size_bias_summary(bias_dir, bias_config, data, ds)
     summary["warnings"] += (summary["equilibration"]["warnings"]
                             + summary["step_size_bias"]["warnings"])
+    from experiments.precision_check import paired_precision_check  # tf32 runs only
+
+    precision = paired_precision_check(bias_dir, bias_config, data, ds)
+    if precision["status"] != "off":
+        summary["matmul_precision_check"] = precision
+        summary["warnings"] += precision["warnings"]
     figures_dir = run_dir / rundir.FIGURES_DIR
     figures_dir.mkdir(exist_ok=True)
     figures.draw_all(figures_dir, ds, q, data, meta, predictions,
