@@ -194,7 +194,11 @@ def _sample(run_dir: Path, config: dict) -> int:
     trial_state = (setup.integrator.init(dict(setup.initial_theta))
                    if config["sampler"]["compile"] == "auto" and setup.device.type == "cuda"
                    else None)
-    integrator, step_meta = step_options.compiled_integrator(config, setup.integrator, trial_state)
+    from experiments.threads import forward_flops_per_step
+
+    integrator, step_meta = step_options.compiled_integrator(
+        config, setup.integrator, trial_state,
+        forward_flops_per_step(setup.initial_theta, len(data.x_train)))
     meta_path = run_dir / rundir.META_FILE
     meta = rundir.read_json(meta_path)
     stop = _StopFlag()

@@ -6,11 +6,14 @@ sampler.compile
         chain equal to the eager one to float tolerance, not bitwise; a compiled run
         resumes bitwise as a compiled run (the key is hashed when not "off", so a run
         cannot be resumed under another setting).
-    "auto": compile only where compiling was measured to be faster. On the CPU it never
-        was (benchmarks/README.md: at (d, N, n) = (16, 64, 128) and (150, 700, 3000),
-        64 chains, the compiled step ran at 0.9-1.0x the eager one, after 20-60 s of
-        compilation), so "auto" is the eager step on the CPU. On CUDA, "auto" measures
-        both steps for `AUTO_TRIAL_STEPS` steps from the initial state with a
+    "auto": compile only where compiling was measured to be faster. On the CPU
+        (benchmarks/README.md, one run, 2 shared cores): at (d, N, n, C) = (150, 700,
+        3000, 64), F = 4.1·10¹⁰ forward FLOPs per step, the compiled step ran at 1.26x
+        the eager one (the fused erf/erf' passes over the (C, n, N) temporaries); at
+        (16, 64, 128, 64), F = 1.4·10⁸, at 0.31x the eager step on one thread. So on the
+        CPU "auto" compiles when F ≥ `AUTO_COMPILE_FLOPS` (2·10⁹, the threshold of the
+        automatic thread count, `experiments.threads`), else runs eager. On CUDA, "auto"
+        measures both steps for `AUTO_TRIAL_STEPS` steps from the initial state with a
         throwaway generator (`langevin.compiled.faster_step`; the run's stream is
         untouched) and keeps the faster one; the choice and both rates go to meta.json.
         (Not run on a GPU by this code's tests.)
@@ -35,11 +38,14 @@ import torch
 from experiments.config_keys import ConfigError, Key, one_of
 
 AUTO_TRIAL_STEPS = 20
+AUTO_COMPILE_FLOPS = 2e9  # forward FLOPs per step (experiments.threads) above which a CPU
+                          # run with sampler.compile = "auto" is compiled
 
 STEP_KEYS = {
     "compile": Key(str, "off", one_of("off", "on", "auto"),
                    "torch.compile of the whole step: 'off', 'on', or 'auto' (compiled only "
-                   "where measured faster: never on the CPU; on CUDA a timed trial)"),
+                   "where measured faster: CPU runs of >= 2e9 forward FLOPs per step; on "
+                   "CUDA a timed trial)"),
     "matmul_precision": Key(str, "ieee", one_of("ieee", "tf32"),
                             "float32 matmuls: 'ieee', or 'tf32' (CUDA only; the report adds a "
                             "paired IEEE continuation in MCSE units)"),
@@ -74,18 +80,23 @@ def matmul_precision(name: str):
         torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = previous
 
 
-def compiled_integrator(config: dict, integrator, initial_state=None):
+def compiled_integrator(config: dict, integrator, initial_state=None,
+                        flops_per_step: float = 0.0):
     """(integrator to run, metadata) under sampler.compile (module docstring).
-    `initial_state`: the state "auto" times its trial from on CUDA."""
+    `initial_state`: the state "auto" times its trial from on CUDA; `flops_per_step`:
+    the forward FLOPs of all chains (`experiments.threads.forward_flops_per_step`) that
+    "auto" compares with AUTO_COMPILE_FLOPS on the CPU."""
     from langevin.compiled import compile_step, faster_step
 
     setting = config["sampler"]["compile"]
     device = torch.device(config["sampler"]["device"])
-    if setting == "off" or (setting == "auto" and (
-            config["sampler"]["tempering"] != "none" or device.type != "cuda")):
-        return integrator, {"compile": setting, "compiled": False}
+    eager = {"compile": setting, "compiled": False}
+    if setting == "off" or (setting == "auto" and config["sampler"]["tempering"] != "none"):
+        return integrator, eager
+    if setting == "auto" and device.type != "cuda" and flops_per_step < AUTO_COMPILE_FLOPS:
+        return integrator, eager
     compiled = compile_step(integrator)
-    if setting == "on":
+    if setting == "on" or device.type != "cuda":
         return compiled, {"compile": setting, "compiled": True}
     chosen, rates = faster_step(integrator, compiled, initial_state, AUTO_TRIAL_STEPS)
     return chosen, {"compile": setting, "compiled": rates["chosen"] == "compiled", **rates}

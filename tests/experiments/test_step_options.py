@@ -7,7 +7,7 @@ import pytest
 from experiments import config as cfg
 from experiments.cli import main
 from experiments.config_keys import ConfigError
-from experiments.step_options import compiled_integrator
+from experiments.step_options import AUTO_COMPILE_FLOPS, compiled_integrator
 from langevin.integrators import euler_maruyama
 from langevin.potential import gaussian_potential
 
@@ -38,11 +38,15 @@ def test_defaults_keep_the_hash_and_a_compiled_run_has_its_own():
     assert cfg.config_hash(compiled) != cfg.config_hash(config)
 
 
-def test_auto_is_the_eager_step_on_the_cpu():
+def test_auto_compiles_on_the_cpu_only_above_the_measured_flops():
     config, _ = cfg.resolve([], ["sampler.compile=auto"])
     integrator = euler_maruyama(gaussian_potential({"x": 1.0}), {"x": 0.1}, 1.0)
-    chosen, meta = compiled_integrator(config, integrator)
+    chosen, meta = compiled_integrator(config, integrator, None, AUTO_COMPILE_FLOPS / 2)
     assert chosen is integrator and meta == {"compile": "auto", "compiled": False}
+    chosen, meta = compiled_integrator(config, integrator, None, AUTO_COMPILE_FLOPS)
+    assert chosen.name == "euler_maruyama[compiled]" and meta["compiled"] is True
+    off, _ = cfg.resolve([], [])
+    assert compiled_integrator(off, integrator, None, 1e12)[0] is integrator
 
 
 def test_a_run_records_how_its_step_ran(tmp_path):
