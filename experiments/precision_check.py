@@ -6,7 +6,7 @@ stationary law. The check measures that shift where it matters, in the run's own
 observables: from the run's last checkpoint, two arms of K steps each, both starting from
 the same state WITH THE SAME GENERATOR STATE (so the same noise: a paired comparison),
 
-    arm "run":  the run's step in its precision (tf32),
+    arm "run":  the run's (eager) step in its precision (tf32),
     arm "ieee": the same step with IEEE float32 matmuls,
 
 recording the observables every step (`experiments.bias.continue_chains`, the machinery of

@@ -10,7 +10,18 @@ constant positive M, so per-layer step sizes change the speed, not the target.
 
 Temperature: a float T for every chain, or a (C,) tensor T_c, one per chain (chain c
 then targets exp(−U_c/T_c); the noise scale √(2η_l T_c) broadcasts over the trailing
-dims of each layer). The float path is unchanged by the tensor option.
+dims of each layer). Step sizes: a float η_l per layer, or a (C,) tensor η_{l,c}.
+
+Hyperparameters as tensors: a step reads its coefficients (η_l, √(2η_l T), ...) as
+(C, 1, …, 1) tensors of the state's dtype and device (`Coefficients`, built once per
+(C, dtype, device)), never as Python floats, so a compiled step (`langevin.compiled`)
+takes them as graph inputs and a new value does not recompile it. A float is rounded to
+the state dtype once, exactly as PyTorch rounds a Python scalar that multiplies a tensor
+of that dtype, so the floats of a float-hyperparameter run are unchanged
+(tests/langevin/test_step_bitwise.py). Each scheme's step is
+`advance(state, draw(state, generator), coefficients(state.theta))`: `draw` takes all the
+step's random numbers first, in the scheme's documented order (the same stream as drawing
+them where they are used), `advance` is pure.
 """
 from __future__ import annotations
 

@@ -21,6 +21,20 @@ COMPILE_SETTINGS = [
 ]
 
 
+def scheme_settings(schemes, fast_compiled=("euler_maruyama",)):
+    """(scheme, setting) pairs of every scheme under every setting; the compiled "aot_eager"
+    variants of schemes outside `fast_compiled` are marked slow (CI time)."""
+    cases = []
+    for name in schemes:
+        for setting in COMPILE_SETTINGS:
+            value = setting.values[0]
+            marks = list(setting.marks)
+            if value == "aot_eager" and name not in fast_compiled:
+                marks.append(pytest.mark.slow)
+            cases.append(pytest.param(name, value, marks=marks, id=f"{name}-{setting.id}"))
+    return cases
+
+
 def with_compile(integrator, setting):
     """`integrator` as it runs under `setting` (one of COMPILE_SETTINGS)."""
     return integrator if setting == "off" else compile_step(integrator, backend=setting)

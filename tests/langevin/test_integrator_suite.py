@@ -28,7 +28,7 @@ import torch
 
 from tests.langevin.chain_averages import (
     assert_within_4_se, linear_regression_data, time_averages)
-from tests.langevin.compile_settings import COMPILE_SETTINGS, with_compile
+from tests.langevin.compile_settings import COMPILE_SETTINGS, scheme_settings, with_compile
 
 from langevin.schemes import INTEGRATORS
 from langevin.models import LinearModel, TwoLayerNetwork
@@ -67,8 +67,7 @@ def _stationary_covariance(name):
     return STATIONARY_COVARIANCE[name]
 
 
-@pytest.mark.parametrize("setting", COMPILE_SETTINGS)
-@pytest.mark.parametrize("name", SCHEMES)
+@pytest.mark.parametrize("name,setting", scheme_settings(SCHEMES))
 def test_gaussian_stationary_variance_is_the_exact_law_of_the_scheme(name, setting):
     # Two layers with different curvatures k_l and step sizes η_l, at η_l k_l = 0.5 and 0.2:
     # ULA's law T/(k(1 − ηk/2)) is 33 % and 11 % above T/k, far outside 4 SE, so the test
