@@ -188,17 +188,9 @@ def _sample(run_dir: Path, config: dict) -> int:
         torch.set_num_threads(automatic_threads(
             forward_flops_per_step(setup.initial_theta, len(data.x_train)),
             torch.get_num_threads()))
-    # sampler.compile / sampler.matmul_precision (experiments.step_options)
-    from experiments import step_options
+    from experiments import step_options  # sampler.compile, sampler.matmul_precision
 
-    trial_state = (setup.integrator.init(dict(setup.initial_theta))
-                   if config["sampler"]["compile"] == "auto" and setup.device.type == "cuda"
-                   else None)
-    from experiments.threads import forward_flops_per_step
-
-    integrator, step_meta = step_options.compiled_integrator(
-        config, setup.integrator, trial_state,
-        forward_flops_per_step(setup.initial_theta, len(data.x_train)))
+    integrator, step_meta = step_options.run_integrator(config, setup, len(data.x_train))
     meta_path = run_dir / rundir.META_FILE
     meta = rundir.read_json(meta_path)
     stop = _StopFlag()

@@ -100,3 +100,15 @@ def compiled_integrator(config: dict, integrator, initial_state=None,
         return compiled, {"compile": setting, "compiled": True}
     chosen, rates = faster_step(integrator, compiled, initial_state, AUTO_TRIAL_STEPS)
     return chosen, {"compile": setting, "compiled": rates["chosen"] == "compiled", **rates}
+
+
+def run_integrator(config: dict, setup, num_train: int):
+    """`compiled_integrator` for a run built by `experiments.build.build_run` on
+    `num_train` training points: (integrator, metadata for meta.json)."""
+    from experiments.threads import forward_flops_per_step
+
+    trial_state = (setup.integrator.init(dict(setup.initial_theta))
+                   if config["sampler"]["compile"] == "auto" and setup.device.type == "cuda"
+                   else None)
+    return compiled_integrator(config, setup.integrator, trial_state,
+                               forward_flops_per_step(setup.initial_theta, num_train))
