@@ -21,13 +21,15 @@ import torch
 
 def workspace_buffer(workspace: dict, name: str, shape: tuple[int, ...], like: Tensor) -> Tensor:
     """The scratch tensor `name` of `shape` (dtype and device of `like`) kept in
-    `workspace` between calls; a new one when the shape, dtype or device changed."""
+    `workspace` between calls: the leading rows of the kept tensor when it has the same
+    trailing shape and at least shape[0] rows (the last, smaller chain block), else a
+    new one."""
     buffer = workspace.get(name)
-    if (buffer is None or buffer.shape != shape or buffer.dtype != like.dtype
-            or buffer.device != like.device):
+    if (buffer is None or buffer.shape[1:] != shape[1:] or buffer.shape[0] < shape[0]
+            or buffer.dtype != like.dtype or buffer.device != like.device):
         buffer = torch.empty(shape, dtype=like.dtype, device=like.device)
         workspace[name] = buffer
-    return buffer
+    return buffer[:shape[0]]
 
 
 def _loss_and_gradient_of_block(phi: Activation, w: Tensor, a: Tensor, x: Tensor, y: Tensor,
