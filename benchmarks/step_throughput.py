@@ -6,7 +6,8 @@ Main table, at (d, N, n) = (16, 64, 128) and (150, 700, 3000), 1 and 64 chains:
             the one-hidden-layer `FullyConnectedNetwork`, fused analytic backward of
             `models.two_layer`), at torch's default thread count ("eager") and at 1
             thread ("eager 1t");
-  compiled  the same step with U and ∇U `torch.compile`d (64 chains; --no-compile skips);
+  compiled  the same step with its whole advance `torch.compile`d (`langevin.compiled`;
+            64 chains; --no-compile skips);
   naive     what the papers' scripts do: one nn.Module per chain, autograd backward,
             per-parameter noise, a Python loop over chains;
   bjx       a vmapped, jitted `blackjax.sgld` of the SAME posterior (same data law, prior
@@ -136,19 +137,25 @@ def naive_rate(d, widths, n, chains, device, dtype, steps) -> float:
     return steps * chains / (time.perf_counter() - start)
 
 
-def compiled_rate(d, width, n, chains, device, dtype, steps) -> tuple[float, float]:
-    """(chain-steps/s, compile seconds) of the step with `torch.compile`d U and ∇U (the
-    fused two-layer backward plus the prior term; the noise and the update stay eager,
-    since the step draws from an explicit torch.Generator)."""
+def compiled_rate(d, width, n, chains, device, dtype, steps, mode=None,
+                  backend="inductor") -> tuple[float, float]:
+    """(chain-steps/s, compile seconds) of the step with its whole `advance` compiled
+    (`langevin.compiled.compile_step`: potential, analytic gradient and update in one
+    graph; the noise is drawn eagerly from the explicit torch.Generator, as in a run).
+    `mode`: torch.compile's mode ("reduce-overhead": CUDA graphs on a GPU)."""
+    from langevin.compiled import compile_step
+
     generator, x, y = _problem(d, (width,), n, device, dtype)
     temperature = 0.01
     model = _fc_model(d, (width,), "auto")
     decays = {name: temperature / variance for name, variance in model.prior_variances.items()}
-    potential = torch.compile(make_potential(model, x, y, decays), dynamic=False)
-    integrator = euler_maruyama(potential, per_layer_step_sizes(1e-4, decays), temperature)
+    integrator = compile_step(euler_maruyama(make_potential(model, x, y, decays),
+                                             per_layer_step_sizes(1e-4, decays), temperature),
+                              mode=mode, backend=backend)
     start = time.perf_counter()
     state = integrator.init(model.sample_prior(chains, generator, dtype, device))
-    state, _ = integrator.step(state, generator)
+    for _ in range(2 if mode == "reduce-overhead" else 1):  # CUDA graphs record on call 2
+        state, _ = integrator.step(state, generator)
     _sync(device)
     compile_seconds = time.perf_counter() - start
     start = time.perf_counter()

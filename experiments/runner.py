@@ -28,7 +28,7 @@ from experiments.reporting.report import print_report, write_report
 from experiments.rundirs import faults, failures, rundir, shards
 from experiments.rundirs.lock import RunDirectoryLock
 from experiments.setup import config as cfg
-from experiments.setup import preflight, run_mode_setup, tempering_setup
+from experiments.setup import preflight, run_mode_setup, step_options, tempering_setup
 from experiments.setup.build import build_run, make_data
 from experiments.setup.data import save_dataset
 from experiments.setup.threads import automatic_threads, forward_flops_per_step
@@ -172,6 +172,8 @@ def _sample(run_dir: Path, config: dict) -> int:
         torch.set_num_threads(automatic_threads(
             forward_flops_per_step(setup.initial_theta, len(data.x_train)),
             torch.get_num_threads()))
+    # sampler.compile and sampler.matmul_precision (experiments.setup.step_options)
+    integrator, step_meta = step_options.run_integrator(config, setup, len(data.x_train))
     meta_path = run_dir / rundir.META_FILE
     meta = rundir.read_json(meta_path)
     stop = _StopFlag()
@@ -179,13 +181,15 @@ def _sample(run_dir: Path, config: dict) -> int:
     update, close = _progress_bar(config["sampler"]["num_chains"], config["sampler"]["progress"])
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
     try:
-        result = run_chains(
-            integrator=setup.integrator, initial_theta=setup.initial_theta,
-            generator=setup.generator, observables=setup.observables, plan=setup.plan,
-            store=SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"]),
-            checkpoint_dir=run_dir / rundir.CHECKPOINT_DIR, config_hash=cfg.config_hash(config),
-            stop_requested=stop, progress=update, fault_hook=faults.hook_from_environment(),
-        )
+        with step_options.matmul_precision(config["sampler"]["matmul_precision"]):
+            result = run_chains(
+                integrator=integrator, initial_theta=setup.initial_theta,
+                generator=setup.generator, observables=setup.observables, plan=setup.plan,
+                store=SampleStore(run_dir / rundir.SAMPLES_DIR, config["sampler"]["num_chains"]),
+                checkpoint_dir=run_dir / rundir.CHECKPOINT_DIR,
+                config_hash=cfg.config_hash(config), stop_requested=stop, progress=update,
+                fault_hook=faults.hook_from_environment(),
+            )
     except NonFiniteError as err:
         meta["status"] = "failed: non-finite"
         rundir.write_json_atomic(meta_path, meta)
@@ -199,7 +203,8 @@ def _sample(run_dir: Path, config: dict) -> int:
     meta.update(run_mode_setup.run_metadata(config, result.state))  # GD stops, annealing step
     meta["segments"].append({"started": started, "ended_at_step": result.step,
                              "seconds": result.seconds,
-                             "chain_steps_per_second": result.chain_steps_per_second})
+                             "chain_steps_per_second": result.chain_steps_per_second,
+                             "step": step_meta})
     rundir.write_json_atomic(meta_path, meta)
     if result.status == "interrupted":
         print(f"interrupted at step {result.step}; continue with: langevin resume {run_dir}",

@@ -140,7 +140,7 @@ def gradient_descent(potential_fn: PotentialFn, step_sizes: Mapping[str, float],
         return bool(state.stopped.all())
 
     return Integrator("gradient_descent", init, step, sizes, 0.0, GradientDescentState,
-                      finished)
+                      finished=finished)
 
 
 def gradient_descent_observables() -> Observable:

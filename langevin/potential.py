@@ -76,7 +76,9 @@ def make_potential(
             param = theta[layer]
             reduce_dims = tuple(range(1, param.ndim))
             value = value + 0.5 * decay * (param * param).sum(reduce_dims)
-            gradient[layer] = data_gradient[layer] + decay * param
+            # ∇_l U = ∂L/∂θ_l + γ_l θ_l, summed into the one new tensor γ_l θ_l (the same
+            # two roundings as data_gradient + decay * param: addition commutes).
+            gradient[layer] = torch.mul(param, decay).add_(data_gradient[layer])
         for term in terms:
             term_value, term_gradient = term(theta)
             value = value + term_value

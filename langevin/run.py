@@ -119,6 +119,13 @@ def _kept_text(last_checkpoint_step: int | None) -> str:
             "the step size start a new run; a resume would need the same configuration.")
 
 
+def _hyperparameter_text(value) -> str:
+    """A float as 3 significant digits; a per-chain (C,) tensor as its range."""
+    if isinstance(value, torch.Tensor):
+        return f"per chain {float(value.min()):.3g}..{float(value.max()):.3g}"
+    return f"{value:.3g}"
+
+
 def _non_finite_report(state: LangevinState, integrator: Integrator, first: int, last: int,
                        last_checkpoint_step: int | None = None) -> str:
     bad_chains = (~torch.isfinite(state.potential)).nonzero().flatten().tolist()
@@ -135,13 +142,15 @@ def _non_finite_report(state: LangevinState, integrator: Integrator, first: int,
         where = f"{layers or 'none (the potential overflowed)'}"
     # When only U overflowed, the layer that ran away is the one with the largest weights.
     largest = {layer: float(param.abs().max()) for layer, param in state.theta.items()}
-    sizes = ", ".join(f"{layer!r}: {eta:.3g}" for layer, eta in integrator.step_sizes.items())
+    sizes = ", ".join(f"{layer!r}: {_hyperparameter_text(eta)}"
+                      for layer, eta in integrator.step_sizes.items())
     magnitudes = ", ".join(f"{layer!r}: {value:.3g}" for layer, value in largest.items())
     return (
         f"non-finite potential (NaN or overflow) between steps {first} and {last} in chains "
         f"{bad_chains[:10]}{'...' if len(bad_chains) > 10 else ''}; non-finite layer(s): "
         f"{where}; largest |θ| per layer {{{magnitudes}}}; "
-        f"per-layer step sizes {{{sizes}}}, temperature {integrator.temperature:.3g}. The step "
+        f"per-layer step sizes {{{sizes}}}, temperature "
+        f"{_hyperparameter_text(integrator.temperature)}. The step "
         "size is too large for this posterior: lower sampler.step_size. "
         + _kept_text(last_checkpoint_step)
     )

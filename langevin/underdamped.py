@@ -74,7 +74,10 @@ from typing import Mapping, NamedTuple
 
 import torch
 
-from langevin.integrators import Integrator, _check_hyperparameters, as_temperature, noise_scale
+from langevin.integrators import (
+    Coefficients, Integrator, _check_hyperparameters, as_step_sizes, as_temperature,
+    chain_tensor, noise_scale)
+from langevin.noise import NormalDraws
 from langevin.potential import PotentialFn
 from langevin.types import Tensor, Theta
 
@@ -89,14 +92,17 @@ class UnderdampedState(NamedTuple):
     gradient: Theta  # per layer, ∇U(θ)
 
 
-def baoab_time_steps(step_sizes: Mapping[str, float]) -> dict[str, float]:
-    """h_l = √(2 η_l): the BAOAB time step of each layer (see the module docstring)."""
-    return {layer: math.sqrt(2.0 * float(eta)) for layer, eta in step_sizes.items()}
+def baoab_time_steps(step_sizes: Mapping[str, float | Tensor]) -> dict[str, float | Tensor]:
+    """h_l = √(2 η_l): the BAOAB time step of each layer (see the module docstring); a
+    (C,) tensor of per-chain step sizes gives a (C,) float64 tensor."""
+    return {layer: (torch.sqrt(2.0 * eta.to(torch.float64)) if isinstance(eta, Tensor)
+                    else math.sqrt(2.0 * float(eta)))
+            for layer, eta in step_sizes.items()}
 
 
 def baoab(
     potential_fn: PotentialFn,
-    step_sizes: Mapping[str, float],
+    step_sizes: Mapping[str, float | Tensor],
     temperature: float | Tensor,
     friction: float = 1.0,
 ) -> Integrator:
@@ -108,16 +114,21 @@ def baoab(
     module docstring for the equations, the convention and the references.
     Noise is drawn layer by layer in `step_sizes` order from `generator`, one N(0, 1)
     per coordinate and chain. Info: {} (nothing beyond the state).
-    `temperature`: a float or a (C,) tensor of per-chain T_c (O-step noise √((1 − c²)T_c)).
+    `temperature`: a float or a (C,) tensor of per-chain T_c (O-step noise √((1 − c²)T_c));
+    `step_sizes[l]`: a float or a (C,) tensor of per-chain η_{l,c}. The step reads h_l/2,
+    c_l and √((1 − c_l²)T) as (C, 1, …) tensors (`Integrator.coefficients`).
     """
     _check_hyperparameters(step_sizes, temperature)
     if not (friction > 0):  # also rejects NaN; +inf is the overdamped limit
         raise ValueError(f"friction must be positive (math.inf allowed), got {friction!r}")
-    sizes = {layer: float(eta) for layer, eta in step_sizes.items()}
+    sizes = as_step_sizes(step_sizes)
     half_steps = {layer: 0.5 * h for layer, h in baoab_time_steps(sizes).items()}
     # c_l = e^{−ζ h_l}: the exact OU decay of the momentum over one time step.
-    decays = {layer: math.exp(-friction * 2.0 * half) for layer, half in half_steps.items()}
+    decays = {layer: (torch.exp(-friction * 2.0 * half) if isinstance(half, Tensor)
+                      else math.exp(-friction * 2.0 * half))
+              for layer, half in half_steps.items()}
     temperature = as_temperature(temperature)
+    draws = NormalDraws(sizes)
 
     def evaluate(theta: Theta, momentum: Theta) -> UnderdampedState:
         value = potential_fn(theta)
@@ -129,31 +140,46 @@ def baoab(
             raise ValueError(f"theta lacks layers {sorted(missing)} that have step sizes")
         return evaluate(theta, {layer: torch.zeros_like(theta[layer]) for layer in sizes})
 
-    def step(state: UnderdampedState, generator: torch.Generator):
-        theta_next, momentum_before_kick = {}, {}
+    def build(theta: Theta) -> dict:
+        out = {}
         for layer, half in half_steps.items():
+            param, decay = theta[layer], decays[layer]
+            out[layer] = {"half_step": chain_tensor(half, param),
+                          "decay": chain_tensor(decay, param),
+                          "scale": chain_tensor(noise_scale(1.0 - decay * decay, temperature,
+                                                            param), param)}
+        return out
+
+    coefficients = Coefficients(build)
+
+    def draw(state: UnderdampedState, generator: torch.Generator) -> dict:
+        # ξ_n of every layer: the stream of one randn per layer in this order.
+        return {"noise": draws.draw(state.theta, generator)}
+
+    def advance(state: UnderdampedState, randoms: dict, coefs: dict):
+        theta_next, momentum_before_kick = {}, {}
+        for layer, c in coefs.items():
+            half = c["half_step"]
             # B: p_{n+1/4} = p_n − (h/2) ∇U(θ_n)
             momentum = state.momentum[layer] - half * state.gradient[layer]
             # A: θ_{n+1/2} = θ_n + (h/2) p_{n+1/4}
             position = state.theta[layer] + half * momentum
-            noise = torch.randn(
-                position.shape, generator=generator, dtype=position.dtype, device=position.device
-            )
             # O: p_{n+3/4} = c p_{n+1/4} + √((1 − c²) T) ξ_n
-            scale = noise_scale(1.0 - decays[layer] * decays[layer], temperature, position)
-            momentum = decays[layer] * momentum + scale * noise
+            momentum = c["decay"] * momentum + c["scale"] * randoms["noise"][layer]
             # A: θ_{n+1} = θ_{n+1/2} + (h/2) p_{n+3/4}
             theta_next[layer] = position + half * momentum
             momentum_before_kick[layer] = momentum
         value = potential_fn(theta_next)
         # B: p_{n+1} = p_{n+3/4} − (h/2) ∇U(θ_{n+1})
-        momentum_new = {
-            layer: momentum_before_kick[layer] - half * value.gradient[layer]
-            for layer, half in half_steps.items()
-        }
+        momentum_new = {layer: momentum_before_kick[layer] - c["half_step"] * value.gradient[layer]
+                        for layer, c in coefs.items()}
         new_state = UnderdampedState(
             theta_next, momentum_new, value.potential, value.loss, value.gradient
         )
         return new_state, {}
 
-    return Integrator("baoab", init, step, sizes, temperature, UnderdampedState)
+    def step(state: UnderdampedState, generator: torch.Generator):
+        return advance(state, draw(state, generator), coefficients(state.theta))
+
+    return Integrator("baoab", init, step, sizes, temperature, UnderdampedState, draw=draw,
+                      advance=advance, coefficients=coefficients)

@@ -14,6 +14,7 @@ import xarray as xr
 from experiments.compare import comparisons
 from experiments.reporting import bias, equilibration, figures
 from experiments.reporting import classification_report
+from experiments.reporting.precision_check import paired_precision_check
 from experiments.reporting.convergence import (  # noqa: F401 - also read as report.<name>
     MIN_ESS_PER_CHAIN, RHAT_THRESHOLD, UNIT_DIM, mixing_warning, scalar_diagnostics,
     thermometer, warnings_for,
@@ -107,6 +108,10 @@ def _write_summary(run_dir: Path, config: dict, meta: dict, data, ds: xr.Dataset
     summary["step_size_bias"] = bias.step_size_bias_summary(bias_dir, bias_config, data, ds)
     summary["warnings"] += (summary["equilibration"]["warnings"]
                             + summary["step_size_bias"]["warnings"])
+    precision = paired_precision_check(bias_dir, bias_config, data, ds)  # tf32 runs only
+    if precision["status"] != "off":
+        summary["matmul_precision_check"] = precision
+        summary["warnings"] += precision["warnings"]
     figures_dir = run_dir / rundir.FIGURES_DIR
     figures_dir.mkdir(exist_ok=True)
     figures.draw_all(figures_dir, ds, q, data, meta, predictions,

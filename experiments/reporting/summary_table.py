@@ -115,6 +115,17 @@ def theory_table(theory: dict) -> str:
     return table(["quantity", "sampled ± MCSE", "theory"], rows)
 
 
+def precision_table(check: dict) -> str:
+    """The tf32-vs-IEEE paired continuation (experiments.reporting.precision_check) as rows."""
+    observables = check.get("observables") or {}
+    rows = [[name, _number(o.get("difference"), 3), _number(o.get("difference_mcse"), 2),
+             _number(o.get("difference_in_mcse"), 2), _number(o.get("run_mcse"), 2)]
+            for name, o in observables.items()]
+    head = (f"{check.get('precision')} vs ieee, {check.get('steps')} steps per arm "
+            f"({check.get('status')})")
+    return head + "\n" + table(["observable", "difference", "MCSE", "in MCSE", "run MCSE"], rows)
+
+
 def format_summary(summary: dict) -> str:
     """The whole report as text (module docstring)."""
     run = summary.get("run", {})
@@ -127,6 +138,9 @@ def format_summary(summary: dict) -> str:
     if summary.get("step_size_bias"):
         parts.append(_section("Step-size bias (step halving)",
                               bias_table(summary["step_size_bias"])))
+    if summary.get("matmul_precision_check"):
+        parts.append(_section("Matmul precision (paired IEEE float32 continuation)",
+                              precision_table(summary["matmul_precision_check"])))
     parts.append(_section("Theory comparisons", theory_table(summary.get("theory") or {})))
     if summary.get("classification"):
         parts.append(_section("Classification (ensemble of chains; final values)",

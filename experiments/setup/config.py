@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from experiments.setup import architectures
-from experiments.setup import classification_keys, digits_keys, launch_keys
+from experiments.setup import classification_keys, digits_keys, launch_keys, run_mode_keys, step_options
 from experiments.setup.config_keys import NUMBER_OR_LIST, ConfigError, Key, non_negative, one_of, positive
 
 if sys.version_info >= (3, 11):
@@ -299,6 +299,7 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
         raise ConfigError(f"config key 'model.chi' = {config['model']['chi']!r} contradicts "
                           f"model.scaling = 'mean_field' (chi = readout width = {readout_width})")
     launch_keys.validate_launch(config)
+    step_options.validate(config)
 
 
 def _check_architecture_keys(config: dict, entry, user_keys: frozenset) -> None:
@@ -420,8 +421,6 @@ LAUNCH_EXECUTORS = launch_keys.LAUNCH_EXECUTORS
 
 # Classification and the zero-temperature run modes (experiments.setup.run_mode_keys):
 # likelihood, output scale, gradient descent, annealing; hashed only when not default.
-from experiments.setup import run_mode_keys  # noqa: E402
-
 for _section, _keys in run_mode_keys.KEYS.items():
     SCHEMA[_section].update(_keys)
 SCHEMA["sampler"]["integrator"] = Key(
@@ -429,3 +428,9 @@ SCHEMA["sampler"]["integrator"] = Key(
     SCHEMA["sampler"]["integrator"].doc + "; gradient_descent (T = 0, adaptive step, stops at "
     "zero loss)")
 _HASHED_WHEN_NOT_DEFAULT |= run_mode_keys.HASHED_WHEN_NOT_DEFAULT
+
+# sampler.compile and sampler.matmul_precision (experiments.setup.step_options): they change the
+# floats of a run (not its law), so they are hashed when not at their default; runs made
+# before them keep their hash.
+SCHEMA["sampler"].update(step_options.STEP_KEYS)
+_HASHED_WHEN_NOT_DEFAULT |= {("sampler", key) for key in step_options.STEP_KEYS}

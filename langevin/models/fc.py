@@ -74,6 +74,9 @@ class FullyConnectedNetwork:
     bias: bool = False
     gradient: str = "auto"
     _phi: Activation = field(init=False, repr=False, compare=False)
+    # Scratch (C, n, N) tensors of the fused two-layer backward, reused between calls
+    # (`two_layer.two_layer_loss_and_gradient`); never part of a result.
+    _workspace: dict = field(init=False, repr=False, compare=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         if isinstance(self.input_dim, bool) or int(self.input_dim) != self.input_dim \
@@ -140,7 +143,9 @@ class FullyConnectedNetwork:
     def loss_and_gradient(self, theta: Theta, x: Tensor, y: Tensor) -> tuple[Tensor, Theta]:
         """L_c = ½ Σ_μ (f_c(x_μ) − y_μ)² (shape (C,)) and ∂L_c/∂θ_c per layer."""
         if self.num_hidden == 1 and self.gradient == "auto":
+            # Under torch.compile the compiler plans the temporaries itself.
+            workspace = None if torch.compiler.is_compiling() else self._workspace
             return two_layer_loss_and_gradient(
                 self._phi, theta["w"], theta[READOUT], x, y,
-                theta[bias_name(1)] if self.bias else None, bias_name(1))
+                theta[bias_name(1)] if self.bias else None, bias_name(1), workspace)
         return autograd_loss_and_gradient(self, theta, x, y)

@@ -28,6 +28,7 @@ import torch
 
 from tests.langevin.chain_averages import (
     assert_within_4_se, linear_regression_data, time_averages)
+from tests.langevin.compile_settings import COMPILE_SETTINGS, scheme_settings, with_compile
 
 from langevin.schemes import INTEGRATORS
 from langevin.models import LinearModel, TwoLayerNetwork
@@ -66,8 +67,8 @@ def _stationary_covariance(name):
     return STATIONARY_COVARIANCE[name]
 
 
-@pytest.mark.parametrize("name", SCHEMES)
-def test_gaussian_stationary_variance_is_the_exact_law_of_the_scheme(name):
+@pytest.mark.parametrize("name,setting", scheme_settings(SCHEMES))
+def test_gaussian_stationary_variance_is_the_exact_law_of_the_scheme(name, setting):
     # Two layers with different curvatures k_l and step sizes η_l, at η_l k_l = 0.5 and 0.2:
     # ULA's law T/(k(1 − ηk/2)) is 33 % and 11 % above T/k, far outside 4 SE, so the test
     # tells the laws apart (MALA and BAOAB are unbiased where ULA is visibly biased).
@@ -78,7 +79,8 @@ def test_gaussian_stationary_variance_is_the_exact_law_of_the_scheme(name):
     other_law = temperature / k if np.allclose(law, ula_law) else ula_law
     num_chains = 1000
     generator = torch.Generator().manual_seed(11)
-    integrator = INTEGRATORS[name](gaussian_potential(curvatures), etas, temperature)
+    integrator = with_compile(
+        INTEGRATORS[name](gaussian_potential(curvatures), etas, temperature), setting)
     theta0 = {layer: torch.zeros(num_chains, 1, dtype=torch.float64) for layer in curvatures}
     # Slowest relaxation: ~1/(ηk) = 5 steps (ULA, MALA); 2/(ζh) ≈ 6 steps (BAOAB, ζ = 1).
     second_moments = time_averages(
@@ -254,8 +256,9 @@ def test_baoab_friction_is_validated(friction):
         INTEGRATORS["baoab"](gaussian_potential({"x": 1.0}), {"x": 0.1}, 1.0, friction=friction)
 
 
+@pytest.mark.parametrize("setting", COMPILE_SETTINGS)
 @pytest.mark.parametrize("name", SCHEMES)
-def test_interrupted_run_resumes_bit_identically(name, tmp_path):
+def test_interrupted_run_resumes_bit_identically(name, tmp_path, setting):
     """run_chains stopped mid-way and resumed from its checkpoint (restored as the
     scheme's own state type) stores the draws of an uninterrupted run, bit for bit."""
     model, potential, etas, temperature, theta0 = _network_problem(num_chains=3,
@@ -271,7 +274,8 @@ def test_interrupted_run_resumes_bit_identically(name, tmp_path):
             return stop_after is not None and calls["n"] >= stop_after
 
         return run_chains(
-            integrator=INTEGRATORS[name](potential, etas, temperature), initial_theta=theta0,
+            integrator=with_compile(INTEGRATORS[name](potential, etas, temperature), setting),
+            initial_theta=theta0,
             generator=torch.Generator().manual_seed(seed), observables=observables, plan=plan,
             store=SampleStore(directory / "samples.zarr", 3),
             checkpoint_dir=directory / "checkpoint", config_hash="suite", stop_requested=stop)
