@@ -7,6 +7,7 @@ import xarray as xr
 from experiments.data import DataSet
 from experiments.feature_learning_comparison import compare_feature_learning
 from experiments.gp_comparison import compare_gp
+from experiments.proportional_cnn_comparison import compare_proportional_cnn
 from experiments.proportional_comparison import compare_proportional
 from experiments.proportional_deep_comparison import compare_proportional_deep
 from experiments.relu_learnability import compare_relu_learnability
@@ -27,6 +28,7 @@ def compare_with_theory(config: dict, meta: dict, data: DataSet, ds: xr.Dataset,
         out["gp"] = gp
     out.update(compare_proportional(prior, data, ds))  # 1HL, χ = 1, no bias, odd φ: Q̄ (§5.2)
     out.update(compare_proportional_deep(prior, data, ds))  # L ≥ 2 hidden layers: Q_l (§5.3)
+    out.update(compare_proportional_cnn(prior, config["model"]["channels"], data, ds))  # cnn/lcn: Q_pq (§5.5)
     if inputs is not None:
         out.update(compare_feature_learning(inputs, data, ds, q))  # χ > 1: GFL and Landau
         out.update(compare_relu_learnability(inputs, config, data, ds))  # relu, relu_abs teacher

@@ -211,3 +211,8 @@ from experiments import proportional_deep_comparison  # noqa: E402
 
 ROW_BUILDERS["proportional_deep"] = proportional_deep_comparison.table_columns
 FIGURE_DRAWERS["proportional_deep"] = proportional_comparison.draw_variance_vs_width
+# The local kernel renormalization of the shallow CNN (experiments.proportional_cnn_comparison).
+from experiments import proportional_cnn_comparison  # noqa: E402
+
+ROW_BUILDERS["proportional_cnn"] = proportional_cnn_comparison.table_columns
+FIGURE_DRAWERS["proportional_cnn"] = proportional_cnn_comparison.draw_test_errors

@@ -115,6 +115,21 @@ def weight_second_moments(teacher_direction: Tensor) -> Observable:
     return Observable(fn, {"w_second_moment_parallel": (), "w_second_moment_perp": ()})
 
 
+def readout_patch_gram() -> Observable:
+    """Σ_c a_{p,c} a_{q,c} of a patch network's readout a (C, M, K) (langevin.models.conv):
+    variable readout_patch_gram, dims (patch, patch_other), per chain (C, M, M).
+
+    Its posterior mean gives the local order parameter Q_pq = (χM/σ_a²) E[Σ_c a_pc a_qc] of the
+    proportional-regime theory (theory.proportional_cnn; prior mean σ_a²/(χM) · I).
+    """
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        a = state.theta["a"]
+        return {"readout_patch_gram": torch.matmul(a, a.transpose(-1, -2))}
+
+    return Observable(fn, {"readout_patch_gram": ("patch", "patch_other")})
+
+
 def preactivation_statistics(preactivations: Callable[[dict, Tensor], list[Tensor]],
                              x_probe: Tensor, every: int | None = None) -> Observable:
     """Statistics over the neurons of every hidden layer at fixed probe inputs.
