@@ -207,3 +207,24 @@ PRESETS["proportional_cnn"] = Preset(
      "data": {"source": "digits", "digits_classes": [3, 8], "digits_n_train": 128}},
     sweep={"model.architecture": ["cnn", "lcn", "fc"]},
 )
+
+# proportional_fc over T as well: the widths at T = σ² = 1 as above, plus T = 0.25 and 4 at
+# N1 = P = 20 (Q̄ falls towards 1 as T grows: the labels' excess over the NNGP prior,
+# yᵀ(K + TI)⁻¹y against Tr(K(K + TI)⁻¹), shrinks). Step: ULA on p ∝ exp(−U/T) is
+# θ' = θ + h∇log p + √(2h)ξ with h = η_l T = step_size·(prior variance of layer l), so its relative
+# bias is of order step_size·(1 + prior variance·∇²L/T): the likelihood part grows like 1/T. Below
+# T = 1 the step is scaled by T (the bias stays at the ~2 % measured at T = 1); above, it is kept.
+PROPORTIONAL_FC_TEMPERATURES = (0.25, 4.0)
+_FC_STEP = PRESETS["proportional_fc"].overrides["sampler"]["step_size"]
+PRESETS["proportional_fc"] = PRESETS["proportional_fc"]._replace(
+    description="1HL linear and erf networks (standard scaling) at alpha = P/N1 = 1, N1 = P = 10, 20, "
+                "40 at T = 1, and T = 0.25, 4 at N1 = P = 20, d = 30, on 4 He1: sampled test "
+                "variance/error and readout-norm Q vs the Q-bar renormalized kernel and the NNGP; "
+                "10 runs, about 80 min in all on 2 busy CPU cores",
+    sweep={("model.activation", "model.width", "data.n_train", "posterior.noise_variance",
+            "sampler.step_size"):
+           [(activation, width, width, 1.0, _FC_STEP) for activation in ("linear", "erf")
+            for width in PROPORTIONAL_FC_WIDTHS]
+           + [(activation, 20, 20, temperature, _FC_STEP * min(1.0, temperature))
+              for activation in ("linear", "erf") for temperature in PROPORTIONAL_FC_TEMPERATURES]},
+)

@@ -204,6 +204,9 @@ def draw_variance_vs_width(preset: str, key: str, table: list[dict], figures_dir
     rows = [r for r in table if "var_theory" in r and isinstance(r[key], (list, tuple))]
     if not rows:
         return
+    temperatures = [r["temperature"] for r in rows]  # a sweep over T too: the curves at its modal T
+    modal = max(set(temperatures), key=temperatures.count)
+    rows = [r for r in rows if r["temperature"] == modal]
     activations = sorted({r[key][0] for r in rows})
     fig, axes = plt.subplots(1, len(activations), figsize=(4.2 * len(activations), 3.4),
                              squeeze=False)
@@ -225,3 +228,48 @@ def draw_variance_vs_width(preset: str, key: str, table: list[dict], figures_dir
     Path(figures_dir).mkdir(parents=True, exist_ok=True)
     fig.savefig(Path(figures_dir) / f"{preset}_variance_vs_width.png", dpi=120)
     plt.close(fig)
+
+
+def draw_variance_vs_temperature(preset: str, key: str, table: list[dict], figures_dir) -> None:
+    """Mean test variance and test error against T = σ² for every (activation, N1) swept over at
+    least two temperatures: sampled with 2-MCSE bars, the Q̄ prediction, the NNGP (and the exact
+    finite-width linear value)."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    groups: dict = {}
+    for r in table:
+        if "var_theory" in r and isinstance(r[key], (list, tuple)):
+            groups.setdefault((r[key][0], _first(r[key][1])), []).append(r)
+    groups = {k: sorted(v, key=lambda r: r["temperature"]) for k, v in groups.items()
+              if len({r["temperature"] for r in v}) >= 2}
+    if not groups:
+        return
+    fig, axes = plt.subplots(2, len(groups), figsize=(4.2 * len(groups), 6.4), squeeze=False)
+    for column, ((activation, width), part) in enumerate(sorted(groups.items())):
+        T = np.array([r["temperature"] for r in part], dtype=float)
+        for row, (prefix, label) in enumerate((("var", "mean test variance"), ("err", "test error"))):
+            ax = axes[row, column]
+            ax.errorbar(T, [r[f"{prefix}_sampled"] for r in part],
+                        yerr=[2 * r[f"{prefix}_mcse"] for r in part], fmt="o", label="sampled")
+            ax.plot(T, [r[f"{prefix}_theory"] for r in part], "-", label="Q̄ renormalized")
+            ax.plot(T, [r[f"{prefix}_nngp"] for r in part], "--", label="NNGP")
+            if all(f"{prefix}_exact" in r for r in part):
+                ax.plot(T, [r[f"{prefix}_exact"] for r in part], ":", label="exact (linear)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("T = σ²")
+            ax.set_ylabel(label)
+            ax.set_title(f"{activation}, N1 = {width:g}", fontsize=9)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    Path(figures_dir).mkdir(parents=True, exist_ok=True)
+    fig.savefig(Path(figures_dir) / f"{preset}_variance_vs_temperature.png", dpi=120)
+    plt.close(fig)
+
+
+def draw_width_and_temperature(preset: str, key: str, table: list[dict], figures_dir) -> None:
+    """Both figures of a sweep over N1 and T."""
+    draw_variance_vs_width(preset, key, table, figures_dir)
+    draw_variance_vs_temperature(preset, key, table, figures_dir)

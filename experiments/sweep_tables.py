@@ -206,7 +206,7 @@ FIGURE_DRAWERS.update({"relu_learnability": relu_learnability.draw_learnability_
 from experiments import proportional_comparison  # noqa: E402
 
 ROW_BUILDERS["proportional_fc"] = proportional_comparison.table_columns
-FIGURE_DRAWERS["proportional_fc"] = proportional_comparison.draw_variance_vs_width
+FIGURE_DRAWERS["proportional_fc"] = proportional_comparison.draw_width_and_temperature
 from experiments import proportional_deep_comparison  # noqa: E402
 
 ROW_BUILDERS["proportional_deep"] = proportional_deep_comparison.table_columns
