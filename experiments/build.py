@@ -187,6 +187,9 @@ def build_observables(config: dict, model: Model, data: DataSet, device, dtype) 
         out["teacher_projections"] = obs.teacher_projections(
             tensor(data.teacher_direction), control, every)
         out["weight_second_moments"] = obs.weight_second_moments(tensor(data.teacher_direction))
+    if spec["hidden_kernel"]:  # K1 of the three-layer equations of state
+        out["hidden_kernel"] = obs.hidden_preactivation_kernel(model.preactivations,
+                                                               tensor(data.x_train))
     if canonical_name(config["model"]["architecture"]) in PATCH_ARCHITECTURES:
         out["readout_patch_gram"] = obs.readout_patch_gram()  # local order parameter Q_pq
     if spec["probe_points"] > 0:

@@ -398,3 +398,11 @@ SCHEMA["sampler"]["shards"] = launch_keys.SHARDS_KEY
 SCHEMA["launch"] = dict(launch_keys.LAUNCH_KEYS)
 _NOT_HASHED |= {("launch", key) for key in SCHEMA["launch"]} | {("sampler", "shards")}
 LAUNCH_EXECUTORS = launch_keys.LAUNCH_EXECUTORS
+
+# observables.hidden_kernel (experiments.three_layer_comparison): record the kernel of the last
+# hidden layer's pre-activations on the training inputs, (1/N_L) h^L h^Lᵀ, every sampler.thin steps
+# (n² numbers per chain and draw). Added after runs existed: hashed only away from its default.
+SCHEMA["observables"]["hidden_kernel"] = Key(
+    bool, False, None, "record the last hidden layer's pre-activation kernel (1/N_L) h hᵀ on the "
+    "training inputs, dims (train_point, train_point_other), every sampler.thin steps")
+_HASHED_WHEN_NOT_DEFAULT.add(("observables", "hidden_kernel"))
