@@ -125,3 +125,49 @@ def test_a_tiny_three_layer_run_has_the_section(tmp_path):
     assert section["widths"] == [100, 100]
     assert {"sigma_parallel", "sigma_perp", "hidden_kernel_trace"} <= set(section)
     assert len(section["hidden_kernel_eigenvalues"]) == 3
+
+
+# --- slow: the sign flag against sampled networks ----------------------------------------------
+# The adaptive_three_layer size (d = 8, n = 32, C1 = C2 = 16, σ_1² = σ_2² = 2, σ̃_a² = 1, T = 0.05,
+# He1 − 0.3 He3), 16 chains, 5000 + 20000 steps at step_size 0.002. The sign s multiplies the
+# log-det (Occam) term of the K1 equation only; the data term acts along the target. So the
+# quantities that tell the signs apart are those across the target: Σ_perp (the first-layer weight
+# variance orthogonal to w*) and Tr K1/n (the bulk of the hidden kernel). There the theory gives
+# (×d for Σ_perp) 1.78 (s = −1) against 2.06 (s = +1), GP 2; Tr K1/n 1.032 against 1.147, GP 1.035.
+# Tolerance per sign s and quantity X: |X_sampled − X_s| < 4 MCSE + allowance_s,
+#   allowance_s = ε_s² |X_GP| + δ_T |X_s|,   ε_s = (X_s − X_GP)/X_GP,
+# (i) ε_s² |X_GP|: the equations of state are the first order of the 1/C expansion around the GP
+#     (X_s − X_GP = O(1/C)); the neglected second order is O(ε²) relative, its coefficient taken as 1
+#     (an assumption, stated here);
+# (ii) δ_T = |T_virial − T|/T + 4 MCSE/T of the layer that carries X (w for Σ, w2 for K1), measured
+#     in the same run: the virial temperature equals T exactly at equilibrium of the exact dynamics,
+#     so its deviation bounds the run's combined step-size and burn-in error on second moments.
+# The derived sign must pass and the notebook's must fail, on both quantities. Along the target
+# (not asserted) both signs under-predict: the data term dominates there and the first-order
+# closure misses part of the feature learning (short trial: Σ_par 0.404 ± 0.010 against 0.370
+# (s = −1) / 0.401 (s = +1); yᵀK1y/yᵀy 10.9 ± 0.2 against 9.13 / 9.34, GP 4.77).
+SIGN_RUN = ["sampler.num_chains=16", "sampler.num_steps=20000", "sampler.burn_in=5000",
+            "sampler.thin=100", "sampler.progress=false", "diagnostics.bias_check=off"]
+
+
+@pytest.mark.slow
+def test_sampled_three_layer_network_selects_the_derived_logdet_sign(tmp_path):
+    overrides = presets.get_preset("adaptive_three_layer").overrides
+    run_dir, config = start_run("adaptive_three_layer", [overrides], SIGN_RUN, tmp_path / "run")
+    assert execute(run_dir, config, "adaptive_three_layer") == 0
+    summary = json.loads((run_dir / "summary.json").read_text())
+    section = summary["theory"]["three_layer"]
+    assert all(s["converged"] for s in section["solutions"].values())
+    thermometer = summary["thermometer"]
+    T = summary["convention"]["temperature"]
+    for quantity, layer in (("sigma_perp", "w"), ("hidden_kernel_trace", "w2")):
+        entry = section[quantity]
+        t = thermometer[layer]
+        delta_T = (abs(t["mean"] - T) + 4 * t["mcse"]) / T
+        verdict = {}
+        for sign in ("theory", "theory_notebook_sign"):
+            epsilon = (entry[sign] - entry["gp"]) / entry["gp"]
+            allowance = epsilon ** 2 * abs(entry["gp"]) + delta_T * abs(entry[sign])
+            verdict[sign] = abs(entry["sampled"] - entry[sign]) < 4 * entry["mcse"] + allowance
+        print(quantity, entry, "delta_T", delta_T, verdict)
+        assert verdict == {"theory": True, "theory_notebook_sign": False}, (quantity, entry, delta_T)
