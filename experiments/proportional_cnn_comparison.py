@@ -221,7 +221,7 @@ def draw_test_errors(preset: str, key: str, table: list[dict], figures_dir) -> N
     if not rows:
         return
     x = np.arange(len(rows))
-    fig, ax = plt.subplots(figsize=(1.6 * len(rows) + 2.5, 3.6))
+    fig, ax = plt.subplots(figsize=(1.6 * len(rows) + 5.0, 3.6))
     ax.errorbar(x, [r["err_sampled"] for r in rows], yerr=[2 * r["err_mcse"] for r in rows],
                 fmt="ko", capsize=4, label="sampled (± 2 MCSE)")
     ax.plot(x, [r["err_theory"] for r in rows], "rs", mfc="none", ms=9,
@@ -234,7 +234,7 @@ def draw_test_errors(preset: str, key: str, table: list[dict], figures_dir) -> N
     ax.set_xticks(x, [str(r[key]) for r in rows])
     ax.set_xlim(-0.6, len(rows) - 0.4)
     ax.set_ylabel("test error  mean (y* − f)²")
-    ax.legend(fontsize=7, loc="best")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.02, 0.5))
     fig.tight_layout()
     Path(figures_dir).mkdir(parents=True, exist_ok=True)
     fig.savefig(Path(figures_dir) / f"{preset}_test_error.png", dpi=120)

@@ -146,6 +146,9 @@ def test_a_tiny_three_layer_run_has_the_section(tmp_path):
 # (not asserted) both signs under-predict: the data term dominates there and the first-order
 # closure misses part of the feature learning (short trial: Σ_par 0.404 ± 0.010 against 0.370
 # (s = −1) / 0.401 (s = +1); yᵀK1y/yᵀy 10.9 ± 0.2 against 9.13 / 9.34, GP 4.77).
+# Run once (7 min on 2 busy cores): passed. Σ_perp 0.2174 ± 0.0012 against 0.2219 (s = −1, within
+# 4 MCSE + allowance 0.012 with δ_T = 3.2 %) and 0.2575 (s = +1, off by 0.040 > 0.013); Tr K1/n
+# 1.036 ± 0.005 against 1.032 (s = −1) and 1.147 (s = +1, off by 0.110 > 0.036).
 SIGN_RUN = ["sampler.num_chains=16", "sampler.num_steps=20000", "sampler.burn_in=5000",
             "sampler.thin=100", "sampler.progress=false", "diagnostics.bias_check=off"]
 
