@@ -49,12 +49,11 @@ import math
 
 import numpy as np
 import xarray as xr
-from scipy import optimize
 
 from experiments.architectures import PATCH_ARCHITECTURES, NetworkPrior
 from experiments.data import DataSet
-from experiments.proportional_comparison import (ODD_ACTIVATIONS, moment_columns,
-                                                 sampled_test_section)
+from experiments.proportional_comparison import (ODD_ACTIVATIONS, global_rescaling_bound,
+                                                 moment_columns, sampled_test_section)
 from langevin import diagnostics
 from theory.conv_kernels import patch_block_kernels
 from theory.gaussian_process import gp_posterior
@@ -92,27 +91,6 @@ def _prediction_dict(p) -> dict:
             "test_error": p.test_error, "train_error": p.train_error}
 
 
-def _scalar_prediction(q, K, K_test, k_diag, y, s2, y_test):
-    return renormalized_prediction(q * K, q * K_test, q * k_diag, y, noise_variance=s2, y_test=y_test)
-
-
-def global_rescaling_bound(K, K_test, k_diag, y, noise_variance, y_test) -> dict:
-    """min over q > 0 of the test error of the GP with kernel qK: a log grid q ∈ [1e-3, 1e3],
-    refined by a bounded scalar minimization around the best grid point."""
-    def error(log_q):
-        return _scalar_prediction(math.exp(log_q), K, K_test, k_diag, y, noise_variance, y_test).test_error
-
-    grid = np.linspace(math.log(1e-3), math.log(1e3), 61)
-    values = [error(v) for v in grid]
-    i = int(np.argmin(values))
-    low, high = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    result = optimize.minimize_scalar(error, bounds=(low, high), method="bounded",
-                                      options={"xatol": 1e-6})
-    best = (result.x, result.fun) if result.fun <= values[i] else (grid[i], values[i])
-    return {"order_parameter": math.exp(best[0]), "test_error": float(best[1]),
-            "at_grid_edge": i in (0, len(grid) - 1)}
-
-
 def theory_predictions(prior: NetworkPrior, channels: int, data: DataSet) -> dict:
     """Local theory (cnn or lcn), global rescaling (saddle and bound) and NNGP on the run's data;
     channels = model.channels (N_c)."""
@@ -127,7 +105,9 @@ def theory_predictions(prior: NetworkPrior, channels: int, data: DataSet) -> dic
     K, K_test, k_diag = (B[idx, idx].mean(0), B_test[idx, idx].mean(0), B_diag[idx, idx].mean(0))
     gp = gp_posterior(K, K_test, k_diag, y, s2)
     scalar = solve_one_layer(K, y, width=channels * M, noise_variance=s2)
-    rescaled = _scalar_prediction(scalar.order_parameter, K, K_test, k_diag, y, s2, data.y_test)
+    q = scalar.order_parameter
+    rescaled = renormalized_prediction(q * K, q * K_test, q * k_diag, y, noise_variance=s2,
+                                       y_test=data.y_test)
     return {
         "local": {"order_parameters": local.order_parameters, "converged": local.converged,
                   "residual": local.residual, "iterations": local.iterations,
@@ -194,7 +174,11 @@ def table_columns(summary: dict) -> dict:
     section = theory.get("proportional_cnn")
     if not section:
         from experiments.proportional_comparison import table_columns as fc_columns
-        return fc_columns(summary)
+        row = fc_columns(summary)
+        bound = theory.get("proportional", {}).get("test_error", {}).get("global_rescaling_bound")
+        if row and bound is not None:
+            row["err_global_bound"] = bound
+        return row
     order = section["order_parameters"]
     row = {"alpha": order["alpha"], "Q_converged": order["converged"]}
     row.update(moment_columns(section))

@@ -18,6 +18,8 @@ Per run (summary.json, section theory.proportional):
   (experiments.gp_comparison.mean_and_variance_gap, against the Q̄ prediction), the
   test-point-averaged variance and the test error E[(y* − f*)²] averaged over test points,
   each as the posterior mean of a per-draw series with its MCSE;
+- global_rescaling_bound: the lowest test error of the GP with kernel qK over every q > 0 (the
+  oracle best any global rescaling of the NNGP kernel reaches; also in test_error);
 - linear activation only: the exact finite-width values (the one-dimensional integral over
   the readout norm, theory.proportional_linear_exact), so exact − Q̄ is the size of the
   1/N corrections the leading-order theory leaves out.
@@ -28,6 +30,7 @@ import math
 
 import numpy as np
 import xarray as xr
+from scipy import optimize
 
 from experiments.architectures import NetworkPrior, get_entry
 from experiments.data import DataSet
@@ -63,6 +66,25 @@ def _test_error(mean: np.ndarray, variance: np.ndarray, y_test: np.ndarray) -> f
     return float(np.mean((y_test - mean) ** 2 + variance))
 
 
+def global_rescaling_bound(K, K_test, k_diag, y, noise_variance, y_test) -> dict:
+    """min over q > 0 of the test error of the GP with kernel qK: a log grid q ∈ [1e-3, 1e3],
+    refined by a bounded scalar minimization around the best grid point."""
+    def error(log_q):
+        q = math.exp(log_q)
+        return renormalized_prediction(q * K, q * K_test, q * k_diag, y, noise_variance=noise_variance,
+                                       y_test=y_test).test_error
+
+    grid = np.linspace(math.log(1e-3), math.log(1e3), 61)
+    values = [error(v) for v in grid]
+    i = int(np.argmin(values))
+    low, high = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    result = optimize.minimize_scalar(error, bounds=(low, high), method="bounded",
+                                      options={"xatol": 1e-6})
+    best = (result.x, result.fun) if result.fun <= values[i] else (grid[i], values[i])
+    return {"order_parameter": math.exp(best[0]), "test_error": float(best[1]),
+            "at_grid_edge": i in (0, len(grid) - 1)}
+
+
 def theory_predictions(prior: NetworkPrior, data: DataSet) -> dict:
     """Q̄ minimizer, renormalized-kernel and NNGP test predictions (and, linear, the exact
     finite-width ones) for the run's data and convention; arrays as numpy."""
@@ -88,6 +110,7 @@ def theory_predictions(prior: NetworkPrior, data: DataSet) -> dict:
                          "train_error": renormalized.train_error},
         "nngp": {"test_mean": gp.mean, "test_variance": gp.variance,
                  "test_error": _test_error(gp.mean, gp.variance, data.y_test)},
+        "global_rescaling_bound": global_rescaling_bound(K, K_test, k_diag, y, s2, data.y_test),
     }
     if prior.activation == "linear":
         exact = exact_linear_one_layer(K, K_test, k_diag, y, width=width, noise_variance=s2,
@@ -144,7 +167,9 @@ def compare_proportional(prior: NetworkPrior, data: DataSet, ds: xr.Dataset) -> 
     theory = theory_predictions(prior, data)
     f = ds["f_test"].transpose("chain", "draw", "test_point").values.astype(np.float64)
     out = {"order_parameter": dict(theory["order_parameter"]),
+           "global_rescaling_bound": theory["global_rescaling_bound"],
            **sampled_test_section(f, data.y_test, theory["renormalized"], theory["nngp"])}
+    out["test_error"]["global_rescaling_bound"] = theory["global_rescaling_bound"]["test_error"]
     if READOUT_NORM in ds:
         norm = ds[READOUT_NORM].transpose("chain", "draw").values.astype(np.float64)
         sampled = _series(norm * prior.chi / prior.readout_variance_tilde)

@@ -163,3 +163,16 @@ def test_a_tiny_cnn_run_reports_the_section_and_the_sweep_table_and_figure(tmp_p
               "err_theory": 0.21, "err_nngp": 0.22}]
     draw_test_errors("proportional_cnn", "model.architecture", table, tmp_path / "figures")
     assert (tmp_path / "figures" / "proportional_cnn_test_error.png").stat().st_size > 0
+
+
+def test_fc_section_has_the_global_rescaling_bound():
+    # The fc net's own bound (min over q of the test error with kernel qK) sits in its section,
+    # at or below its Q̄ prediction and the NNGP (q = Q̄ and q = 1 are candidates of the minimum).
+    from experiments.proportional_comparison import compare_proportional
+
+    data = _digits()
+    prior = _prior(architecture="fc", geometry=None, widths=(16,), noise_variance=0.05)
+    f = np.zeros((4, 50, len(data.y_test))) + np.random.default_rng(1).standard_normal((4, 50, 1))
+    ds = xr.Dataset({"f_test": (("chain", "draw", "test_point"), f)})
+    error = compare_proportional(prior, data, ds)["proportional"]["test_error"]
+    assert error["global_rescaling_bound"] <= min(error["theory"], error["nngp"]) + 1e-12
