@@ -45,7 +45,6 @@ Section theory.proportional_cnn of summary.json:
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import xarray as xr

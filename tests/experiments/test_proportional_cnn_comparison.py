@@ -26,7 +26,6 @@ from experiments.summary_table import theory_table
 from langevin import observables as obs
 from langevin.integrators import LangevinState
 from langevin.models.conv import LocalPatchNetwork, patch_prior_variances
-from theory.conv_kernels import cnn_gp_diag, cnn_gp_gram
 from theory.gaussian_process import gp_posterior
 from theory.kernels import two_layer_gram
 from theory.proportional_cnn import cnn_prediction
