@@ -103,6 +103,7 @@ def test_section_on_synthetic_draws_of_the_derived_sign():
     row = table_columns({"theory": {"three_layer": out}})
     assert row["C1"] == 100 and "K1_eig1_plus" in row and "sigma_perp_gp" in row
     assert compare_three_layer(_prior(activation="tanh"), data, ds) == {}
+    assert compare_three_layer(prior, data, ds.drop_vars("hidden_kernel")) == {}  # opt-in
 
 
 def test_both_signs_reduce_to_the_gp_at_infinite_width():
