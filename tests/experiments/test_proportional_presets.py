@@ -38,3 +38,13 @@ def test_width_and_temperature_figures_are_drawn(tmp_path):
     draw_width_and_temperature("proportional_fc", key, table, tmp_path)
     assert (tmp_path / "proportional_fc_variance_vs_width.png").stat().st_size > 0
     assert (tmp_path / "proportional_fc_variance_vs_temperature.png").stat().st_size > 0
+
+
+def test_hidden_kernel_key_at_its_default_leaves_the_config_hash_unchanged():
+    config, _ = cfg.resolve([presets.get_preset("smoke").overrides])
+    before = {s: {k: v for k, v in values.items() if (s, k) != ("observables", "hidden_kernel")}
+              for s, values in config.items()}
+    assert cfg.config_hash(config) == cfg.config_hash(before)
+    recorded, _ = cfg.resolve([presets.get_preset("smoke").overrides],
+                              ["observables.hidden_kernel=true"])
+    assert cfg.config_hash(recorded) != cfg.config_hash(config)
