@@ -132,6 +132,39 @@ def weight_second_moments(teacher_direction: Tensor) -> Observable:
     return Observable(fn, {"w_second_moment_parallel": (), "w_second_moment_perp": ()})
 
 
+def hidden_preactivation_kernel(preactivations: Callable[[dict, Tensor], list[Tensor]],
+                                x_train: Tensor, every: int | None = None) -> Observable:
+    """Kernel of the last hidden layer's pre-activations on the training inputs,
+
+        hidden_kernel[μ, ν] = (1/N_L) Σ_i h^L_i(x_μ) h^L_i(x_ν),
+
+    dims (train_point, train_point_other), per chain (C, n, n). Its posterior mean is the K1 of the
+    three-layer adaptive-kernel equations of state (theory.three_layer_adaptive; prior mean:
+    σ_L² E[φ(h^{L−1})φ(h^{L−1})], the NNGP of layer L's pre-activations).
+    """
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        h = preactivations(state.theta, x_train)[-1]
+        return {"hidden_kernel": torch.matmul(h, h.transpose(-1, -2)) / h.shape[-1]}
+
+    return Observable(fn, {"hidden_kernel": ("train_point", "train_point_other")}, every)
+
+
+def readout_patch_gram() -> Observable:
+    """Σ_c a_{p,c} a_{q,c} of a patch network's readout a (C, M, K) (langevin.models.conv):
+    variable readout_patch_gram, dims (patch, patch_other), per chain (C, M, M).
+
+    Its posterior mean gives the local order parameter Q_pq = (χM/σ_a²) E[Σ_c a_pc a_qc] of the
+    proportional-regime theory (theory.proportional_cnn; prior mean σ_a²/(χM) · I).
+    """
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        a = state.theta["a"]
+        return {"readout_patch_gram": torch.matmul(a, a.transpose(-1, -2))}
+
+    return Observable(fn, {"readout_patch_gram": ("patch", "patch_other")})
+
+
 def preactivation_statistics(preactivations: Callable[[dict, Tensor], list[Tensor]],
                              x_probe: Tensor, every: int | None = None) -> Observable:
     """Statistics over the neurons of every hidden layer at fixed probe inputs.

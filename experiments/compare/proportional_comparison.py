@@ -18,6 +18,8 @@ Per run (summary.json, section theory.proportional):
   (experiments.compare.gp_comparison.mean_and_variance_gap, against the Q̄ prediction), the
   test-point-averaged variance and the test error E[(y* − f*)²] averaged over test points,
   each as the posterior mean of a per-draw series with its MCSE;
+- global_rescaling_bound: the lowest test error of the GP with kernel qK over every q > 0 (the
+  oracle best any global rescaling of the NNGP kernel reaches; also in test_error);
 - linear activation only: the exact finite-width values (the one-dimensional integral over
   the readout norm, theory.proportional_linear_exact), so exact − Q̄ is the size of the
   1/N corrections the leading-order theory leaves out.
@@ -29,6 +31,7 @@ from pathlib import Path
 
 import numpy as np
 import xarray as xr
+from scipy import optimize
 
 from experiments.compare.gp_comparison import mean_and_variance_gap
 from experiments.rundirs.run_draws import chain_draw, mean_with_mcse
@@ -60,6 +63,25 @@ def _test_error(mean: np.ndarray, variance: np.ndarray, y_test: np.ndarray) -> f
     return float(np.mean((y_test - mean) ** 2 + variance))
 
 
+def global_rescaling_bound(K, K_test, k_diag, y, noise_variance, y_test) -> dict:
+    """min over q > 0 of the test error of the GP with kernel qK: a log grid q ∈ [1e-3, 1e3],
+    refined by a bounded scalar minimization around the best grid point."""
+    def error(log_q):
+        q = math.exp(log_q)
+        return renormalized_prediction(q * K, q * K_test, q * k_diag, y, noise_variance=noise_variance,
+                                       y_test=y_test).test_error
+
+    grid = np.linspace(math.log(1e-3), math.log(1e3), 61)
+    values = [error(v) for v in grid]
+    i = int(np.argmin(values))
+    low, high = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
+    result = optimize.minimize_scalar(error, bounds=(low, high), method="bounded",
+                                      options={"xatol": 1e-6})
+    best = (result.x, result.fun) if result.fun <= values[i] else (grid[i], values[i])
+    return {"order_parameter": math.exp(best[0]), "test_error": float(best[1]),
+            "at_grid_edge": i in (0, len(grid) - 1)}
+
+
 def theory_predictions(prior: NetworkPrior, data: DataSet) -> dict:
     """Q̄ minimizer, renormalized-kernel and NNGP test predictions (and, linear, the exact
     finite-width ones) for the run's data and convention; arrays as numpy."""
@@ -85,6 +107,7 @@ def theory_predictions(prior: NetworkPrior, data: DataSet) -> dict:
                          "train_error": renormalized.train_error},
         "nngp": {"test_mean": gp.mean, "test_variance": gp.variance,
                  "test_error": _test_error(gp.mean, gp.variance, data.y_test)},
+        "global_rescaling_bound": global_rescaling_bound(K, K_test, k_diag, y, s2, data.y_test),
     }
     if prior.activation == "linear":
         exact = exact_linear_one_layer(K, K_test, k_diag, y, width=width, noise_variance=s2,
@@ -141,7 +164,9 @@ def compare_proportional(prior: NetworkPrior, data: DataSet, ds: xr.Dataset) -> 
     theory = theory_predictions(prior, data)
     f = chain_draw(ds["f_test"], "test_point").astype(np.float64)
     out = {"order_parameter": dict(theory["order_parameter"]),
+           "global_rescaling_bound": theory["global_rescaling_bound"],
            **sampled_test_section(f, data.y_test, theory["renormalized"], theory["nngp"])}
+    out["test_error"]["global_rescaling_bound"] = theory["global_rescaling_bound"]["test_error"]
     if READOUT_NORM in ds:
         norm = chain_draw(ds[READOUT_NORM]).astype(np.float64)
         sampled = mean_with_mcse(norm / prior.gp_readout_variance)  # σ̃_a²/χ: NetworkPrior
@@ -198,6 +223,9 @@ def draw_variance_vs_width(preset: str, key: str, table: list[dict], figures_dir
     rows = [r for r in table if "var_theory" in r and isinstance(r[key], (list, tuple))]
     if not rows:
         return
+    temperatures = [r["temperature"] for r in rows]  # a sweep over T too: the curves at its modal T
+    modal = max(set(temperatures), key=temperatures.count)
+    rows = [r for r in rows if r["temperature"] == modal]
     activations = sorted({r[key][0] for r in rows})
     fig, axes = plt.subplots(1, len(activations), figsize=(4.2 * len(activations), 3.4),
                              squeeze=False)
@@ -219,3 +247,48 @@ def draw_variance_vs_width(preset: str, key: str, table: list[dict], figures_dir
     Path(figures_dir).mkdir(parents=True, exist_ok=True)
     fig.savefig(Path(figures_dir) / f"{preset}_variance_vs_width.png", dpi=120)
     plt.close(fig)
+
+
+def draw_variance_vs_temperature(preset: str, key: str, table: list[dict], figures_dir) -> None:
+    """Mean test variance and test error against T = σ² for every (activation, N1) swept over at
+    least two temperatures: sampled with 2-MCSE bars, the Q̄ prediction, the NNGP (and the exact
+    finite-width linear value)."""
+    from pathlib import Path
+
+    import matplotlib.pyplot as plt
+
+    groups: dict = {}
+    for r in table:
+        if "var_theory" in r and isinstance(r[key], (list, tuple)):
+            groups.setdefault((r[key][0], _first(r[key][1])), []).append(r)
+    groups = {k: sorted(v, key=lambda r: r["temperature"]) for k, v in groups.items()
+              if len({r["temperature"] for r in v}) >= 2}
+    if not groups:
+        return
+    fig, axes = plt.subplots(2, len(groups), figsize=(4.2 * len(groups), 6.4), squeeze=False)
+    for column, ((activation, width), part) in enumerate(sorted(groups.items())):
+        T = np.array([r["temperature"] for r in part], dtype=float)
+        for row, (prefix, label) in enumerate((("var", "mean test variance"), ("err", "test error"))):
+            ax = axes[row, column]
+            ax.errorbar(T, [r[f"{prefix}_sampled"] for r in part],
+                        yerr=[2 * r[f"{prefix}_mcse"] for r in part], fmt="o", label="sampled")
+            ax.plot(T, [r[f"{prefix}_theory"] for r in part], "-", label="Q̄ renormalized")
+            ax.plot(T, [r[f"{prefix}_nngp"] for r in part], "--", label="NNGP")
+            if all(f"{prefix}_exact" in r for r in part):
+                ax.plot(T, [r[f"{prefix}_exact"] for r in part], ":", label="exact (linear)")
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            ax.set_xlabel("T = σ²")
+            ax.set_ylabel(label)
+            ax.set_title(f"{activation}, N1 = {width:g}", fontsize=9)
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    Path(figures_dir).mkdir(parents=True, exist_ok=True)
+    fig.savefig(Path(figures_dir) / f"{preset}_variance_vs_temperature.png", dpi=120)
+    plt.close(fig)
+
+
+def draw_width_and_temperature(preset: str, key: str, table: list[dict], figures_dir) -> None:
+    """Both figures of a sweep over N1 and T."""
+    draw_variance_vs_width(preset, key, table, figures_dir)
+    draw_variance_vs_temperature(preset, key, table, figures_dir)

@@ -11,7 +11,10 @@ from pathlib import Path
 
 import numpy as np
 
-from experiments.compare import relu_learnability
+from experiments.compare import (
+    proportional_cnn_comparison, proportional_comparison, proportional_deep_comparison,
+    relu_learnability,
+)
 from experiments.setup.plotting import pyplot
 
 GP_COLUMNS = ("relative_gap_mean", "relative_gap_mean_mcse", "relative_gap_variance",
@@ -203,11 +206,10 @@ FIGURE_DRAWERS = {"grokking_cubic": draw_feature_learning,
 FIGURE_DRAWERS.update({"relu_learnability": relu_learnability.draw_learnability_ratios,
                        "relu_learnability_talk": relu_learnability.draw_learnability_ratios})
 # The proportional-regime Q̄ sweep (experiments.compare.proportional_comparison).
-from experiments.compare import proportional_comparison  # noqa: E402
-
 ROW_BUILDERS["proportional_fc"] = proportional_comparison.table_columns
-FIGURE_DRAWERS["proportional_fc"] = proportional_comparison.draw_variance_vs_width
-from experiments.compare import proportional_deep_comparison  # noqa: E402
-
+FIGURE_DRAWERS["proportional_fc"] = proportional_comparison.draw_width_and_temperature
 ROW_BUILDERS["proportional_deep"] = proportional_deep_comparison.table_columns
 FIGURE_DRAWERS["proportional_deep"] = proportional_comparison.draw_variance_vs_width
+# The local kernel renormalization of the shallow CNN (experiments.compare.proportional_cnn_comparison).
+ROW_BUILDERS["proportional_cnn"] = proportional_cnn_comparison.table_columns
+FIGURE_DRAWERS["proportional_cnn"] = proportional_cnn_comparison.draw_test_errors

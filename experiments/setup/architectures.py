@@ -389,6 +389,8 @@ MODELS: dict[str, ModelEntry] = {
     "cnn": _conv_entry(shared=True),
     "lcn": _conv_entry(shared=False),
 }
+# The entries whose readout a is (C, M, K) over (patch, channel) (langevin.models.conv).
+PATCH_ARCHITECTURES = ("cnn", "lcn")
 
 
 def get_entry(name: str) -> ModelEntry:
@@ -416,6 +418,6 @@ def owned_keys() -> dict[str, Key]:
     return out
 
 
-__all__ = ["ALIASES", "LayerPrior", "MODELS", "ModelEntry", "NetworkPrior",
+__all__ = ["ALIASES", "LayerPrior", "MODELS", "ModelEntry", "NetworkPrior", "PATCH_ARCHITECTURES",
            "architecture_names", "canonical_name", "get_entry", "owned_keys",
            "positive_number_or_list"]

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from experiments.setup import run_mode_setup, tempering_setup
-from experiments.setup.architectures import LayerPrior, get_entry
+from experiments.setup.architectures import PATCH_ARCHITECTURES, LayerPrior, canonical_name, get_entry
 from experiments.setup.classification_setup import classification_observables
 from experiments.setup.data import DataSet, load_npz, relu_abs_target, single_index_data
 from experiments.setup.digits import digits_from_config
@@ -190,6 +190,11 @@ def build_observables(config: dict, model: Model, data: DataSet, device, dtype) 
         out["teacher_projections"] = obs.teacher_projections(
             tensor(data.teacher_direction), control, every)
         out["weight_second_moments"] = obs.weight_second_moments(tensor(data.teacher_direction))
+    if spec["hidden_kernel"]:  # K1 of the three-layer equations of state
+        out["hidden_kernel"] = obs.hidden_preactivation_kernel(model.preactivations,
+                                                               tensor(data.x_train))
+    if canonical_name(config["model"]["architecture"]) in PATCH_ARCHITECTURES:
+        out["readout_patch_gram"] = obs.readout_patch_gram()  # local order parameter Q_pq
     if spec["probe_points"] > 0:
         probe = tensor(probe_inputs(data, spec["probe_points"]))
         out["preactivation_statistics"] = obs.preactivation_statistics(

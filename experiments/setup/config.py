@@ -434,3 +434,11 @@ _HASHED_WHEN_NOT_DEFAULT |= run_mode_keys.HASHED_WHEN_NOT_DEFAULT
 # before them keep their hash.
 SCHEMA["sampler"].update(step_options.STEP_KEYS)
 _HASHED_WHEN_NOT_DEFAULT |= {("sampler", key) for key in step_options.STEP_KEYS}
+
+# observables.hidden_kernel (experiments.compare.three_layer_comparison): record the kernel of the last
+# hidden layer's pre-activations on the training inputs, (1/N_L) h^L h^Lᵀ, every sampler.thin steps
+# (n² numbers per chain and draw). Added after runs existed: hashed only away from its default.
+SCHEMA["observables"]["hidden_kernel"] = Key(
+    bool, False, None, "record the last hidden layer's pre-activation kernel (1/N_L) h hᵀ on the "
+    "training inputs, dims (train_point, train_point_other), every sampler.thin steps")
+_HASHED_WHEN_NOT_DEFAULT.add(("observables", "hidden_kernel"))

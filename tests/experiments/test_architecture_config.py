@@ -89,7 +89,13 @@ def _hash_without_new_keys(config: dict) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def _sets_new_keys(name: str) -> bool:
+    """Whether the preset itself sets one of the new keys (e.g. model.widths of a deep net)."""
+    return any(f"{s}.{k}" in NEW_KEYS for s, values in presets.PRESETS[name].overrides.items()
+               for k in values)
+
+
+@pytest.mark.parametrize("name", [n for n in sorted(presets.PRESETS) if not _sets_new_keys(n)])
 def test_new_keys_at_their_defaults_leave_the_config_hash_unchanged(name):
     config, _ = cfg.resolve([presets.PRESETS[name].overrides])
     assert cfg.config_hash(config) == _hash_without_new_keys(config)
