@@ -55,7 +55,7 @@ def _seed(v):
     return None if 0 <= v < SEED_LIMIT else "must be an integer in [0, 2**62)"
 
 
-ACTIVATION_NAMES = ("erf", "relu", "tanh", "linear", "quadratic")
+ACTIVATION_NAMES = ("erf", "relu", "tanh", "linear", "quadratic", "symmetric_relu")
 INTEGRATOR_NAMES = ("euler_maruyama", "baoab", "mala")  # = langevin.schemes.INTEGRATORS
 
 SCHEMA: dict[str, dict[str, Key]] = {

@@ -35,7 +35,8 @@ def build_table(preset: str, key: str, rows: list[tuple[object, dict]]) -> list[
                 row[f"R_{name}_gp"] = entry["gp"]
         for layer, t in summary.get("thermometer", {}).items():
             row[f"virial_temperature_{layer}"] = t["mean"]
-        row["temperature"] = summary["convention"]["temperature"]
+        # a T = 0 gradient-descent run's summary has no convention section
+        row["temperature"] = summary["convention"]["temperature"] if "convention" in summary else 0.0
         row.update(ROW_BUILDERS.get(preset, _no_columns)(summary))
         table.append(row)
     return table
@@ -211,3 +212,16 @@ from experiments import proportional_deep_comparison  # noqa: E402
 
 ROW_BUILDERS["proportional_deep"] = proportional_deep_comparison.table_columns
 FIGURE_DRAWERS["proportional_deep"] = proportional_comparison.draw_variance_vs_width
+# Classification presets (seeds 000-002).
+from experiments import phase_diagram  # noqa: E402
+
+ROW_BUILDERS["phase_diagram"] = phase_diagram.table_columns
+FIGURE_DRAWERS["phase_diagram"] = phase_diagram.draw
+from experiments import data_separation  # noqa: E402
+
+ROW_BUILDERS["data_separation"] = data_separation.table_columns
+FIGURE_DRAWERS["data_separation"] = data_separation.draw
+from experiments import sparse_coding_training  # noqa: E402
+
+ROW_BUILDERS["sparse_coding"] = sparse_coding_training.table_columns
+FIGURE_DRAWERS["sparse_coding"] = sparse_coding_training.draw

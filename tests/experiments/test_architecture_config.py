@@ -88,7 +88,13 @@ def _hash_without_new_keys(config: dict) -> str:
     return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
 
 
-@pytest.mark.parametrize("name", sorted(presets.PRESETS))
+def _sets_no_new_key(name: str) -> bool:
+    overrides = presets.PRESETS[name].overrides
+    return not any(f"{s}.{k}" in NEW_KEYS for s, values in overrides.items() for k in values)
+
+
+# presets that set the new keys themselves (data_separation's model.widths) are new
+@pytest.mark.parametrize("name", sorted(n for n in presets.PRESETS if _sets_no_new_key(n)))
 def test_new_keys_at_their_defaults_leave_the_config_hash_unchanged(name):
     config, _ = cfg.resolve([presets.PRESETS[name].overrides])
     assert cfg.config_hash(config) == _hash_without_new_keys(config)
