@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from experiments.compare import relu_learnability as relu_lr
+from experiments.reporting import data_separation, phase_diagram, sparse_coding_training
 from experiments.setup.scaling import SMALL_BETA, grokking_cubic_preset, grokking_cubic_sizes, merged
 
 
@@ -250,4 +251,65 @@ PRESETS["adaptive_three_layer"] = Preset(
      "posterior": {"sigma_w2": [2.0, 2.0], "sigma_a2": 1.0, "noise_variance": 0.05},
      "data": {"d": 8, "n_train": 32, "n_test": 64, "hermite_coefficients": [0.0, 1.0, 0.0, -0.3]},
      "observables": {"hidden_kernel": True}},
+)
+
+# Classification at T = 0 (seed 001, experiments.reporting.phase_diagram): 2-hidden-layer relu nets on
+# binary digits (odd/even, PCA 10, 100 training points) trained by adaptive-step gradient
+# descent on the quadratic hinge, f = α[f̃(θ) − f̃(θ⁰)], over the (h, α̃ = √h α) plane; each
+# chain is one net (16 initializations per point). The stop tolerance is scaled by α⁻² so
+# that every point stops at the same unscaled loss ½ Σ max(0, Δ)² ≤ 1e-4.
+PRESETS["phase_diagram"] = Preset(
+    "2-hidden-layer relu nets on binary PCA-10 digits at T = 0 (gradient descent, quadratic "
+    "hinge, 16 nets per point) over width h = 3..32 and alpha~ = sqrt(h) alpha = 0.1..100: "
+    "ensemble vs single-net test error, jamming, NTK change, fluctuations; 24 runs, 3 min of CPU "
+    "(10 min on a busy 2-core machine)",
+    {"sampler": {"integrator": "gradient_descent", "burn_in": 0, "gd_weight_decay": False,
+                 "num_chains": 16, "num_steps": 3000, "thin": 300, "checkpoint_every": 3000,
+                 "threads": 1},
+     "model": {"activation": "relu", "center_at_init": True},
+     "posterior": {"likelihood": "quadratic_hinge"},
+     "data": {"source": "digits", "digits_target": "odd_even", "pca_components": 10,
+              "digits_n_train": 100},
+     "observables": {"ntk_points": 16, "n_delta": True}},
+    sweep={phase_diagram.SWEEP_KEY: phase_diagram.sweep_points()},
+)
+
+# The law of data separation (seed 000, experiments.reporting.data_separation): 6 hidden tanh/relu/linear
+# layers of width 24 on binary PCA-16 digits (200 training points), logistic likelihood,
+# Langevin with a plain learning rate (0.002) for 2000 steps from the prior at T = 1e-4 and 1e-2.
+PRESETS["data_separation"] = Preset(
+    "deep fc classifier (6 hidden layers of 24) on binary PCA-16 digits, logistic likelihood, "
+    "Langevin at T = 1e-4, 1e-2 for relu, tanh, linear: D_l per layer against depth beside the "
+    "fitted spring-block profile; 6 runs, a few min",
+    {"sampler": {"num_chains": 8, "num_steps": 2000, "burn_in": 0, "thin": 200,
+                 "checkpoint_every": 2000, "step_size": 0.002, "preconditioner": "none",
+                 "threads": 1},
+     "model": {"widths": [24] * 6},
+     "posterior": {"likelihood": "logistic"},
+     "data": {"source": "digits", "digits_target": "odd_even", "pca_components": 16,
+              "digits_n_train": 200},
+     "observables": {"separation": True},
+     "diagnostics": {"bias_check": "off"}},
+    sweep={data_separation.SWEEP_KEY: data_separation.sweep_points()},
+)
+
+# Feature purification (seed 002, experiments.reporting.sparse_coding_training): symmetric-ReLU two-layer
+# net (width 64) on the sparse-coding model (d = 32, ‖z‖₀ = 6, 256 training points), T = 0
+# gradient descent on the logistic loss at a fixed step (step multiplier capped at 1, halved
+# on an increase; the adaptive growth fits the training set within ~100 steps), 16
+# initializations; σ_w² = 4 puts the preactivation sd at init near 0.9, below the
+# activation's threshold 1 for most inputs.
+PRESETS["sparse_coding"] = Preset(
+    "symmetric-ReLU two-layer net (m = 64) on the sparse-coding model x = Mz + xi (d = 32), "
+    "T = 0 gradient descent on the logistic loss, 16 nets, noise sigma0 = 0.05, 0.2: test "
+    "accuracy and good-neuron counts over training; 2 runs, about a minute",
+    {"sampler": {"integrator": "gradient_descent", "burn_in": 0, "gd_weight_decay": False,
+                 "gd_max_step_multiplier": 1.0, "step_size": 0.02,
+                 "num_chains": 16, "num_steps": 1000, "thin": 20, "checkpoint_every": 1000,
+                 "threads": 1},
+     "model": {"width": 64, "activation": "symmetric_relu"},
+     "posterior": {"likelihood": "logistic", "sigma_w2": 4.0},
+     "data": {"source": "sparse_coding", "d": 32, "n_train": 256, "n_test": 1000},
+     "observables": {"dictionary_alignment": True}},
+    sweep={"data.noise_std": list(sparse_coding_training.NOISE_STDS)},
 )

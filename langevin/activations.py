@@ -53,6 +53,20 @@ def _relu_derivative(h: Tensor) -> Tensor:
     return (h > 0).to(h.dtype)
 
 
+# Symmetric ReLU (seed 002, Allen-Zhu & Li): φ(h) = ReLU(h − β) − ReLU(−h − β), the soft
+# threshold sign(h) max(|h| − β, 0), at the fixed threshold β = SYMMETRIC_RELU_THRESHOLD
+# (β = 0 would make it the identity); φ'(h) = 1[|h| > β] (0 at the kinks).
+SYMMETRIC_RELU_THRESHOLD = 1.0
+
+
+def _symmetric_relu(h: Tensor) -> Tensor:
+    return torch.nn.functional.softshrink(h, SYMMETRIC_RELU_THRESHOLD)
+
+
+def _symmetric_relu_derivative(h: Tensor) -> Tensor:
+    return (h.abs() > SYMMETRIC_RELU_THRESHOLD).to(h.dtype)
+
+
 ACTIVATIONS: dict[str, Activation] = {
     "erf": Activation(torch.erf, _erf_derivative, lambda h, out: torch.erf(h, out=out),
                       _erf_derivative_into),
@@ -63,6 +77,7 @@ ACTIVATIONS: dict[str, Activation] = {
     "quadratic": Activation(lambda h: h * h, lambda h: 2.0 * h,
                             lambda h, out: torch.mul(h, h, out=out),
                             lambda h, out: torch.mul(h, 2.0, out=out)),
+    "symmetric_relu": Activation(_symmetric_relu, _symmetric_relu_derivative),
 }
 
 

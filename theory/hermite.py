@@ -61,6 +61,8 @@ ACTIVATION_FUNCTIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": lambda z: np.asarray(z, dtype=np.float64),
     "quadratic": lambda z: np.square(z),
     "tanh": np.tanh,
+    # ReLU(z − 1) − ReLU(−z − 1) (langevin.activations.SYMMETRIC_RELU_THRESHOLD = 1)
+    "symmetric_relu": lambda z: np.sign(z) * np.maximum(np.abs(z) - 1.0, 0.0),
 }
 
 DEFAULT_QUADRATURE_ORDER = 96

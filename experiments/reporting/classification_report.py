@@ -20,6 +20,14 @@ averaged over draws; it is not the error of the mean over chains and draws, whic
 report's predictions.test_mse_of_posterior_mean gives). The task is "classification" when
 every test label is ±1 (sign error and MSE are both given), else "regression" (MSE only).
 
+Output fluctuation (seed 001 §5, ‖f_N − ⟨f_N⟩‖ ~ N^{-1/4}): at the last draw,
+‖f_c − f̄‖ = [(1/n) Σ_μ (f_c(x_μ) − f̄(x_μ))²]^{1/2} per chain, reported as its mean over
+chains ± sd/√C (an approximate error: f̄ is built from the same chains).
+
+Over training (`over_training`, for the figures): per recorded draw, the step, the ensemble's
+and the chain-mean sign error (classification) or MSE, and the chain means of the scalar
+classification observables of the root group.
+
 Final values: for every classification observable (n_delta, ntk_relative_change,
 separation per depth, good_neurons and the number of atoms with a surely good neuron) the
 mean over chains at the last draw ± its standard error over chains (and the sd over chains),
@@ -80,6 +88,15 @@ def ensemble_errors(f_test: np.ndarray, y_test: np.ndarray, steps: np.ndarray | 
             "ensemble": float(of_ensemble.mean()),
             "single_chain_mean": float(per_chain.mean()),
             "single_chain_se": _standard_error(per_chain)}
+    fluctuation = np.sqrt(np.mean((f[:, -1] - ensemble[-1]) ** 2, axis=-1))  # (chain,)
+    out["output_fluctuation"] = {"mean": float(fluctuation.mean()),
+                                              "se": _standard_error(fluctuation)}
+    curves = {"error_kind": kinds[0],
+              "ensemble": _errors(ensemble, y, kinds[0]).tolist(),
+              "single_chain_mean": _errors(f, y, kinds[0]).mean(axis=0).tolist()}
+    if steps is not None and len(steps):
+        curves["step"] = [int(s) for s in steps]
+    out["over_training"] = curves
     return out
 
 
@@ -137,4 +154,26 @@ def classification_summary(ds: xr.Dataset, y_test: np.ndarray, extra: list[xr.Da
     rows = final_values([ds, *extra])
     if rows:
         out["final_values"] = rows
+    curves = observables_over_training([ds, *extra])
+    if curves:
+        out["observables_over_training"] = curves
     return out or None
+
+
+def observables_over_training(datasets: list[xr.Dataset]) -> dict:
+    """{name: {"step": [...], "mean": [...]}}: the chain mean per recorded draw of every scalar
+    classification observable (SCALARS) and of the number of atoms with a surely good neuron."""
+    curves = {}
+    for ds in datasets:
+        if ds.sizes.get("draw", 0) == 0 or "step" not in ds.coords:
+            continue
+        steps = [int(s) for s in ds["step"].values]
+        for name in SCALARS:
+            if name in ds:
+                values = ds[name].transpose("chain", "draw").values.astype(np.float64)
+                curves[name] = {"step": steps, "mean": values.mean(axis=0).tolist()}
+        if "good_neuron_count" in ds:
+            counts = ds["good_neuron_count"].transpose("chain", "draw", "atom").values
+            curves["atoms_with_good_neuron"] = {
+                "step": steps, "mean": (counts > 0).sum(-1).mean(axis=0).astype(float).tolist()}
+    return curves

@@ -36,7 +36,11 @@ def write_gradient_descent_report(run_dir: Path) -> Path:
         "run": {"name": meta.get("name"), "status": meta.get("status"),
                 "num_chains": int(len(reached)), "config_hash": meta.get("config_hash"),
                 "likelihood": config["posterior"]["likelihood"],
-                "output_scale": config["model"]["output_scale"]},
+                "output_scale": config["model"]["output_scale"],
+                "architecture": config["model"]["architecture"],
+                "activation": config["model"]["activation"],
+                "hidden_widths": list(config["model"]["widths"]) or [config["model"]["width"]],
+                "input_dim": int(data.x_train.shape[1]), "n_train": int(len(data.y_train))},
         "gradient_descent": {
             "loss_tolerance": config["sampler"]["gd_loss_tolerance"],
             "fraction_reached_tolerance": float(reached.mean()),

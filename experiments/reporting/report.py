@@ -80,7 +80,9 @@ def _write_summary(run_dir: Path, config: dict, meta: dict, data, ds: xr.Dataset
     summary = {
         "run": {"name": meta.get("name"), "status": meta.get("status"),
                 "num_chains": int(ds.sizes["chain"]), "num_draws": int(ds.sizes["draw"]),
-                "config_hash": meta.get("config_hash")},
+                "config_hash": meta.get("config_hash"),
+                "architecture": config["model"]["architecture"],
+                "activation": config["model"]["activation"]},
         "convention": meta["convention"],
         "diagnostics": diag,
         "thermometer": thermo,

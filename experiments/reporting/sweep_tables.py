@@ -15,6 +15,7 @@ from experiments.compare import (
     proportional_cnn_comparison, proportional_comparison, proportional_deep_comparison,
     relu_learnability,
 )
+from experiments.reporting import data_separation, phase_diagram, sparse_coding_training
 from experiments.setup.plotting import pyplot
 
 GP_COLUMNS = ("relative_gap_mean", "relative_gap_mean_mcse", "relative_gap_variance",
@@ -35,7 +36,8 @@ def build_table(preset: str, key: str, rows: list[tuple[object, dict]]) -> list[
                 row[f"R_{name}_gp"] = entry["gp"]
         for layer, t in summary.get("thermometer", {}).items():
             row[f"virial_temperature_{layer}"] = t["mean"]
-        row["temperature"] = summary["convention"]["temperature"]
+        # a T = 0 gradient-descent run's summary has no convention section
+        row["temperature"] = summary["convention"]["temperature"] if "convention" in summary else 0.0
         row.update(ROW_BUILDERS.get(preset, _no_columns)(summary))
         table.append(row)
     return table
@@ -213,3 +215,10 @@ FIGURE_DRAWERS["proportional_deep"] = proportional_comparison.draw_variance_vs_w
 # The local kernel renormalization of the shallow CNN (experiments.compare.proportional_cnn_comparison).
 ROW_BUILDERS["proportional_cnn"] = proportional_cnn_comparison.table_columns
 FIGURE_DRAWERS["proportional_cnn"] = proportional_cnn_comparison.draw_test_errors
+# Classification presets (seeds 000-002).
+ROW_BUILDERS["phase_diagram"] = phase_diagram.table_columns
+FIGURE_DRAWERS["phase_diagram"] = phase_diagram.draw
+ROW_BUILDERS["data_separation"] = data_separation.table_columns
+FIGURE_DRAWERS["data_separation"] = data_separation.draw
+ROW_BUILDERS["sparse_coding"] = sparse_coding_training.table_columns
+FIGURE_DRAWERS["sparse_coding"] = sparse_coding_training.draw

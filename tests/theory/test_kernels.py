@@ -265,3 +265,19 @@ def test_weight_covariance_arguments_are_exclusive():
         kernels.two_layer_gram(np.ones((3, 2)), None, "erf", -1.0, sigma_w2=1.0)
     with pytest.raises(ValueError, match="weight_variances"):
         kernels.deep_fc_gram(np.ones((3, 2)), None, "erf", [1.0])
+
+
+def test_symmetric_relu_kernel_diagonal_against_its_closed_form():
+    # E φ(u)² for the soft threshold at 1, u ~ N(0, c): 2[(c + 1) Q(t) − √c ϕ(t)], t = 1/√c
+    # (∫_1^∞ (u − 1)² p(u) du per tail); the documented quadrature accuracy is 2e-3 relative
+    from scipy import stats
+    c = np.array([0.25, 1.0, 4.0])
+    t = 1.0 / np.sqrt(c)
+    exact = 2.0 * ((c + 1.0) * stats.norm.sf(t) - np.sqrt(c) * stats.norm.pdf(t))
+    np.testing.assert_allclose(kernels.activation_kernel("symmetric_relu", c, c, c), exact,
+                               rtol=2e-3)
+    # odd activation: κ(c, −c_xy, c) = −κ(c, c_xy, c) and E φ(u) = 0
+    np.testing.assert_allclose(kernels.activation_kernel("symmetric_relu", c, -0.5 * c, c),
+                               -kernels.activation_kernel("symmetric_relu", c, 0.5 * c, c),
+                               atol=1e-12)
+    np.testing.assert_allclose(kernels.activation_mean("symmetric_relu", c), 0.0, atol=1e-12)
