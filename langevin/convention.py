@@ -129,6 +129,11 @@ def scaled_noise_variance(noise_variance_tilde: float, chi: float) -> float:
     return _check_positive("noise_variance", noise_variance_tilde) / _check_positive("chi", chi)
 
 
+def unscaled_noise_variance(noise_variance: float, chi: float) -> float:
+    """Inverse of `scaled_noise_variance`: σ̃² = χ σ² (the config's posterior.noise_variance)."""
+    return _check_positive("noise_variance", noise_variance) * _check_positive("chi", chi)
+
+
 def chi_for_scaling(scaling: str, width: int) -> float:
     """χ = 1 for "standard", χ = width for "mean_field"."""
     if scaling == "standard":

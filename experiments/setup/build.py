@@ -18,7 +18,7 @@ from langevin import observables as obs
 from langevin.activations import get_activation
 from langevin.convention import (
     BayesianSpec, TrainingSpec, bayes_to_training, chi_for_scaling, layer_prior_numerator,
-    layer_prior_variance, scaled_noise_variance, training_to_bayes,
+    layer_prior_variance, scaled_noise_variance, training_to_bayes, unscaled_noise_variance,
 )
 from langevin.integrators import Integrator, per_layer_step_sizes
 from langevin.models import Model
@@ -94,7 +94,7 @@ def resolve_physics(config: dict, input_dim: int) -> Physics:
             view="training", chi=chi,
             sigma_w2=sigma_w2[0] if num_hidden == 1 else sigma_w2,
             sigma_a2=numerators[readout.layer],
-            noise_variance_tilde=bayes.noise_variance * chi,
+            noise_variance_tilde=unscaled_noise_variance(bayes.noise_variance, chi),
             noise_variance=bayes.noise_variance,
             prior_variances=dict(bayes.prior_variances),
             temperature=spec.temperature, weight_decays=dict(spec.weight_decays),

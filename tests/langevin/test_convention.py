@@ -75,3 +75,12 @@ def test_layer_prior_rule_matches_the_two_layer_rule_and_inverts(chi):
                                                                                      rel=1e-14)
     with pytest.raises(ValueError, match="role"):
         cv.layer_prior_variance("conv", 1.0, 3, 1.0)
+
+
+@pytest.mark.parametrize("chi", [1.0, 64.0])
+def test_noise_variance_scaling_inverts(chi):
+    """σ² = σ̃²/χ and back: the config's noise variance is the χ-scaled one."""
+    assert cv.scaled_noise_variance(3.0, chi) == 3.0 / chi
+    assert cv.unscaled_noise_variance(cv.scaled_noise_variance(3.0, chi), chi) == pytest.approx(3.0)
+    with pytest.raises(ValueError, match="chi"):
+        cv.unscaled_noise_variance(1.0, 0.0)
