@@ -66,9 +66,7 @@ def test_comparison_section_table_and_figure(tmp_path):
     theory = rl.theory_ratios(inputs, 1.0, data)
     assert all(s["converged"] for s in theory["solvers"].values()), theory["solvers"]
     # A synthetic "sample": 4 chains × 50 draws scattered around the adaptive training-set mean.
-    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, width=40, chi=40.0, readout_variance=1.0,
-                                     input_variance=1.0, noise_variance=2.0, activation="relu",
-                                     X_test=data.x_test)
+    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, inputs.network_prior(), X_test=data.x_test)
     rng = np.random.default_rng(0)
     f_train = adaptive.mean_train + 0.01 * rng.normal(size=(4, 50, 12))
     f_test = adaptive.mean_test + 0.01 * rng.normal(size=(4, 50, 40))
@@ -136,9 +134,8 @@ def test_sampled_relu_network_against_the_adaptive_prediction(tmp_path):
         moment = summary["diagnostics"]["w_second_moment_parallel"]
         moments[width] = (moment["mean"], moment["mcse_mean"], section["mean_field_expansion"])
         data = make_data(config)
-    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, width=94, chi=94.0, readout_variance=1.0,
-                                     input_variance=1.0, noise_variance=2.0, activation="relu", logdet_term=False,
-                                     probes=rl.hermite_probes(data.x_train, data.teacher_direction))
+    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, _inputs(94, *data.x_train.shape[::-1]).network_prior(),
+                                     logdet_term=False, probes=rl.hermite_probes(data.x_train, data.teacher_direction))
     assert adaptive.converged
     v = data.teacher_direction
     b, prior = float(v @ adaptive.covariance @ v), 1.0 / 12

@@ -6,7 +6,7 @@ with y = s(He_1 + ε He_3), σ̃_a² → s²σ̃_a² and σ̃² → s²σ̃², t
 kurtosis ratio are unchanged, the mean's coefficients (b, c on He_1, He_3) and the
 GFL mean coefficients are s times those of the s = 1 problem, and a transition noise
 variance σ²_c is s² times. GFL takes the target as it is, so it checks the identity
-independently of the y_1 rescaling the Landau side applies (`theory_inputs.landau_couplings`).
+independently of the y_1 rescaling the Landau side applies (`theory_inputs.TwoLayerTheoryInputs.landau_problem`).
 """
 import pytest
 

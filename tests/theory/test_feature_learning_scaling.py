@@ -1,6 +1,7 @@
 """The scaling-approach (pattern free energy) prediction of feature learning
 (theory.feature_learning_scaling) on the ReLU teacher y = z* + ε(|z*| − √(2/π))."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,6 +9,7 @@ import pytest
 from theory import single_index_gfl as sg
 from theory.feature_learning_scaling import pattern_free_energy, scaling_prediction
 from theory.hermite import gauss_hermite_normal
+from theory.network_prior import NetworkPrior
 
 DEGREES = (0, 1, 2, 4, 6)
 COEF = sg.relu_abs_hermite_coefficients(1.0, DEGREES)
@@ -59,9 +61,12 @@ def test_agrees_with_the_gaussian_closure_reduction_where_perpendicular_changes_
     # 0.3 %, L_2 gap 11 %, b 0.7 % at β = 1/8, n = 2d (the log-det term lowers the weak He_2 mode's gain).
     kw = _mean_field(0.125, 2)
     sol = scaling_prediction(**kw)
-    reduced_kw = {k: v for k, v in kw.items() if k not in ("degrees", "noise_variance")}
-    path = sg.scan_single_index_gfl("noise_variance", [2.0 * x for x in (100, 30, 10, 3, 1)], activation="relu",
-                                    **reduced_kw)
+    prior = NetworkPrior(activation="relu", input_dim=kw["input_dim"], widths=(kw["width"],),
+                         weight_variances=(kw["input_variance"],), readout_variance_tilde=kw["readout_variance"],
+                         noise_variance_tilde=kw["noise_variance"], chi=kw["chi"])
+    path = sg.scan_single_index_gfl(lambda v: replace(prior, noise_variance_tilde=v),
+                                    [2.0 * x for x in (100, 30, 10, 3, 1)], num_samples=kw["num_samples"],
+                                    target_coefficients=kw["target_coefficients"])
     red = path.solutions[-1]
     assert path.converged and abs(red.sigma_perp * kw["input_dim"] - 1) < 0.02
     assert sol.learnabilities[1] == pytest.approx(red.learnabilities[1], rel=0.01)
