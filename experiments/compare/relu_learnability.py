@@ -119,11 +119,8 @@ def theory_ratios(inputs: TwoLayerTheoryInputs, epsilon: float, data: DataSet) -
                                  [noise * f for f in CONTINUATION_FACTORS], num_samples=inputs.n_train,
                                  target_coefficients=coefficients)
     reduced = path.solutions[-1]
-    scaling = scaling_prediction(num_samples=inputs.n_train, noise_variance=noise, width=prior.width,
-                                 chi=prior.chi, input_dim=prior.input_dim,
-                                 readout_variance=prior.readout_variance_tilde,
-                                 input_variance=prior.input_variance, target_coefficients=coefficients,
-                                 degrees=DEGREES, activation=prior.activation)
+    scaling = scaling_prediction(prior, num_samples=inputs.n_train, target_coefficients=coefficients,
+                                 degrees=DEGREES)
     probes_train = hermite_probes(data.x_train, data.teacher_direction)
     probes_test = hermite_probes(data.x_test, data.teacher_direction) if len(data.y_test) else None
     teacher = data.teacher_direction
