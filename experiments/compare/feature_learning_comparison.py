@@ -100,7 +100,7 @@ def mean_field_expansion(inputs: TwoLayerTheoryInputs) -> float:
 
 def solve_gfl(inputs: TwoLayerTheoryInputs) -> SingleIndexGFLSolution:
     """GFL at the run's parameters, continued in σ̃² from the GP side (module docstring)."""
-    prior = inputs.network_prior()
+    prior = inputs.prior
     values = prior.noise_variance_tilde * np.geomspace(GP_SIDE_NOISE_FACTOR, 1.0, CONTINUATION_STEPS)
     path = scan_single_index_gfl(_noise_path(prior), values, num_samples=inputs.n_train,
                                  target_coefficients=inputs.linear_cubic_target)
@@ -209,7 +209,7 @@ def learnability_comparison(f: np.ndarray, data: DataSet, inputs: TwoLayerTheory
                             means: dict, continuum: dict) -> dict:
     """Sampled R_k with MCSE and the NNGP value (gp_comparison), plus each theory's R_k on the same
     test set and its continuum L_k (module docstring)."""
-    gp = gp_prediction(inputs.network_prior(), data)
+    gp = gp_prediction(inputs.prior, data)
     out = hermite_learnabilities(f, gp.mean, data, inputs)
     z = data.x_test @ data.teacher_direction
     he = {1: hermite_he(1, z), 3: hermite_he(3, z)}
@@ -251,8 +251,8 @@ def solve_theories(inputs: TwoLayerTheoryInputs) -> _Theories:
             f"y_1 He_1 + y_3 He_3 (got activation {inputs.activation!r}, coefficients "
             f"{list(inputs.hermite_coefficients)})"])
     sections["parameters"].update(
-        u=landau.effective_interaction(inputs.network_prior(), inputs.n_train),
-        kernel_strength=landau.kernel_strength(inputs.network_prior(), inputs.n_train),
+        u=landau.effective_interaction(inputs.prior, inputs.n_train),
+        kernel_strength=landau.kernel_strength(inputs.prior, inputs.n_train),
         mean_field_expansion=mean_field_expansion(inputs))
     gfl = solve_gfl(inputs)
     sections["gfl"] = _gfl_section(gfl)

@@ -113,7 +113,7 @@ def mean_field_expansion(inputs: TwoLayerTheoryInputs) -> float:
 def theory_ratios(inputs: TwoLayerTheoryInputs, epsilon: float, data: DataSet) -> dict:
     """The four predictions of the module docstring (each solver's convergence reported)."""
     coefficients = relu_abs_hermite_coefficients(epsilon, DEGREES)
-    prior = inputs.network_prior()
+    prior = inputs.prior
     noise = prior.noise_variance_tilde
     path = scan_single_index_gfl(lambda v: dataclasses.replace(prior, noise_variance_tilde=v),
                                  [noise * f for f in CONTINUATION_FACTORS], num_samples=inputs.n_train,

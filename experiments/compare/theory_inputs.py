@@ -31,20 +31,62 @@ import numpy as np
 
 from experiments.setup.architectures import NetworkPrior, canonical_name, fc_widths, get_entry
 from experiments.setup.data import target_hermite_coefficients
+from theory.network_prior import check_two_layer
 
 
 class TwoLayerTheoryInputs(NamedTuple):
-    activation: str
-    input_dim: int
-    width: int
-    chi: float
-    sigma_w2: float  # w ~ N(0, sigma_w2/d)
-    sigma_a2_tilde: float  # σ̃_a² of the χ convention
-    gp_sigma_a2: float  # σ̃_a²/χ: the readout numerator of the NNGP kernel
-    noise_variance: float  # σ² = σ̃²/χ = T
+    """A two-layer run for the theory side: its network record and the data-side numbers.
+
+    prior: fc, one hidden layer, no bias (`network_prior`); n_train: n; hermite_coefficients: c_k
+    on He_k (unnormalized) of a single-index target, () otherwise. The named properties below
+    read the record (σ_a² = σ̃_a²/χ and σ² = σ̃²/χ are the record's own).
+    """
+
+    prior: NetworkPrior
     n_train: int
     hermite_coefficients: tuple[float, ...]  # c_k on He_k (unnormalized)
-    noise_variance_tilde: float = math.nan  # σ̃²: the χ-scaled noise numerator (σ² χ)
+
+    @property
+    def activation(self) -> str:
+        return self.prior.activation
+
+    @property
+    def input_dim(self) -> int:
+        return self.prior.input_dim
+
+    @property
+    def width(self):
+        """N as the run states it (an int for a run)."""
+        return self.prior.widths[0]
+
+    @property
+    def chi(self) -> float:
+        return self.prior.chi
+
+    @property
+    def sigma_w2(self) -> float:
+        """σ_w²: w ~ N(0, σ_w²/d)."""
+        return self.prior.input_variance
+
+    @property
+    def sigma_a2_tilde(self) -> float:
+        """σ̃_a² of the χ convention."""
+        return self.prior.readout_variance_tilde
+
+    @property
+    def gp_sigma_a2(self) -> float:
+        """σ̃_a²/χ: the readout numerator of the NNGP kernel."""
+        return self.prior.readout_variance
+
+    @property
+    def noise_variance(self) -> float:
+        """σ² = σ̃²/χ = T."""
+        return self.prior.noise_variance
+
+    @property
+    def noise_variance_tilde(self) -> float:
+        """σ̃²: the χ-scaled noise numerator."""
+        return self.prior.noise_variance_tilde
 
     @property
     def normalized_hermite_coefficients(self) -> np.ndarray:
@@ -66,16 +108,6 @@ class TwoLayerTheoryInputs(NamedTuple):
             return None
         return self.coefficient(1), self.coefficient(3)
 
-    def network_prior(self) -> NetworkPrior:
-        """The same network as a `NetworkPrior` (fc, one hidden layer, no bias): the record
-        every two-layer theory solver takes. σ̃² is `noise_variance_tilde` (σ² χ where unset)."""
-        tilde = self.noise_variance_tilde
-        if math.isnan(tilde):
-            tilde = self.noise_variance * self.chi
-        return NetworkPrior(activation=self.activation, input_dim=self.input_dim, widths=(self.width,),
-                            weight_variances=(self.sigma_w2,), readout_variance_tilde=self.sigma_a2_tilde,
-                            noise_variance_tilde=tilde, chi=self.chi)
-
     def landau_problem(self) -> tuple[NetworkPrior, float, float] | None:
         """(prior, ε, y_1) for y = y_1(He_1 + ε He_3), both y_k ≠ 0, else None.
 
@@ -86,9 +118,8 @@ class TwoLayerTheoryInputs(NamedTuple):
         if target is None or target[0] == 0.0 or target[1] == 0.0:
             return None
         y1, y3 = target
-        prior = self.network_prior()
-        prior = dataclasses.replace(prior, readout_variance_tilde=prior.readout_variance_tilde / (y1 * y1),
-                                    noise_variance_tilde=prior.noise_variance_tilde / (y1 * y1))
+        prior = dataclasses.replace(self.prior, readout_variance_tilde=self.prior.readout_variance_tilde / (y1 * y1),
+                                    noise_variance_tilde=self.prior.noise_variance_tilde / (y1 * y1))
         return prior, y3 / y1, y1
 
 
@@ -129,15 +160,10 @@ def is_two_layer(config: dict) -> bool:
 
 
 def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> TwoLayerTheoryInputs:
-    convention = meta["convention"]
+    """The run's `network_prior` with n and the target's Hermite coefficients (one hidden fc
+    layer without biases: `is_two_layer`)."""
     coefficients = target_hermite_coefficients(config["data"]) \
         if config["data"]["source"] == "single_index" else ()
-    return TwoLayerTheoryInputs(
-        activation=config["model"]["activation"], input_dim=int(input_dim),
-        width=int(fc_widths(config)[0]), chi=float(convention["chi"]),
-        sigma_w2=float(convention["sigma_w2"]), sigma_a2_tilde=float(convention["sigma_a2"]),
-        gp_sigma_a2=network_prior(config, meta, input_dim).readout_variance,
-        noise_variance=float(convention["noise_variance"]), n_train=int(n_train),
-        hermite_coefficients=coefficients,
-        noise_variance_tilde=_noise_variance_tilde(convention),
-    )
+    prior = network_prior(config, meta, input_dim)
+    check_two_layer(prior, positive_noise=False)
+    return TwoLayerTheoryInputs(prior=prior, n_train=int(n_train), hermite_coefficients=tuple(coefficients))
