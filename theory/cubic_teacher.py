@@ -49,7 +49,7 @@ from scipy import optimize
 from theory import continuation as cont
 from theory import landau
 from theory.hermite import single_index_projection
-from theory.network_prior import NetworkPrior
+from theory.network_prior import NetworkPrior, check_two_layer
 from theory.order_parameter_quadrature import folded_quadrature
 
 __all__ = [
@@ -145,7 +145,7 @@ def solve_cubic_teacher(prior: NetworkPrior, *, num_samples, epsilon,
     Root finder: `scipy.optimize.root(method='hybr')` (MINPACK Powell hybrid, finite-difference
     Jacobian) with xtol = `tol`; converged requires MINPACK success and a residual ≤ 1e-9.
     """
-    landau.check_two_layer(prior, ("erf",))
+    check_two_layer(prior, ("erf",))
     u = landau.effective_interaction(prior, num_samples)
     kappa = landau.kernel_strength(prior, num_samples)
     sw2 = prior.input_variance
