@@ -22,7 +22,7 @@ VGA closure: p(w) = N(0, Σ); stationarity of ⟨S⟩_Σ − ½ log det Σ at fi
 solved jointly with t̄ = (σ_a² K_Σ + σ² I)⁻¹ y (t̄ is explicit given Σ, so Σ is the only unknown).
 ∇_Σ of the Gram is analytic: erf (`theory.erf_covariance_gradient`), relu (arc-cosine,
 `theory.relu_covariance_gradient`); `COVARIANCE_KERNELS` is the registry (activation name →
-Gram, its Σ-gradient and φ), selected by the `activation` argument (default "erf"). Everything
+Gram, its Σ-gradient and φ), selected by the prior's `activation`. Everything
 above holds for any φ with φ_w = φ(Xw) and K_Σ = ⟨φ_w φ_wᵀ⟩; a non-odd φ (relu) has ⟨φ⟩ ≠ 0, which
 K_Σ contains (no separate mean term is needed: the readout has zero mean).
 
@@ -30,9 +30,13 @@ Numerics. Unknowns: the lower-triangular L with Σ = (σ_w²/d) L Lᵀ (Σ stays
 equations: the upper triangle of (σ_w²/d)(Σ⁻¹ − (d/σ_w²) I + ∇_Σ f) = 0 (dimensionless, O(1)).
 `scipy.optimize.root` with 'hybr' (MINPACK, finite-difference Jacobian; good for d(d+1)/2 ≲ 200)
 or 'krylov' (Newton–Krylov, for larger d). Start: the GP solution L = I (Σ = σ_w²/d I) or a given Σ;
-`scan_adaptive_kernel` anneals the width (or the noise) from large N (GP) to the target, warm-starting every solve
-(AdaptiveGPs practice, theory.md §3.3b). As N → ∞ at fixed σ_a² (standard scaling) ∇_Σ f → 0 and
+`scan_adaptive_kernel` anneals along a path of priors (the width or the noise, from large N / large
+noise, the GP side, to the target), warm-starting every solve (AdaptiveGPs practice, theory.md §3.3b). As N → ∞ at fixed σ_a² (standard scaling) ∇_Σ f → 0 and
 the solution is the NNGP: Σ = σ_w²/d I, f̄ = GP posterior mean.
+
+Inputs: the network is one `theory.network_prior.NetworkPrior` (fc, one hidden layer of width N,
+no biases, input_dim = d of X; σ_w² its one weight variance, σ_a² = σ̃_a²/χ and σ² = σ̃²/χ its
+properties); the data (X, y) are separate arguments.
 """
 from __future__ import annotations
 
@@ -44,8 +48,8 @@ from scipy import linalg, optimize, special
 from theory import continuation as cont
 from theory.erf_covariance_gradient import erf_gram, erf_gram_gradient
 from theory.kernels import two_layer_gram
+from theory.network_prior import NetworkPrior, check_two_layer
 from theory.relu_covariance_gradient import relu_gram, relu_gram_gradient
-from theory.validation import check_positive as _positive
 
 __all__ = [
     "COVARIANCE_KERNELS",
@@ -98,10 +102,13 @@ COVARIANCE_KERNELS: dict[str, CovarianceKernel] = {
 }
 
 
-def _covariance_kernel(activation) -> CovarianceKernel:
-    if not isinstance(activation, str) or activation not in COVARIANCE_KERNELS:
-        raise ValueError(f"activation must be one of {sorted(COVARIANCE_KERNELS)}, got {activation!r}")
-    return COVARIANCE_KERNELS[activation]
+def _prior_on(prior: NetworkPrior, X) -> NetworkPrior:
+    """The prior checked for this theory and for the inputs X (n, d)."""
+    check_two_layer(prior, COVARIANCE_KERNELS)
+    if prior.input_dim != X.shape[1]:
+        raise ValueError(f"NetworkPrior.input_dim must equal the inputs' dimension {X.shape[1]}, "
+                         f"got {prior.input_dim!r}")
+    return prior
 
 
 def _data(X, y) -> tuple[np.ndarray, np.ndarray]:
@@ -126,27 +133,26 @@ def _tril_to_matrix(theta: np.ndarray, d: int) -> np.ndarray:
     return L
 
 
-def solve_adaptive_kernel(X, y, *, width, readout_variance, input_variance, noise_variance,
-                          chi: float = 1.0, logdet_term: bool = True, X_test=None, probes=None,
-                          initial_covariance=None, method: str = "hybr", tol: float = 1e-10,
-                          residual_tol: float = 1e-8, activation: str = "erf") -> AdaptiveKernelSolution:
-    """Solve the VGA equations for Σ (and t̄) on the data (X, y) (module docstring).
+def solve_adaptive_kernel(X, y, prior: NetworkPrior, *, logdet_term: bool = True, X_test=None,
+                          probes=None, initial_covariance=None, method: str = "hybr", tol: float = 1e-10,
+                          residual_tol: float = 1e-8) -> AdaptiveKernelSolution:
+    """Solve the VGA equations for Σ (and t̄) on the data X (n, d), y (n,) (module docstring).
 
-    `readout_variance` = σ̃_a², `noise_variance` = σ̃² are χ-scaled numerators (chi = 1: physical).
-    `initial_covariance` defaults to the GP value σ_w²/d I. `method`: 'hybr' or 'krylov'.
-    `probes` (n, k): functions on the training inputs (e.g. He_p(X w*)) whose learnability ratios
-    R_p = f̄(X)·h_p / y·h_p (theory.md §3.3) are reported.
+    `prior`: the network (activation a key of COVARIANCE_KERNELS, "erf" or "relu"; σ_a², σ² its
+    χ-scaled properties). `initial_covariance` defaults to the GP value σ_w²/d I. `method`: 'hybr'
+    or 'krylov'. `probes` (n, k): functions on the training inputs (e.g. He_p(X w*)) whose
+    learnability ratios R_p = f̄(X)·h_p / y·h_p (theory.md §3.3) are reported.
     converged requires the root finder's success flag and a residual ≤ `residual_tol`.
-    `activation`: a key of COVARIANCE_KERNELS ("erf", "relu").
     """
-    kernel = _covariance_kernel(activation)
     X, y = _data(X, y)
+    prior = _prior_on(prior, X)
+    activation = prior.activation
+    kernel = COVARIANCE_KERNELS[activation]
     n, d = X.shape
-    N = _positive(width, "width")
-    chi = _positive(chi, "chi")
-    sa2 = _positive(readout_variance, "readout_variance") / chi
-    s2 = _positive(noise_variance, "noise_variance") / chi
-    sw2 = _positive(input_variance, "input_variance")
+    N = prior.width
+    sa2 = prior.readout_variance
+    s2 = prior.noise_variance
+    sw2 = prior.input_variance
     if method not in ("hybr", "krylov"):
         raise ValueError(f"method must be 'hybr' or 'krylov', got {method!r}")
     scale = sw2 / d
@@ -208,51 +214,40 @@ def solve_adaptive_kernel(X, y, *, width, readout_variance, input_variance, nois
                                   "" if converged else f"{sol.message} (residual {residual:.3g})")
 
 
-def scan_adaptive_kernel(X, y, control: str, values: Sequence[float], *, chi_of_width=None,
-                         **params) -> cont.ContinuationResult:
-    """Continuation of `solve_adaptive_kernel` in `control` ∈ {'width', 'noise_variance'}.
+def scan_adaptive_kernel(X, y, prior_at: Callable[[float], NetworkPrior], values: Sequence[float],
+                         **options) -> cont.ContinuationResult:
+    """Continuation of `solve_adaptive_kernel` along the priors `prior_at(v)`, v in `values`.
 
     Walk `values` from the GP side (largest width / largest noise first), warm-starting Σ every
     step; the first solve starts from the GP Σ = σ_w²/d I (AdaptiveGPs width annealing, theory.md
-    §3.3b). `params` are the other keyword arguments of `solve_adaptive_kernel` (the control one
-    omitted). With control='width', `chi_of_width(N)` sets χ at each width (default χ = 1,
-    standard scaling; mean-field scaling is `lambda N: N`, at fixed numerators).
+    §3.3b). A standard-scaling width path is `lambda N: dataclasses.replace(prior, widths=(N,))`,
+    a mean-field one (fixed numerators) `lambda N: dataclasses.replace(prior, widths=(N,), chi=N)`,
+    a noise path `lambda v: dataclasses.replace(prior, noise_variance_tilde=v)`. `options` are the
+    other keyword arguments of `solve_adaptive_kernel` (initial_covariance omitted).
     """
-    if control not in ("width", "noise_variance"):
-        raise ValueError(f"control must be 'width' or 'noise_variance', got {control!r}")
-    if control in params:
-        raise ValueError(f"{control} is the control parameter; do not pass it (got {params[control]!r})")
-    if chi_of_width is not None and control != "width":
-        raise ValueError("chi_of_width applies only to control='width'")
     d = np.asarray(X).shape[1]
 
     def solve_at(value, guess):
-        kwargs = dict(params, **{control: value})
-        if chi_of_width is not None:
-            kwargs["chi"] = chi_of_width(value)
         start = None if guess is None else guess.reshape(d, d)
-        return solve_adaptive_kernel(X, y, initial_covariance=start, **kwargs)
+        return solve_adaptive_kernel(X, y, prior_at(value), initial_covariance=start, **options)
 
     return cont.continuation(solve_at, values, lambda s: s.covariance.ravel())
 
 
-def per_neuron_action(weights, X, y, covariance, *, width, readout_variance, input_variance,
-                      noise_variance, chi: float = 1.0, logdet_term: bool = True,
-                      activation: str = "erf") -> np.ndarray:
+def per_neuron_action(weights, X, y, covariance, prior: NetworkPrior, *,
+                      logdet_term: bool = True) -> np.ndarray:
     """S[w] of the module docstring for a batch of weights (m, d) → (m,), with Q = σ_a² K_Σ.
 
     −log p(w) up to a constant under the mean-field decoupled posterior at covariance Σ; compare
     with the ensemble of sampled first-layer weights.
     """
-    kernel = _covariance_kernel(activation)
     X, y = _data(X, y)
+    prior = _prior_on(prior, X)
+    kernel = COVARIANCE_KERNELS[prior.activation]
     W = np.atleast_2d(np.asarray(weights, dtype=np.float64))
     if W.shape[1] != X.shape[1]:
         raise ValueError(f"weights must have shape (m, {X.shape[1]}), got {W.shape}")
-    N, chi = _positive(width, "width"), _positive(chi, "chi")
-    sa2 = _positive(readout_variance, "readout_variance") / chi
-    s2 = _positive(noise_variance, "noise_variance") / chi
-    sw2 = _positive(input_variance, "input_variance")
+    N, sa2, s2, sw2 = prior.width, prior.readout_variance, prior.noise_variance, prior.input_variance
     tbar, factor = _discrepancy(kernel.gram(X, covariance).gram, y, sa2, s2)
     phi = kernel.activation(W @ X.T)  # (m, n)
     interaction = (phi @ tbar) ** 2

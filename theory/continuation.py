@@ -14,6 +14,11 @@ Contract shared by the solvers that use this module:
   1-D float64 array (or None for the solver's own default start);
 * ``guess_of(solution) -> np.ndarray`` extracts the unknowns to warm-start the next solve.
 
+The control value is a number (so the step can be halved); the solvers' scans turn it into their
+inputs with a caller's function value → `theory.network_prior.NetworkPrior` (e.g.
+``lambda v: dataclasses.replace(prior, noise_variance_tilde=v)``) or, for a data-side control
+such as the number of samples, with a separately named scan.
+
 If a solve fails, the step is halved (up to ``max_refinements`` times) from the last converged
 solution before the failure is recorded; a failure is never hidden: ``ContinuationResult.converged``
 is False and ``failed_values`` lists the control values that did not converge.

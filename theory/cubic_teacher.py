@@ -2,7 +2,8 @@
 
 Conventions and the action S[q] = d·Ŝ(q; u, b, c, σ_w²) are those of `theory.landau` (prior
 w ~ N(0, σ_w²/d I), readout a ~ N(0, σ̃_a²/(χN)), noise σ² = σ̃²/χ; χ = 1 standard, χ = N mean
-field). Here the q-averages are taken under the *non-Gaussian* p(q) ∝ exp(−S[q]), integrated by
+field), given as one `theory.network_prior.NetworkPrior` (erf, one hidden layer, no biases);
+the number of samples n and ε are separate arguments. Here the q-averages are taken under the *non-Gaussian* p(q) ∝ exp(−S[q]), integrated by
 the panelled quadrature of `theory.order_parameter_quadrature` (no saddle/Gaussian-mixture
 expansion), and the discrepancy (b, c) solves, with τ = [b, √6 c], y = [1, √6 ε]:
 
@@ -40,7 +41,7 @@ the crossover moves to lower σ² (wells appear at σ² ≈ 0.15; their share of
 from __future__ import annotations
 
 import math
-from typing import NamedTuple, Optional, Sequence
+from typing import Callable, NamedTuple, Optional, Sequence
 
 import numpy as np
 from scipy import optimize
@@ -48,6 +49,7 @@ from scipy import optimize
 from theory import continuation as cont
 from theory import landau
 from theory.hermite import single_index_projection
+from theory.network_prior import NetworkPrior, check_two_layer
 from theory.order_parameter_quadrature import folded_quadrature
 
 __all__ = [
@@ -133,21 +135,21 @@ def _well_split(rule, points, v) -> tuple[float, float]:
     return float(rule.weights[inside].sum()), float(linear[~inside].sum() / total) if total > 0 else 0.0
 
 
-def solve_cubic_teacher(*, num_samples, noise_variance, width, input_dim, readout_variance,
-                        input_variance, epsilon, chi: float = 1.0,
+def solve_cubic_teacher(prior: NetworkPrior, *, num_samples, epsilon,
                         initial_guess: Optional[Sequence[float]] = None,
                         tol: float = 1e-12, phase_threshold: float = 0.01) -> CubicTeacherSolution:
     """Solve (I + κ⟨M⟩)τ = y for (b, c) with exact quadrature over q (module docstring).
 
-    Physical parameters as in `theory.landau` (readout/noise variances are χ-scaled numerators).
+    u = n²σ_a²/(σ⁴dN) and κ = nσ_a²/σ² from (prior, n) as in `theory.landau`.
     `initial_guess` = (b, c); default: the scaling-limit GFL branch (`landau.gfl_branch_scaling_limit`).
     Root finder: `scipy.optimize.root(method='hybr')` (MINPACK Powell hybrid, finite-difference
     Jacobian) with xtol = `tol`; converged requires MINPACK success and a residual ≤ 1e-9.
     """
-    u = landau.effective_interaction(num_samples, noise_variance, width, input_dim, readout_variance, chi)
-    kappa = landau.kernel_strength(num_samples, noise_variance, readout_variance, chi)
-    sw2 = landau._positive(input_variance, "input_variance")
-    d = landau._positive(input_dim, "input_dim")
+    check_two_layer(prior, ("erf",))
+    u = landau.effective_interaction(prior, num_samples)
+    kappa = landau.kernel_strength(prior, num_samples)
+    sw2 = prior.input_variance
+    d = float(prior.input_dim)
     eps = landau._finite(epsilon, "epsilon")
     target = np.array([1.0, _SQRT6 * eps])
     if initial_guess is None:
@@ -190,15 +192,10 @@ def order_parameter_density(solution: CubicTeacherSolution, q) -> tuple[np.ndarr
     return np.exp(-neg_log), neg_log
 
 
-def _solver(control: str, params: dict):
-    if control not in ("noise_variance", "num_samples", "width"):
-        raise ValueError(f"control must be 'noise_variance', 'num_samples' or 'width', got {control!r}")
-    if params.get(control) is not None:
-        raise ValueError(f"{control} is the control parameter and must be None, got {params[control]!r}")
-
+def _solver(prior_at: Callable[[float], NetworkPrior], num_samples, epsilon, options: dict):
     def solve_at(value, guess):
-        kwargs = dict(params, **{control: value})
-        return solve_cubic_teacher(initial_guess=guess, **kwargs)
+        return solve_cubic_teacher(prior_at(value), num_samples=num_samples, epsilon=epsilon,
+                                   initial_guess=guess, **options)
 
     return solve_at
 
@@ -207,30 +204,36 @@ def _guess(solution: CubicTeacherSolution) -> np.ndarray:
     return np.array([solution.b, solution.c])
 
 
-def scan_cubic_teacher(control: str, values: Sequence[float], **params) -> cont.ContinuationResult:
-    """Continuation of `solve_cubic_teacher` along `values` of one control parameter.
+def scan_cubic_teacher(prior_at: Callable[[float], NetworkPrior], values: Sequence[float], *,
+                       num_samples, epsilon, **options) -> cont.ContinuationResult:
+    """Continuation of `solve_cubic_teacher` along the priors `prior_at(v)`, v in `values`
+    (e.g. `lambda v: dataclasses.replace(prior, noise_variance_tilde=v)`), warm-started.
 
-    `params` are the other keyword arguments of `solve_cubic_teacher` (the control one omitted).
-    Put the GFL side first (large noise_variance, small num_samples, large width).
+    `options`: tol, phase_threshold. Put the GFL side first (large noise, large width).
     """
-    return cont.continuation(_solver(control, params), values, _guess)
+    return cont.continuation(_solver(prior_at, num_samples, epsilon, options), values, _guess)
 
 
-def find_cubic_teacher_crossover(control: str, values: Sequence[float], level: float = 0.5,
-                                 indicator: str = "well_kernel_fraction", **params) -> cont.CrossingResult:
-    """First control value along `values` (GFL side first) where `indicator` reaches `level`.
+def find_cubic_teacher_crossover(prior_at: Callable[[float], NetworkPrior], values: Sequence[float], *,
+                                 num_samples, epsilon, level: float = 0.5,
+                                 indicator: str = "well_kernel_fraction", **options) -> cont.CrossingResult:
+    """First value along `values` (GFL side first) where `indicator` of the solution at
+    `prior_at(value)` reaches `level`.
 
     Finite-d counterpart of `landau.find_landau_transition`: there is no sharp transition at finite
     d (the solution is unique and smooth, module docstring), so the crossover is defined by an
     indicator field of CubicTeacherSolution (default: the wells' share of ⟨v_1²⟩ reaching 1/2).
     The scan brackets the crossing; Brent's method refines it with warm-started solves.
     """
-    path = scan_cubic_teacher(control, values, **params)
+    if indicator not in CubicTeacherSolution._fields:
+        raise ValueError(f"indicator must be a field of CubicTeacherSolution, got {indicator!r}")
+    solve_at = _solver(prior_at, num_samples, epsilon, options)
+    path = cont.continuation(solve_at, values, _guess)
     read = lambda s: float(getattr(s, indicator))
     for k in range(len(path.solutions) - 1):
         lo, hi = path.solutions[k], path.solutions[k + 1]
         if lo.converged and hi.converged and (read(lo) - level) * (read(hi) - level) <= 0:
-            return cont.locate_crossing(_solver(control, params), read, lo, hi, path.values[k],
+            return cont.locate_crossing(solve_at, read, lo, hi, path.values[k],
                                         path.values[k + 1], _guess, level=level, xtol=1e-10)
     raise ValueError(f"{indicator} does not cross level={level!r} along values "
                      f"(range {min(read(s) for s in path.solutions)!r}..{max(read(s) for s in path.solutions)!r})")

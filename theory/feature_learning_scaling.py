@@ -48,6 +48,7 @@ import numpy as np
 from scipy import optimize
 
 from theory.hermite import gauss_hermite_normal, gaussian_derivative_mean
+from theory.network_prior import NetworkPrior, check_two_layer
 from theory.validation import check_positive as _positive
 
 __all__ = ["ScalingPrediction", "pattern_free_energy", "scaling_prediction"]
@@ -82,16 +83,11 @@ def _kernel(activation, degrees, b, input_variance, readout_variance, rule) -> n
     return readout_variance * (v * rule.weights) @ v.T
 
 
-def _parameters(num_samples, noise_variance, width, input_dim, readout_variance, input_variance, chi):
+def _parameters(prior: NetworkPrior, num_samples):
+    """(n, N, σ_a², σ², σ_w², d) of a two-layer prior (σ_a² = σ̃_a²/χ, σ² = σ̃²/χ from the record)."""
+    check_two_layer(prior)
     n = _positive(num_samples, "num_samples")
-    N = _positive(width, "width")
-    chi = _positive(chi, "chi")
-    sa2 = _positive(readout_variance, "readout_variance") / chi
-    s2 = _positive(noise_variance, "noise_variance") / chi
-    sw2 = _positive(input_variance, "input_variance")
-    if isinstance(input_dim, bool) or int(input_dim) != input_dim or input_dim < 1:
-        raise ValueError(f"input_dim must be a positive integer, got {input_dim!r}")
-    return n, N, sa2, s2, sw2, int(input_dim)
+    return n, prior.width, prior.readout_variance, prior.noise_variance, prior.input_variance, prior.input_dim
 
 
 def _target(degrees, target_coefficients) -> tuple[tuple, np.ndarray]:
@@ -105,15 +101,14 @@ def _target(degrees, target_coefficients) -> tuple[tuple, np.ndarray]:
     return degrees, y * np.sqrt([float(math.factorial(k)) for k in degrees])
 
 
-def pattern_free_energy(sigma_parallel, *, num_samples, noise_variance, width, input_dim, readout_variance,
-                        input_variance, target_coefficients, degrees, activation: str = "relu",
-                        chi: float = 1.0, quadrature_order: int = 64) -> float:
-    """F(b) of the module docstring at b = `sigma_parallel` (χ-scaled numerators as elsewhere)."""
-    n, N, sa2, s2, sw2, d = _parameters(num_samples, noise_variance, width, input_dim, readout_variance,
-                                        input_variance, chi)
+def pattern_free_energy(sigma_parallel, prior: NetworkPrior, *, num_samples, target_coefficients, degrees,
+                        quadrature_order: int = 64) -> float:
+    """F(b) of the module docstring at b = `sigma_parallel` for the network `prior` and n samples."""
+    n, N, sa2, s2, sw2, d = _parameters(prior, num_samples)
     degrees, y_hat = _target(degrees, target_coefficients)
     b = _positive(sigma_parallel, "sigma_parallel")
-    return _free_energy(b, n, N, sa2, s2, sw2, d, degrees, y_hat, activation, gauss_hermite_normal(quadrature_order))
+    return _free_energy(b, n, N, sa2, s2, sw2, d, degrees, y_hat, prior.activation,
+                        gauss_hermite_normal(quadrature_order))
 
 
 def _free_energy(b, n, N, sa2, s2, sw2, d, degrees, y_hat, activation, rule) -> float:
@@ -124,19 +119,19 @@ def _free_energy(b, n, N, sa2, s2, sw2, d, degrees, y_hat, activation, rule) -> 
     return 0.5 * N * (beta - 1.0 - math.log(beta)) + float(data)
 
 
-def scaling_prediction(*, num_samples, noise_variance, width, input_dim, readout_variance, input_variance,
-                       target_coefficients, degrees: Sequence[int], activation: str = "relu", chi: float = 1.0,
+def scaling_prediction(prior: NetworkPrior, *, num_samples, target_coefficients, degrees: Sequence[int],
                        gp_pattern: bool = False, quadrature_order: int = 64,
                        grid: int = 400) -> ScalingPrediction:
     """Global minimiser b* of F(b) (module docstring) and the learnabilities of its kernel.
 
+    `prior`: the two-layer network (`theory.network_prior.NetworkPrior`; its activation is any name
+    `theory.hermite.gaussian_derivative_mean` knows, closed forms or quadrature); n = `num_samples`.
     The scan runs over log b from log(10⁻³ σ_w²/d) to log(10 σ_w²)
-    on `grid` points, then a bounded Brent refinement around the best point. `activation` is any
-    name `theory.hermite.gaussian_derivative_mean` knows (closed forms or quadrature).
+    on `grid` points, then a bounded Brent refinement around the best point.
     With gp_pattern=True, b = σ_w²/d (the prior, no feature learning).
     """
-    n, N, sa2, s2, sw2, d = _parameters(num_samples, noise_variance, width, input_dim, readout_variance,
-                                        input_variance, chi)
+    n, N, sa2, s2, sw2, d = _parameters(prior, num_samples)
+    activation = prior.activation
     degrees, y_hat = _target(degrees, target_coefficients)
     rule = gauss_hermite_normal(int(quadrature_order))
     prior_b = sw2 / d

@@ -34,6 +34,12 @@ b = 1/(1 + 2r/(π g0 A2(b))), i.e. the cubic −2u b³ + 2u b² + (K + 2r) b −
 [DERIVED]; the GFL branch is its smallest positive root (A2 > 0), continuously connected to the GP
 value b = 1/(1 + 4 r σ_w²/(π g0)) at u = 0. `find_landau_transition` locates D = 0 on this branch;
 the finite-d self-consistent solution (exact quadrature over q) is `theory.cubic_teacher`.
+
+Inputs: the network is one `theory.network_prior.NetworkPrior` (erf, fc, one hidden layer of
+width N, no biases; σ_w², d from the record, σ_a² = σ̃_a²/χ and σ² = σ̃²/χ its properties); the
+number of samples n and ε are separate arguments. The transition is located along a path of
+priors (value → NetworkPrior, e.g. `lambda v: dataclasses.replace(prior, noise_variance_tilde=v)`),
+in n (`find_landau_transition_in_samples`) or in u itself (`find_landau_transition_in_interaction`).
 """
 from __future__ import annotations
 
@@ -42,10 +48,12 @@ from typing import NamedTuple
 
 import numpy as np
 from scipy import optimize
+from typing import Callable
+
+from theory.network_prior import NetworkPrior, check_two_layer
 from theory.validation import check_finite as _finite, check_nonnegative as _nonnegative, check_positive as _positive
 
 __all__ = [
-    "CONTROL_PARAMETERS",
     "GFLBranch",
     "LandauCoefficients",
     "LandauTransition",
@@ -53,6 +61,8 @@ __all__ = [
     "degeneracy_function",
     "effective_interaction",
     "find_landau_transition",
+    "find_landau_transition_in_interaction",
+    "find_landau_transition_in_samples",
     "gfl_branch_scaling_limit",
     "kernel_strength",
     "landau_action",
@@ -61,29 +71,19 @@ __all__ = [
     "stationary_points",
 ]
 
-# Control parameters a transition can be located in; 'effective_interaction' varies u at the
-# fixed r = n σ_a²/(σ² d) implied by the other arguments (equivalent to varying the width N).
-CONTROL_PARAMETERS = ("noise_variance", "num_samples", "width", "effective_interaction")
-
-
-def effective_interaction(num_samples, noise_variance, width, input_dim, readout_variance,
-                          chi: float = 1.0) -> float:
-    """u = n² σ_a²/(σ⁴ d N) with σ_a² = σ̃_a²/χ, σ² = σ̃²/χ (theory.md §4.1; R4: u(σ²=0.18) = 30.23).
-
-    `readout_variance` = σ̃_a² and `noise_variance` = σ̃² are the χ-scaled numerators (pass χ = 1 to
-    give the physical σ_a², σ² directly).
-    """
+def effective_interaction(prior: NetworkPrior, num_samples) -> float:
+    """u = n² σ_a²/(σ⁴ d N) with σ_a² = σ̃_a²/χ, σ² = σ̃²/χ of `prior` (theory.md §4.1; R4:
+    u(σ²=0.18) = 30.23)."""
+    check_two_layer(prior)
     n = _positive(num_samples, "num_samples")
-    s2 = _positive(noise_variance, "noise_variance") / _positive(chi, "chi")
-    sa2 = _positive(readout_variance, "readout_variance") / chi
-    return n * n * sa2 / (s2 * s2 * _positive(input_dim, "input_dim") * _positive(width, "width"))
+    s2 = prior.noise_variance
+    return n * n * prior.readout_variance / (s2 * s2 * prior.input_dim * prior.width)
 
 
-def kernel_strength(num_samples, noise_variance, readout_variance, chi: float = 1.0) -> float:
+def kernel_strength(prior: NetworkPrior, num_samples) -> float:
     """κ = n σ_a²/σ² (χ-free: n σ̃_a²/σ̃²), the factor in [b, √6 c] = (I + κ⟨M⟩)⁻¹[1, √6 ε]."""
-    _positive(chi, "chi")
-    return (_positive(num_samples, "num_samples") * _positive(readout_variance, "readout_variance")
-            / _positive(noise_variance, "noise_variance"))
+    check_two_layer(prior)
+    return _positive(num_samples, "num_samples") * prior.readout_variance_tilde / prior.noise_variance_tilde
 
 
 def landau_action(q, u, b, c, input_variance, input_dim) -> np.ndarray:
@@ -231,14 +231,13 @@ def gfl_branch_scaling_limit(u, gp_scale, input_variance, epsilon) -> GFLBranch:
 
 
 class LandauTransition(NamedTuple):
-    """First-order point D = 0 on the scaling-limit GFL branch, in one control parameter.
+    """First-order point D = 0 on the scaling-limit GFL branch, along one path.
 
-    control/value: which parameter and its critical value; u, gp_scale (r), kernel_strength (κ):
+    value: the critical value of the path's parameter; u, gp_scale (r), kernel_strength (κ):
     the couplings there; b, c: GFL discrepancy; well_position: q* of the degenerate minimum;
     coefficients: (A2, A4, A6) there; converged/residual (|D|)/iterations/message as usual.
     """
 
-    control: str
     value: float
     u: float
     gp_scale: float
@@ -253,48 +252,17 @@ class LandauTransition(NamedTuple):
     message: str
 
 
-def _couplings(control: str, value: float, params: dict) -> tuple[float, float]:
-    """(u, κ) with `control` set to `value` and the rest from params (all χ-scaled numerators)."""
-    p = dict(params)
-    if control == "effective_interaction":
-        kappa = kernel_strength(p["num_samples"], p["noise_variance"], p["readout_variance"], p["chi"])
-        return value, kappa
-    p[control] = value
-    u = effective_interaction(p["num_samples"], p["noise_variance"], p["width"], p["input_dim"],
-                              p["readout_variance"], p["chi"])
-    return u, kernel_strength(p["num_samples"], p["noise_variance"], p["readout_variance"], p["chi"])
-
-
-def find_landau_transition(control: str, lower: float, upper: float, *,
-                           input_dim, readout_variance, input_variance, epsilon,
-                           num_samples=None, noise_variance=None, width=None,
-                           chi: float = 1.0, xtol: float = 1e-13) -> LandauTransition:
-    """Locate D(control) = 0 on the scaling-limit GFL branch (paper Claim IV: u_c) by Brent's method.
-
-    `control` ∈ CONTROL_PARAMETERS; it varies in [lower, upper] with the other physical parameters
-    fixed (the one named by `control` must be None, except 'effective_interaction', which ignores
-    `width`). Readout/noise variances are χ-scaled numerators (chi = 1: physical values).
-    R4 (N=700, n=3000, d=150, σ_w²=0.5, σ_a²=8/N, ε=−0.3) gives σ²_c ≈ 0.1787, u_c ≈ 30.67 versus
-    the paper's σ² ≈ 0.18, u_c ≈ 30.2 (theory.md §9 item 2: gap of ~1.5 % in u unexplained).
-    """
-    if control not in CONTROL_PARAMETERS:
-        raise ValueError(f"control must be one of {CONTROL_PARAMETERS}, got {control!r}")
-    params = dict(num_samples=num_samples, noise_variance=noise_variance, width=width,
-                  input_dim=input_dim, readout_variance=readout_variance, chi=chi)
-    if control != "effective_interaction" and params[control] is not None:
-        raise ValueError(f"{control} is the control parameter and must be None, got {params[control]!r}")
-    required = [k for k in ("num_samples", "noise_variance", "width") if k != control
-                and not (control == "effective_interaction" and k == "width")]
-    for key in required:
-        if params[key] is None:
-            raise ValueError(f"{key} must be given (it is held fixed), got None")
+def _locate(couplings_at: Callable[[float], tuple[float, float]], prior: NetworkPrior, lower, upper,
+            epsilon, xtol: float) -> LandauTransition:
+    """Brent's method on D(value) with (u, κ) = couplings_at(value); σ_w², d from `prior`."""
+    check_two_layer(prior, ("erf",))
     lower, upper = _positive(lower, "lower"), _positive(upper, "upper")
-    sw2 = _positive(input_variance, "input_variance")
+    sw2 = prior.input_variance
     eps = _finite(epsilon, "epsilon")
-    d = _positive(input_dim, "input_dim")
+    d = prior.input_dim
 
     def evaluate(value: float):
-        u, kappa = _couplings(control, value, params)
+        u, kappa = couplings_at(value)
         branch = gfl_branch_scaling_limit(u, kappa / d, sw2, eps)
         D, q = degeneracy_function(u, branch.b, branch.c, sw2)
         return D, q, u, kappa, branch
@@ -307,6 +275,37 @@ def find_landau_transition(control: str, lower: float, upper: float, *,
                                   rtol=8 * np.finfo(float).eps, full_output=True, disp=False)
     D, q, u, kappa, branch = evaluate(value)
     converged = bool(info.converged) and branch.converged
-    return LandauTransition(control, float(value), u, kappa / d, kappa, branch.b, branch.c, q,
+    return LandauTransition(float(value), u, kappa / d, kappa, branch.b, branch.c, q,
                             branch.coefficients, converged, abs(D), int(info.iterations),
                             "" if converged else f"brentq: {info.flag}")
+
+
+def find_landau_transition(prior_at: Callable[[float], NetworkPrior], lower: float, upper: float, *,
+                           num_samples, epsilon, xtol: float = 1e-13) -> LandauTransition:
+    """Locate D = 0 on the scaling-limit GFL branch (paper Claim IV: u_c) by Brent's method along
+    the priors `prior_at(v)`, v in [lower, upper] (e.g. the noise: `lambda v:
+    dataclasses.replace(prior, noise_variance_tilde=v)`; the width: `widths=(v,)`).
+
+    R4 (N=700, n=3000, d=150, σ_w²=0.5, σ_a²=8/N, ε=−0.3) gives σ²_c ≈ 0.1787, u_c ≈ 30.67 versus
+    the paper's σ² ≈ 0.18, u_c ≈ 30.2 (theory.md §9 item 2: gap of ~1.5 % in u unexplained).
+    """
+    def couplings_at(value):
+        prior = prior_at(value)
+        return effective_interaction(prior, num_samples), kernel_strength(prior, num_samples)
+
+    return _locate(couplings_at, prior_at(_positive(lower, "lower")), lower, upper, epsilon, xtol)
+
+
+def find_landau_transition_in_samples(prior: NetworkPrior, lower: float, upper: float, *, epsilon,
+                                      xtol: float = 1e-13) -> LandauTransition:
+    """`find_landau_transition` in the number of samples n ∈ [lower, upper] at a fixed prior."""
+    return _locate(lambda n: (effective_interaction(prior, n), kernel_strength(prior, n)),
+                   prior, lower, upper, epsilon, xtol)
+
+
+def find_landau_transition_in_interaction(prior: NetworkPrior, lower: float, upper: float, *,
+                                          num_samples, epsilon, xtol: float = 1e-13) -> LandauTransition:
+    """`find_landau_transition` in u ∈ [lower, upper] itself, at the fixed κ = n σ̃_a²/σ̃² of
+    (prior, n) (equivalent to varying the width N; the prior's width is not used)."""
+    kappa = kernel_strength(prior, num_samples)
+    return _locate(lambda u: (u, kappa), prior, lower, upper, epsilon, xtol)

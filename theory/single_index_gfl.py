@@ -35,7 +35,12 @@ GP limit (N → ∞ at fixed σ_a²): a = b = σ_w²/d and τ̂ = (I + κ E_prio
 
 Numerics: unknowns (log(a d/σ_w²), log(b d/σ_w²), τ̂_1, τ̂_3) (a, b > 0 by construction), equations
 (σ_w²/d)× the 1/a, 1/b equations and the discrepancy equation;
-`scipy.optimize.root(method='hybr')`; continuation from the GP side via `scan_single_index_gfl`.
+`scipy.optimize.root(method='hybr')`; continuation from the GP side via `scan_single_index_gfl`
+(a path of priors, value → `NetworkPrior`) or `scan_single_index_gfl_in_samples` (a path of n).
+
+Inputs: the network is one `theory.network_prior.NetworkPrior` (fc, one hidden layer of width
+N, no biases; σ_w² = its one weight variance, d = its input_dim, σ_a² and σ² its χ-scaled
+properties); the data side (n, the target coefficients) are separate arguments.
 `free_energy` is Ψ = ½|τ̂|² − τ̂·ŷ − (N σ²/n) [KL(N(0,Σ)‖prior) − (κ_2/2) J], whose stationary
 points are the solutions (its τ̂-gradient is the discrepancy equation). Several solutions can
 coexist near a first-order point; since Ψ is a min over τ̂ of a max over Σ-branches, the dominant
@@ -66,6 +71,7 @@ from scipy import optimize, special
 
 from theory import continuation as cont
 from theory.hermite import gauss_hermite_normal, gaussian_derivative_mean, single_index_projection
+from theory.network_prior import NetworkPrior, check_two_layer
 from theory.validation import check_positive as _positive
 
 __all__ = [
@@ -74,6 +80,7 @@ __all__ = [
     "SingleIndexGFLSolution",
     "relu_abs_hermite_coefficients",
     "scan_single_index_gfl",
+    "scan_single_index_gfl_in_samples",
     "solve_single_index_gfl",
 ]
 
@@ -204,34 +211,30 @@ SINGLE_INDEX_ACTIVATIONS: dict[str, SingleIndexActivation] = {
 }
 
 
-def solve_single_index_gfl(*, num_samples, noise_variance, width, input_dim, readout_variance,
-                           input_variance, target_coefficients=None, chi: float = 1.0,
+def solve_single_index_gfl(prior: NetworkPrior, *, num_samples, target_coefficients=None,
                            perpendicular: str = "exact", initial_guess: Optional[Sequence[float]] = None,
-                           quadrature_order: int = 48, tol: float = 1e-12,
-                           activation: str = "erf") -> SingleIndexGFLSolution:
-    """Solve the (a, b, τ) equations of the module docstring.
+                           quadrature_order: int = 48, tol: float = 1e-12) -> SingleIndexGFLSolution:
+    """Solve the (a, b, τ) equations of the module docstring for the network `prior` and n samples.
 
-    `readout_variance` = σ̃_a², `noise_variance` = σ̃² are χ-scaled numerators (chi = 1: physical).
-    `target_coefficients` = (y_1, y_3) on unnormalized He_1, He_3. `initial_guess` =
-    (a, b, τ_1, τ_3) (unnormalized τ), default the GP solution. Requires input_dim ≥ 2.
-    `activation`: a key of SINGLE_INDEX_ACTIVATIONS; the target and τ then live on its degrees
-    (relu: (y_0, y_1, y_2, y_4, y_6), default (0, 1, 0, 0, 0)).
+    `prior.activation`: a key of SINGLE_INDEX_ACTIVATIONS; σ_a² = σ̃_a²/χ and σ² = σ̃²/χ come from
+    the prior. `target_coefficients` = (y_1, y_3) on unnormalized He_1, He_3 (relu: (y_0, y_1,
+    y_2, y_4, y_6), default the linear teacher y = He_1). `initial_guess` = (a, b, τ on the
+    degrees) (unnormalized τ), default the GP solution. Requires prior.input_dim ≥ 2.
     """
-    if not isinstance(activation, str) or activation not in SINGLE_INDEX_ACTIVATIONS:
-        raise ValueError(f"activation must be one of {sorted(SINGLE_INDEX_ACTIVATIONS)}, got {activation!r}")
+    check_two_layer(prior, SINGLE_INDEX_ACTIVATIONS)
+    activation = prior.activation
     entry = SINGLE_INDEX_ACTIVATIONS[activation]
     num_modes = len(entry.degrees)
     if target_coefficients is None:  # the linear teacher y = He_1
         target_coefficients = tuple(1.0 if k == 1 else 0.0 for k in entry.degrees)
     n = _positive(num_samples, "num_samples")
-    N = _positive(width, "width")
-    chi = _positive(chi, "chi")
-    sa2 = _positive(readout_variance, "readout_variance") / chi
-    s2 = _positive(noise_variance, "noise_variance") / chi
-    sw2 = _positive(input_variance, "input_variance")
-    if isinstance(input_dim, bool) or int(input_dim) != input_dim or input_dim < 2:
-        raise ValueError(f"input_dim must be an integer ≥ 2, got {input_dim!r}")
-    d = int(input_dim)
+    N = prior.width
+    sa2 = prior.readout_variance
+    s2 = prior.noise_variance
+    sw2 = prior.input_variance
+    if prior.input_dim < 2:
+        raise ValueError(f"NetworkPrior.input_dim must be an integer ≥ 2 here, got {prior.input_dim!r}")
+    d = prior.input_dim
     y = np.asarray(target_coefficients, dtype=np.float64)
     if y.shape != (num_modes,) or not np.all(np.isfinite(y)):
         raise ValueError(f"target_coefficients must be {num_modes} finite numbers on the degrees "
@@ -295,25 +298,25 @@ def _guess(solution: SingleIndexGFLSolution) -> np.ndarray:
     return np.array([solution.sigma_perp, solution.sigma_parallel, *solution.discrepancy])
 
 
-def scan_single_index_gfl(control: str, values: Sequence[float], chi_of_width=None,
-                          **params) -> cont.ContinuationResult:
-    """Continuation of `solve_single_index_gfl` in `control` ∈ {'width', 'noise_variance', 'num_samples'}.
+def scan_single_index_gfl(prior_at: Callable[[float], NetworkPrior], values: Sequence[float], *,
+                          num_samples, **options) -> cont.ContinuationResult:
+    """Continuation of `solve_single_index_gfl` along the priors `prior_at(v)`, v in `values`.
 
-    `params` are the other keyword arguments (the control one omitted). Put the GP side first
-    (large width, large noise, few samples). With control='width', `chi_of_width(N)` sets χ at each
-    width (mean-field scaling: `lambda N: N`; the noise/readout numerators stay fixed).
+    E.g. a noise path `lambda v: dataclasses.replace(prior, noise_variance_tilde=v)`, a mean-field
+    width path `lambda N: dataclasses.replace(prior, widths=(N,), chi=N)`. Put the GP side first
+    (large width, large noise). `options`: the other keyword arguments of the solver (target
+    coefficients, perpendicular, quadrature order, tol); every solve is warm-started.
     """
-    if control not in ("width", "noise_variance", "num_samples"):
-        raise ValueError(f"control must be 'width', 'noise_variance' or 'num_samples', got {control!r}")
-    if control in params:
-        raise ValueError(f"{control} is the control parameter; do not pass it (got {params[control]!r})")
-    if chi_of_width is not None and control != "width":
-        raise ValueError("chi_of_width applies only to control='width'")
-
     def solve_at(value, guess):
-        kwargs = dict(params, **{control: value})
-        if chi_of_width is not None:
-            kwargs["chi"] = chi_of_width(value)
-        return solve_single_index_gfl(initial_guess=guess, **kwargs)
+        return solve_single_index_gfl(prior_at(value), num_samples=num_samples, initial_guess=guess, **options)
+
+    return cont.continuation(solve_at, values, _guess)
+
+
+def scan_single_index_gfl_in_samples(prior: NetworkPrior, values: Sequence[float],
+                                     **options) -> cont.ContinuationResult:
+    """Continuation of `solve_single_index_gfl` in the number of samples n (few samples first)."""
+    def solve_at(value, guess):
+        return solve_single_index_gfl(prior, num_samples=value, initial_guess=guess, **options)
 
     return cont.continuation(solve_at, values, _guess)

@@ -36,7 +36,8 @@ from typing import NamedTuple, Sequence
 import numpy as np
 from scipy import optimize
 
-from theory.single_index_gfl import scan_single_index_gfl, solve_single_index_gfl
+from theory.network_prior import NetworkPrior
+from theory.single_index_gfl import scan_single_index_gfl_in_samples, solve_single_index_gfl
 from theory.single_index_spectrum import predicted_learnabilities, single_index_spectrum
 from theory.validation import check_positive as _positive
 
@@ -106,12 +107,13 @@ def gp_threshold(input_dim, *, epsilon, noise_variance, sigma_w2=1.0, sigma_a2=1
     return math.exp(optimize.brentq(f, lo, hi, xtol=1e-10, rtol=1e-12))
 
 
-def _gfl_kwargs(input_dim, epsilon, noise_variance, readout_variance, width_per_dim, input_variance):
+def _gfl_problem(input_dim, epsilon, noise_variance, readout_variance, width_per_dim, input_variance):
+    """(the mean-field erf prior with N = χ = width_per_dim·d, the solver's target keyword)."""
     d = int(input_dim)
     width = _positive(width_per_dim, "width_per_dim") * d
-    return dict(noise_variance=noise_variance, width=width, chi=width, input_dim=d,
-                readout_variance=readout_variance, input_variance=input_variance,
-                target_coefficients=cubic_target_coefficients(epsilon))
+    prior = NetworkPrior(activation="erf", input_dim=d, widths=(width,), weight_variances=(input_variance,),
+                         readout_variance_tilde=readout_variance, noise_variance_tilde=noise_variance, chi=width)
+    return prior, dict(target_coefficients=cubic_target_coefficients(epsilon))
 
 
 def gfl_cubic_learnability(num_samples, input_dim, *, epsilon, noise_variance, readout_variance,
@@ -121,8 +123,8 @@ def gfl_cubic_learnability(num_samples, input_dim, *, epsilon, noise_variance, r
     Beyond the GP side pass `initial_guess` (a, b, τ_1, τ_3) from a nearby solution: from the GP start
     the root finder can land on a spurious branch at large P (use `gfl_threshold`, which continues in P).
     """
-    kw = _gfl_kwargs(input_dim, epsilon, noise_variance, readout_variance, width_per_dim, input_variance)
-    return solve_single_index_gfl(num_samples=num_samples, initial_guess=initial_guess, **kw)
+    prior, kw = _gfl_problem(input_dim, epsilon, noise_variance, readout_variance, width_per_dim, input_variance)
+    return solve_single_index_gfl(prior, num_samples=num_samples, initial_guess=initial_guess, **kw)
 
 
 def gfl_threshold(input_dim, *, epsilon, noise_variance, readout_variance, width_per_dim, input_variance=1.0,
@@ -130,10 +132,10 @@ def gfl_threshold(input_dim, *, epsilon, noise_variance, readout_variance, width
                   steps: int = 40) -> "AdaptiveThreshold":
     """Smallest P with the adaptive-kernel L_3(P) ≥ `fraction`: continuation in P over
     geomspace(samples_per_dim)·d from the GP side, then bisection (warm-started) on the bracket."""
-    kw = _gfl_kwargs(input_dim, epsilon, noise_variance, readout_variance, width_per_dim, input_variance)
-    d = kw["input_dim"]
+    prior, kw = _gfl_problem(input_dim, epsilon, noise_variance, readout_variance, width_per_dim, input_variance)
+    d = prior.input_dim
     values = np.geomspace(samples_per_dim[0] * d, samples_per_dim[1] * d, int(steps))
-    path = scan_single_index_gfl("num_samples", values, **kw)
+    path = scan_single_index_gfl_in_samples(prior, values, **kw)
     learn = np.array([s.learnabilities[1] if s.converged else np.nan for s in path.solutions])
     above = np.flatnonzero(learn >= fraction)
     if not above.size:
@@ -145,10 +147,10 @@ def gfl_threshold(input_dim, *, epsilon, noise_variance, readout_variance, width
         raise ValueError(f"the continuation in P failed before the threshold (d = {d})")
     guess = path.solutions[i - 1]
     start = [guess.sigma_perp, guess.sigma_parallel, *guess.discrepancy]
-    g = lambda log_p: solve_single_index_gfl(num_samples=math.exp(log_p), initial_guess=start,
+    g = lambda log_p: solve_single_index_gfl(prior, num_samples=math.exp(log_p), initial_guess=start,
                                              **kw).learnabilities[1] - fraction
     samples = math.exp(optimize.brentq(g, math.log(values[i - 1]), math.log(values[i]), xtol=1e-9))
-    solution = solve_single_index_gfl(num_samples=samples, initial_guess=start, **kw)
+    solution = solve_single_index_gfl(prior, num_samples=samples, initial_guess=start, **kw)
     if not solution.converged:
         raise ValueError(f"the adaptive-kernel solution at the threshold did not converge: {solution.message}")
     return AdaptiveThreshold(samples, solution)

@@ -38,6 +38,7 @@ the modes (y·He_3 contains Σ He_1 He_3 = O(√n_test)), so the value compared 
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -57,6 +58,7 @@ from theory.cubic_teacher import (CubicTeacherSolution, find_cubic_teacher_cross
                                   order_parameter_density, scan_cubic_teacher, solve_cubic_teacher)
 from theory.hermite import hermite_he
 from theory.order_parameter_quadrature import folded_quadrature
+from theory.network_prior import NetworkPrior
 from theory.single_index_gfl import SingleIndexGFLSolution, scan_single_index_gfl
 
 # Continuation of the GFL solution starts at this multiple of σ̃² (close to the GP), in this many
@@ -98,12 +100,16 @@ def mean_field_expansion(inputs: TwoLayerTheoryInputs) -> float:
 
 def solve_gfl(inputs: TwoLayerTheoryInputs) -> SingleIndexGFLSolution:
     """GFL at the run's parameters, continued in σ̃² from the GP side (module docstring)."""
-    params = inputs.theory_couplings()
-    target = params.pop("noise_variance")
-    values = target * np.geomspace(GP_SIDE_NOISE_FACTOR, 1.0, CONTINUATION_STEPS)
-    path = scan_single_index_gfl("noise_variance", values, target_coefficients=inputs.linear_cubic_target,
-                                 **params)
+    prior = inputs.prior
+    values = prior.noise_variance_tilde * np.geomspace(GP_SIDE_NOISE_FACTOR, 1.0, CONTINUATION_STEPS)
+    path = scan_single_index_gfl(_noise_path(prior), values, num_samples=inputs.n_train,
+                                 target_coefficients=inputs.linear_cubic_target)
     return path.solutions[-1]
+
+
+def _noise_path(prior: NetworkPrior):
+    """σ̃² → the prior at that χ-scaled noise numerator (the continuation parameter)."""
+    return lambda value: dataclasses.replace(prior, noise_variance_tilde=value)
 
 
 class LandauPrediction(NamedTuple):
@@ -118,15 +124,15 @@ def solve_landau(inputs: TwoLayerTheoryInputs) -> LandauPrediction | None:
     kurtosis ratio of its p(q) by the same panelled quadrature the solver uses. The solution is
     unique (theory.cubic_teacher); a direct solve that fails is retried by continuation from the
     GP side."""
-    couplings = inputs.landau_couplings()
-    if couplings is None:
+    problem = inputs.landau_problem()
+    if problem is None:
         return None
-    params, scale = couplings
-    solution = solve_cubic_teacher(**params)
+    prior, epsilon, scale = problem
+    fixed = dict(num_samples=inputs.n_train, epsilon=epsilon)  # the data side
+    solution = solve_cubic_teacher(prior, **fixed)
     if not solution.converged:
-        noise = params.pop("noise_variance")
-        values = noise * np.geomspace(GP_SIDE_NOISE_FACTOR, 1.0, CONTINUATION_STEPS)
-        solution = scan_cubic_teacher("noise_variance", values, **params).solutions[-1]
+        values = prior.noise_variance_tilde * np.geomspace(GP_SIDE_NOISE_FACTOR, 1.0, CONTINUATION_STEPS)
+        solution = scan_cubic_teacher(_noise_path(prior), values, **fixed).solutions[-1]
     points = landau.stationary_points(solution.u, solution.b, solution.c, solution.input_variance)
     rule = folded_quadrature(lambda q: landau.landau_action(
         q, solution.u, solution.b, solution.c, solution.input_variance, solution.input_dim),
@@ -137,14 +143,15 @@ def solve_landau(inputs: TwoLayerTheoryInputs) -> LandauPrediction | None:
 
 def landau_transition(inputs: TwoLayerTheoryInputs) -> tuple[dict, list[str]]:
     """σ²_c of the scaling limit and the finite-d crossover, as physical noise variances σ̃²/χ."""
-    params, scale = inputs.landau_couplings()
-    noise = params.pop("noise_variance")
+    prior, epsilon, scale = inputs.landau_problem()
+    noise = prior.noise_variance_tilde
+    fixed = dict(num_samples=inputs.n_train, epsilon=epsilon)  # the data side
     # the rescaled σ̃² of the y_1 = 1 problem back to the run's physical σ² = y_1² σ̃²/χ
     physical = lambda value: scaled_noise_variance(value * scale * scale, inputs.chi)  # noqa: E731
     out, warnings = {}, []
     try:
-        found = landau.find_landau_transition("noise_variance", noise / TRANSITION_BRACKET,
-                                              noise * TRANSITION_BRACKET, **params)
+        found = landau.find_landau_transition(_noise_path(prior), noise / TRANSITION_BRACKET,
+                                              noise * TRANSITION_BRACKET, **fixed)
     except ValueError as error:
         return {"scaling_limit": {"found": False, "reason": str(error)}}, warnings
     out["scaling_limit"] = {"found": True, "noise_variance": physical(found.value), "u": found.u,
@@ -155,7 +162,7 @@ def landau_transition(inputs: TwoLayerTheoryInputs) -> tuple[dict, list[str]]:
         return out, warnings
     values = noise * np.geomspace(CROSSOVER_BRACKET, 1.0 / CROSSOVER_BRACKET, CROSSOVER_STEPS)
     try:
-        crossing = find_cubic_teacher_crossover("noise_variance", values, **params)
+        crossing = find_cubic_teacher_crossover(_noise_path(prior), values, **fixed)
     except ValueError as error:
         out["finite_d_crossover"] = {"found": False, "reason": str(error)}
         return out, warnings
@@ -202,7 +209,7 @@ def learnability_comparison(f: np.ndarray, data: DataSet, inputs: TwoLayerTheory
                             means: dict, continuum: dict) -> dict:
     """Sampled R_k with MCSE and the NNGP value (gp_comparison), plus each theory's R_k on the same
     test set and its continuum L_k (module docstring)."""
-    gp = gp_prediction(inputs.network_prior(), data)
+    gp = gp_prediction(inputs.prior, data)
     out = hermite_learnabilities(f, gp.mean, data, inputs)
     z = data.x_test @ data.teacher_direction
     he = {1: hermite_he(1, z), 3: hermite_he(3, z)}
@@ -244,10 +251,8 @@ def solve_theories(inputs: TwoLayerTheoryInputs) -> _Theories:
             f"y_1 He_1 + y_3 He_3 (got activation {inputs.activation!r}, coefficients "
             f"{list(inputs.hermite_coefficients)})"])
     sections["parameters"].update(
-        u=landau.effective_interaction(inputs.n_train, inputs.noise_variance_tilde, inputs.width,
-                                       inputs.input_dim, inputs.sigma_a2_tilde, inputs.chi),
-        kernel_strength=landau.kernel_strength(inputs.n_train, inputs.noise_variance_tilde,
-                                               inputs.sigma_a2_tilde, inputs.chi),
+        u=landau.effective_interaction(inputs.prior, inputs.n_train),
+        kernel_strength=landau.kernel_strength(inputs.prior, inputs.n_train),
         mean_field_expansion=mean_field_expansion(inputs))
     gfl = solve_gfl(inputs)
     sections["gfl"] = _gfl_section(gfl)

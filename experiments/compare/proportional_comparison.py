@@ -169,7 +169,7 @@ def compare_proportional(prior: NetworkPrior, data: DataSet, ds: xr.Dataset) -> 
     out["test_error"]["global_rescaling_bound"] = theory["global_rescaling_bound"]["test_error"]
     if READOUT_NORM in ds:
         norm = chain_draw(ds[READOUT_NORM]).astype(np.float64)
-        sampled = mean_with_mcse(norm / prior.gp_readout_variance)  # σ̃_a²/χ: NetworkPrior
+        sampled = mean_with_mcse(norm / prior.readout_variance)  # σ̃_a²/χ: NetworkPrior
         out["order_parameter"].update(sampled=sampled["sampled"], sampled_mcse=sampled["mcse"],
                                       estimator="chi |a|^2 / sigma_a2 (E_prior = 1)")
     if "exact_finite_width" in theory:

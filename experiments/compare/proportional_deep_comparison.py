@@ -47,7 +47,7 @@ def _readers(prior: NetworkPrior) -> list[tuple[str, float, int, int]]:
             out.append((weight_name(l + 1), prior.weight_variances[l], widths[l - 1] * widths[l],
                         widths[l - 1]))
         else:
-            out.append(("a", prior.gp_readout_variance, widths[-1], widths[-1]))
+            out.append(("a", prior.readout_variance, widths[-1], widths[-1]))
     return out
 
 
@@ -55,7 +55,7 @@ def compare_proportional_deep(prior: NetworkPrior, data: DataSet, ds: xr.Dataset
     """{"proportional_deep": ...} (module docstring), or {} where it does not apply."""
     if not applies(prior) or "f_test" not in ds or not len(data.y_test):
         return {}
-    variances = (*prior.weight_variances, prior.gp_readout_variance)
+    variances = (*prior.weight_variances, prior.readout_variance)
     problem = dict(activation=prior.activation, weight_variances=variances,
                    noise_variance=prior.noise_variance)
     solution = solve_deep(data.x_train, data.y_train, widths=prior.widths, **problem)

@@ -38,6 +38,7 @@ sampling noise of y·He_2 over so few points (the finite-data theories give nega
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -112,21 +113,21 @@ def mean_field_expansion(inputs: TwoLayerTheoryInputs) -> float:
 def theory_ratios(inputs: TwoLayerTheoryInputs, epsilon: float, data: DataSet) -> dict:
     """The four predictions of the module docstring (each solver's convergence reported)."""
     coefficients = relu_abs_hermite_coefficients(epsilon, DEGREES)
-    couplings = inputs.theory_couplings()
-    noise = couplings.pop("noise_variance")
-    path = scan_single_index_gfl("noise_variance", [noise * f for f in CONTINUATION_FACTORS],
-                                 target_coefficients=coefficients, activation="relu", **couplings)
+    prior = inputs.prior
+    noise = prior.noise_variance_tilde
+    path = scan_single_index_gfl(lambda v: dataclasses.replace(prior, noise_variance_tilde=v),
+                                 [noise * f for f in CONTINUATION_FACTORS], num_samples=inputs.n_train,
+                                 target_coefficients=coefficients)
     reduced = path.solutions[-1]
-    scaling = scaling_prediction(**couplings, noise_variance=noise, target_coefficients=coefficients,
-                                 degrees=DEGREES, activation="relu")
+    scaling = scaling_prediction(prior, num_samples=inputs.n_train, target_coefficients=coefficients,
+                                 degrees=DEGREES)
     probes_train = hermite_probes(data.x_train, data.teacher_direction)
     probes_test = hermite_probes(data.x_test, data.teacher_direction) if len(data.y_test) else None
     teacher = data.teacher_direction
     d = inputs.input_dim
     start = reduced.sigma_perp * (np.eye(d) - np.outer(teacher, teacher)) + reduced.sigma_parallel * np.outer(teacher, teacher)
     adaptive = solve_adaptive_kernel(
-        data.x_train, data.y_train, width=inputs.width, chi=inputs.chi, readout_variance=inputs.sigma_a2_tilde,
-        input_variance=inputs.sigma_w2, noise_variance=inputs.noise_variance_tilde, activation="relu",
+        data.x_train, data.y_train, prior,
         X_test=data.x_test if probes_test is not None else None, probes=probes_train,
         initial_covariance=start, method="hybr" if d * (d + 1) // 2 <= HYBR_MAX_UNKNOWNS else "krylov")
     kernel = dict(activation="relu", sigma_a2=inputs.gp_sigma_a2, sigma_w2=inputs.sigma_w2)

@@ -8,19 +8,22 @@ coefficients) becomes theory inputs:
     input weights:                           w ~ N(0, σ_w²/d · I)
     target:  y = Σ_k c_k He_k(w*·x) = Σ_k (c_k √k!) Ĥe_k(w*·x)
 
-The feature-learning theories (`theory.single_index_gfl`, `theory.cubic_teacher`) take the
-χ-scaled numerators σ̃_a², σ̃² together with χ (they divide by χ themselves), so they get
-(`theory_couplings`) readout_variance = σ̃_a², noise_variance = σ̃², chi = χ. The grokking
-paper's σ_a² and σ² are the physical σ̃_a²/χ and σ̃²/χ (theory.md §4.1).
+Every theory solver takes the network as one `theory.network_prior.NetworkPrior` (the χ-scaled
+numerators σ̃_a², σ̃² and χ; the record forms σ̃_a²/χ and σ̃²/χ itself), built here only:
+`network_prior` for any architecture, `TwoLayerTheoryInputs.network_prior` for the two-layer
+theories; data-side numbers (n, the target's Hermite coefficients, ε) stay beside it. A scan
+varies the record with `dataclasses.replace`. The grokking paper's σ_a² and σ² are the physical
+σ̃_a²/χ and σ̃²/χ (theory.md §4.1).
 
 Cubic teacher with y_1 ≠ 1 [DERIVED]: the Landau action depends on (u, b, c) only through
 u (b − 2c h)², and (I + κ⟨M⟩)τ = y is linear in (τ, y) at fixed ⟨M⟩. So y = y_1 (He_1 + ε He_3)
 with ε = y_3/y_1 is the y_1 = 1 problem at u → u y_1², κ unchanged, i.e. σ̃_a² → σ̃_a²/y_1²
 and σ̃² → σ̃²/y_1² (u ∝ σ̃_a²/σ̃⁴, κ ∝ σ̃_a²/σ̃²), with (b, c) = y_1 (b′, c′): p(q) and the
-learnabilities 1 − b′, 1 − c′/ε are those of the rescaled problem (`landau_couplings`).
+learnabilities 1 − b′, 1 − c′/ε are those of the rescaled problem (`landau_problem`).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -28,20 +31,62 @@ import numpy as np
 
 from experiments.setup.architectures import NetworkPrior, canonical_name, fc_widths, get_entry
 from experiments.setup.data import target_hermite_coefficients
+from theory.network_prior import check_two_layer
 
 
 class TwoLayerTheoryInputs(NamedTuple):
-    activation: str
-    input_dim: int
-    width: int
-    chi: float
-    sigma_w2: float  # w ~ N(0, sigma_w2/d)
-    sigma_a2_tilde: float  # σ̃_a² of the χ convention
-    gp_sigma_a2: float  # σ̃_a²/χ: the readout numerator of the NNGP kernel
-    noise_variance: float  # σ² = σ̃²/χ = T
+    """A two-layer run for the theory side: its network record and the data-side numbers.
+
+    prior: fc, one hidden layer, no bias (`network_prior`); n_train: n; hermite_coefficients: c_k
+    on He_k (unnormalized) of a single-index target, () otherwise. The named properties below
+    read the record (σ_a² = σ̃_a²/χ and σ² = σ̃²/χ are the record's own).
+    """
+
+    prior: NetworkPrior
     n_train: int
     hermite_coefficients: tuple[float, ...]  # c_k on He_k (unnormalized)
-    noise_variance_tilde: float = math.nan  # σ̃²: the χ-scaled noise numerator (σ² χ)
+
+    @property
+    def activation(self) -> str:
+        return self.prior.activation
+
+    @property
+    def input_dim(self) -> int:
+        return self.prior.input_dim
+
+    @property
+    def width(self):
+        """N as the run states it (an int for a run)."""
+        return self.prior.widths[0]
+
+    @property
+    def chi(self) -> float:
+        return self.prior.chi
+
+    @property
+    def sigma_w2(self) -> float:
+        """σ_w²: w ~ N(0, σ_w²/d)."""
+        return self.prior.input_variance
+
+    @property
+    def sigma_a2_tilde(self) -> float:
+        """σ̃_a² of the χ convention."""
+        return self.prior.readout_variance_tilde
+
+    @property
+    def gp_sigma_a2(self) -> float:
+        """σ̃_a²/χ: the readout numerator of the NNGP kernel."""
+        return self.prior.readout_variance
+
+    @property
+    def noise_variance(self) -> float:
+        """σ² = σ̃²/χ = T."""
+        return self.prior.noise_variance
+
+    @property
+    def noise_variance_tilde(self) -> float:
+        """σ̃²: the χ-scaled noise numerator."""
+        return self.prior.noise_variance_tilde
 
     @property
     def normalized_hermite_coefficients(self) -> np.ndarray:
@@ -63,32 +108,19 @@ class TwoLayerTheoryInputs(NamedTuple):
             return None
         return self.coefficient(1), self.coefficient(3)
 
-    def network_prior(self) -> NetworkPrior:
-        """The same network as a `NetworkPrior` (fc, one hidden layer, no bias)."""
-        return NetworkPrior("fc", self.activation, self.input_dim, (self.width,),
-                            (self.sigma_w2,), self.sigma_a2_tilde, 0.0, self.chi,
-                            self.noise_variance)
+    def landau_problem(self) -> tuple[NetworkPrior, float, float] | None:
+        """(prior, ε, y_1) for y = y_1(He_1 + ε He_3), both y_k ≠ 0, else None.
 
-    def theory_couplings(self) -> dict:
-        """Keyword arguments shared by the single-index theory solvers (χ-scaled numerators + χ)."""
-        return dict(num_samples=self.n_train, width=self.width, input_dim=self.input_dim,
-                    readout_variance=self.sigma_a2_tilde, input_variance=self.sigma_w2,
-                    noise_variance=self.noise_variance_tilde, chi=self.chi)
-
-    def landau_couplings(self) -> tuple[dict, float] | None:
-        """(solver kwargs with `epsilon`, y_1) for y = y_1(He_1 + ε He_3), both y_k ≠ 0, else None.
-
-        The kwargs describe the y_1 = 1 problem of the module docstring; multiply its (b, c) by y_1.
+        The prior (σ̃_a², σ̃² divided by y_1²) and ε = y_3/y_1 describe the y_1 = 1 problem of the
+        module docstring; multiply its (b, c) by y_1. The number of samples is `n_train`.
         """
         target = self.linear_cubic_target
         if target is None or target[0] == 0.0 or target[1] == 0.0:
             return None
         y1, y3 = target
-        kwargs = self.theory_couplings()
-        kwargs["readout_variance"] /= y1 * y1
-        kwargs["noise_variance"] /= y1 * y1
-        kwargs["epsilon"] = y3 / y1
-        return kwargs, y1
+        prior = dataclasses.replace(self.prior, readout_variance_tilde=self.prior.readout_variance_tilde / (y1 * y1),
+                                    noise_variance_tilde=self.prior.noise_variance_tilde / (y1 * y1))
+        return prior, y3 / y1, y1
 
 
 def network_prior(config: dict, meta: dict, input_dim: int) -> NetworkPrior:
@@ -110,8 +142,14 @@ def network_prior(config: dict, meta: dict, input_dim: int) -> NetworkPrior:
         input_dim=int(input_dim), widths=widths, weight_variances=sigma_w2,
         readout_variance_tilde=float(convention["sigma_a2"]),
         bias_variance=float(convention.get("sigma_b2") or 0.0), chi=float(convention["chi"]),
-        noise_variance=float(convention["noise_variance"]),
+        noise_variance_tilde=_noise_variance_tilde(convention),
         geometry=entry.geometry(config, input_dim))
+
+
+def _noise_variance_tilde(convention: dict) -> float:
+    """σ̃² from meta.json's convention (σ² χ for runs stored before it was recorded)."""
+    return float(convention.get("noise_variance_tilde",
+                                float(convention["noise_variance"]) * float(convention["chi"])))
 
 
 def is_two_layer(config: dict) -> bool:
@@ -122,16 +160,10 @@ def is_two_layer(config: dict) -> bool:
 
 
 def two_layer_inputs(config: dict, meta: dict, n_train: int, input_dim: int) -> TwoLayerTheoryInputs:
-    convention = meta["convention"]
+    """The run's `network_prior` with n and the target's Hermite coefficients (one hidden fc
+    layer without biases: `is_two_layer`)."""
     coefficients = target_hermite_coefficients(config["data"]) \
         if config["data"]["source"] == "single_index" else ()
-    return TwoLayerTheoryInputs(
-        activation=config["model"]["activation"], input_dim=int(input_dim),
-        width=int(fc_widths(config)[0]), chi=float(convention["chi"]),
-        sigma_w2=float(convention["sigma_w2"]), sigma_a2_tilde=float(convention["sigma_a2"]),
-        gp_sigma_a2=network_prior(config, meta, input_dim).gp_readout_variance,
-        noise_variance=float(convention["noise_variance"]), n_train=int(n_train),
-        hermite_coefficients=coefficients,
-        noise_variance_tilde=float(convention.get(
-            "noise_variance_tilde", float(convention["noise_variance"]) * float(convention["chi"]))),
-    )
+    prior = network_prior(config, meta, input_dim)
+    check_two_layer(prior, positive_noise=False)
+    return TwoLayerTheoryInputs(prior=prior, n_train=int(n_train), hermite_coefficients=tuple(coefficients))

@@ -31,6 +31,7 @@ from langevin.models.conv import LocalPatchNetwork, patch_grid
 from langevin.models.fc import FullyConnectedNetwork, bias_name, weight_name
 from theory.conv_kernels import cnn_gp_diag, cnn_gp_gram
 from theory.kernels import deep_fc_diag, deep_fc_gram
+from theory.network_prior import NetworkPrior  # the record the theory side takes
 
 
 class LayerPrior(NamedTuple):
@@ -41,33 +42,6 @@ class LayerPrior(NamedTuple):
     role: str
     fan_in: int
     index: int = 0  # which hidden weight layer (0-based), for role "weight"
-
-
-class NetworkPrior(NamedTuple):
-    """The prior and likelihood of a run in the χ convention, as the theory side takes it.
-
-    weight_variances: σ_1², ..., σ_L² of the weight layers before the readout (fan-in
-    rule); readout σ̃_a² (its prior variance per weight is σ̃_a²/(χ N_L)); bias_variance
-    σ_b² (0: no biases); noise_variance σ² = σ̃²/χ = T (½-SSE loss).
-    """
-
-    architecture: str
-    activation: str
-    input_dim: int
-    widths: tuple[int, ...]
-    weight_variances: tuple[float, ...]
-    readout_variance_tilde: float
-    bias_variance: float
-    chi: float
-    noise_variance: float
-    # What else the NNGP of the architecture needs (ModelEntry.geometry): None for fc; for
-    # cnn/lcn (input_shape, patch_size, stride), each a tuple of ints.
-    geometry: Any = None
-
-    @property
-    def gp_readout_variance(self) -> float:
-        """σ̃_a²/χ: the readout numerator of the NNGP output kernel."""
-        return self.readout_variance_tilde / self.chi
 
 
 KernelFn = Callable[[Any, Any], Any]  # (X1 (n1, d), X2 (n2, d) | None) -> (n1, n2)
@@ -200,7 +174,7 @@ def _fc_nngp(prior: NetworkPrior) -> tuple[KernelFn, DiagFn]:
     """Deep NNGP recursion (theory.kernels.deep_fc_gram, theory.md §2.2), weight variances
     (σ_1², ..., σ_L², σ̃_a²/χ) and bias variance σ_b² on every hidden layer."""
     kernel = dict(activation=prior.activation,
-                  weight_variances=(*prior.weight_variances, prior.gp_readout_variance),
+                  weight_variances=(*prior.weight_variances, prior.readout_variance),
                   bias_variance=prior.bias_variance)
     return functools.partial(deep_fc_gram, **kernel), functools.partial(deep_fc_diag, **kernel)
 
@@ -349,7 +323,7 @@ def _conv_nngp(prior: NetworkPrior) -> tuple[KernelFn, DiagFn]:
     """CNN-GP without pooling (theory.conv_kernels, the same for cnn and lcn):
     K(x, y) = (σ̃_a²/χ) (1/M) Σ_p κ_φ(C_pp), C_pq = σ_w² x^(p)·y^(q)/k + σ_b²."""
     shape, patch, stride = prior.geometry
-    kernel = dict(activation=prior.activation, sigma_a2=prior.gp_readout_variance,
+    kernel = dict(activation=prior.activation, sigma_a2=prior.readout_variance,
                   sigma_w2=prior.weight_variances[0], input_shape=shape, patch_size=patch,
                   stride=stride, bias_variance=prior.bias_variance)
     return functools.partial(cnn_gp_gram, **kernel), functools.partial(cnn_gp_diag, **kernel)

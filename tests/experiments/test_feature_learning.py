@@ -17,6 +17,7 @@ from experiments.setup import config as cfg
 from experiments.setup import scaling
 from experiments.setup.build import build_run, make_data, resolve_physics
 from theory import landau
+from theory.network_prior import NetworkPrior
 
 FAST_SETTINGS = ["data.d=8", "model.width=64", "data.n_train=64", "data.n_test=128",
                  "sampler.num_chains=8", "sampler.burn_in=4000", "sampler.num_steps=16000",
@@ -106,10 +107,17 @@ def test_summary_has_the_feature_learning_section_and_the_q_overlay(fast_run):
     assert (run_dir / "figures" / "q_histogram.png").is_file()
 
 
+def _erf_prior(*, input_dim, width, readout_variance_tilde, noise_variance_tilde, chi=1.0) -> NetworkPrior:
+    return NetworkPrior(activation="erf", input_dim=input_dim, widths=(width,), weight_variances=(0.5,),
+                        readout_variance_tilde=readout_variance_tilde, noise_variance_tilde=noise_variance_tilde,
+                        chi=chi)
+
+
 def _paper_u(noise_variance: float) -> float:
-    return landau.effective_interaction(scaling.PAPER_NUM_SAMPLES, noise_variance,
-                                        scaling.PAPER_WIDTH, scaling.PAPER_INPUT_DIM,
-                                        scaling.PAPER_READOUT_NUMERATOR / scaling.PAPER_WIDTH)
+    prior = _erf_prior(input_dim=scaling.PAPER_INPUT_DIM, width=scaling.PAPER_WIDTH,
+                       readout_variance_tilde=scaling.PAPER_READOUT_NUMERATOR / scaling.PAPER_WIDTH,
+                       noise_variance_tilde=noise_variance)
+    return landau.effective_interaction(prior, scaling.PAPER_NUM_SAMPLES)
 
 
 def test_grokking_presets_resolve_and_map_the_papers_noise():
@@ -118,9 +126,9 @@ def test_grokking_presets_resolve_and_map_the_papers_noise():
     config, _ = cfg.resolve([full.overrides], [f"{key}={values[0]}"])
     physics = resolve_physics(config, config["data"]["d"])
     # R4: the paper's u at σ² = 0.18 is 30.23; the preset's physics reproduces it.
-    u = landau.effective_interaction(config["data"]["n_train"], 0.18 * physics.chi,
-                                     config["model"]["width"], config["data"]["d"],
-                                     physics.sigma_a2, physics.chi)
+    u = landau.effective_interaction(_erf_prior(
+        input_dim=config["data"]["d"], width=config["model"]["width"], readout_variance_tilde=physics.sigma_a2,
+        noise_variance_tilde=0.18 * physics.chi, chi=physics.chi), config["data"]["n_train"])
     assert u == pytest.approx(_paper_u(0.18)) and u == pytest.approx(30.23, abs=0.005)
     small = presets.get_preset("grokking_cubic_small")
     (key, values), = small.sweep.items()
@@ -138,8 +146,9 @@ def test_grokking_presets_resolve_and_map_the_papers_noise():
         assert physics.chi == config["model"]["width"]  # mean-field scaling
         assert physics.noise_variance == pytest.approx(paper_noise)  # likelihood variance = σ²
         assert physics.prior_variances["a"] == pytest.approx(sizes["readout_variance"] / sizes["width"])
-        u = landau.effective_interaction(config["data"]["n_train"], value, config["model"]["width"],
-                                         config["data"]["d"], physics.sigma_a2, physics.chi)
+        u = landau.effective_interaction(_erf_prior(
+            input_dim=config["data"]["d"], width=config["model"]["width"], readout_variance_tilde=physics.sigma_a2,
+            noise_variance_tilde=value, chi=physics.chi), config["data"]["n_train"])
         assert abs(u / _paper_u(paper_noise) - 1) <= rounding + 1e-12
 
 

@@ -22,7 +22,7 @@ from theory.proportional_one_layer import renormalized_prediction, solve_one_lay
 def _prior(**changes):
     values = dict(architecture="fc", activation="linear", input_dim=30, widths=(20,),
                   weight_variances=(1.5,), readout_variance_tilde=2.0, bias_variance=0.0,
-                  chi=1.0, noise_variance=1.0)
+                  chi=1.0, noise_variance_tilde=1.0)
     values.update(changes)
     return NetworkPrior(**values)
 

@@ -1,6 +1,7 @@
 """The seed talk's ReLU learnability ratios (experiments.compare.relu_learnability): the relu_abs data
 option, joint sweeps over several keys, the comparison section and figure, and (slow) sampled
 mean-field ReLU networks against the adaptive-kernel prediction."""
+import dataclasses
 import json
 import math
 
@@ -18,6 +19,7 @@ from experiments.setup.build import make_data
 from experiments.setup.data import relu_abs_target, target_hermite_coefficients
 from langevin.export import open_samples
 from theory.adaptive_kernel import solve_adaptive_kernel
+from theory.network_prior import NetworkPrior
 
 
 def test_relu_abs_data_option():
@@ -54,8 +56,9 @@ def test_talk_sizes_and_sweep():
 
 def _inputs(width, d, n, chi=None):
     chi = float(width) if chi is None else chi
-    return TwoLayerTheoryInputs("relu", d, width, chi, rl.SIGMA_W2, rl.READOUT_NUMERATOR, rl.READOUT_NUMERATOR / chi,
-                                rl.NOISE_NUMERATOR / chi, n, (), rl.NOISE_NUMERATOR)
+    prior = NetworkPrior(activation="relu", input_dim=d, widths=(width,), weight_variances=(rl.SIGMA_W2,),
+                         readout_variance_tilde=rl.READOUT_NUMERATOR, noise_variance_tilde=rl.NOISE_NUMERATOR, chi=chi)
+    return TwoLayerTheoryInputs(prior, n, ())
 
 
 def test_comparison_section_table_and_figure(tmp_path):
@@ -66,9 +69,7 @@ def test_comparison_section_table_and_figure(tmp_path):
     theory = rl.theory_ratios(inputs, 1.0, data)
     assert all(s["converged"] for s in theory["solvers"].values()), theory["solvers"]
     # A synthetic "sample": 4 chains × 50 draws scattered around the adaptive training-set mean.
-    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, width=40, chi=40.0, readout_variance=1.0,
-                                     input_variance=1.0, noise_variance=2.0, activation="relu",
-                                     X_test=data.x_test)
+    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, inputs.prior, X_test=data.x_test)
     rng = np.random.default_rng(0)
     f_train = adaptive.mean_train + 0.01 * rng.normal(size=(4, 50, 12))
     f_test = adaptive.mean_test + 0.01 * rng.normal(size=(4, 50, 40))
@@ -90,7 +91,7 @@ def test_comparison_section_table_and_figure(tmp_path):
     assert (tmp_path / "learnability_ratios.png").stat().st_size > 0
     # Not a ReLU run on the relu_abs teacher: no section.
     erf_config, _ = cfg.resolve([], [])
-    assert rl.compare_relu_learnability(inputs._replace(activation="erf"), erf_config, data, ds) == {}
+    assert rl.compare_relu_learnability(inputs._replace(prior=dataclasses.replace(inputs.prior, activation="erf")), erf_config, data, ds) == {}
 
 
 # --- slow: sampled networks -----------------------------------------------------------------------
@@ -136,9 +137,8 @@ def test_sampled_relu_network_against_the_adaptive_prediction(tmp_path):
         moment = summary["diagnostics"]["w_second_moment_parallel"]
         moments[width] = (moment["mean"], moment["mcse_mean"], section["mean_field_expansion"])
         data = make_data(config)
-    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, width=94, chi=94.0, readout_variance=1.0,
-                                     input_variance=1.0, noise_variance=2.0, activation="relu", logdet_term=False,
-                                     probes=rl.hermite_probes(data.x_train, data.teacher_direction))
+    adaptive = solve_adaptive_kernel(data.x_train, data.y_train, _inputs(94, *data.x_train.shape[::-1]).prior,
+                                     logdet_term=False, probes=rl.hermite_probes(data.x_train, data.teacher_direction))
     assert adaptive.converged
     v = data.teacher_direction
     b, prior = float(v @ adaptive.covariance @ v), 1.0 / 12

@@ -6,22 +6,22 @@ with y = s(He_1 + ε He_3), σ̃_a² → s²σ̃_a² and σ̃² → s²σ̃², t
 kurtosis ratio are unchanged, the mean's coefficients (b, c on He_1, He_3) and the
 GFL mean coefficients are s times those of the s = 1 problem, and a transition noise
 variance σ²_c is s² times. GFL takes the target as it is, so it checks the identity
-independently of the y_1 rescaling the Landau side applies (`theory_inputs.landau_couplings`).
+independently of the y_1 rescaling the Landau side applies (`theory_inputs.TwoLayerTheoryInputs.landau_problem`).
 """
 import pytest
 
 from experiments.compare import feature_learning_comparison as flc
 from experiments.compare.theory_inputs import TwoLayerTheoryInputs
+from theory.network_prior import NetworkPrior
 
 SCALE, EPSILON, CHI = 2.0, 0.5, 64.0
 
 
 def _inputs(scale: float) -> TwoLayerTheoryInputs:
     readout, noise = scale**2 * 1.0, scale**2 * 0.5  # σ̃_a², σ̃² of the s = 1 problem: 1, 0.5
-    return TwoLayerTheoryInputs(
-        activation="erf", input_dim=8, width=64, chi=CHI, sigma_w2=1.0, sigma_a2_tilde=readout,
-        gp_sigma_a2=readout / CHI, noise_variance=noise / CHI, n_train=64,
-        hermite_coefficients=(0.0, scale, 0.0, scale * EPSILON), noise_variance_tilde=noise)
+    prior = NetworkPrior(activation="erf", input_dim=8, widths=(64,), weight_variances=(1.0,),
+                         readout_variance_tilde=readout, noise_variance_tilde=noise, chi=CHI)
+    return TwoLayerTheoryInputs(prior=prior, n_train=64, hermite_coefficients=(0.0, scale, 0.0, scale * EPSILON))
 
 
 def test_theories_of_a_scaled_target_are_the_scaled_theories():

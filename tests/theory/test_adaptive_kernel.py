@@ -1,5 +1,6 @@
 """Kernel adaptation on finite data (theory.adaptive_kernel, theory.md §3.1–3.2), the analytic ∇_Σ
 of the erf Gram (theory.erf_covariance_gradient) and the continuation driver (theory.continuation)."""
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -11,6 +12,7 @@ from theory import single_index_gfl as sg
 from theory.erf_covariance_gradient import erf_gram, erf_gram_gradient
 from theory.hermite import gauss_hermite_normal
 from theory.kernels import two_layer_gram
+from tests.theory.two_layer_priors import two_layer_prior
 
 
 def _single_index_data(n, d, seed, epsilon=-0.3):
@@ -66,13 +68,14 @@ def test_erf_gram_gradient_matches_finite_differences(seed):
 def test_nngp_limit_in_standard_scaling(logdet_term):
     X, y = _single_index_data(80, 3, seed=5)
     X_test, _ = _single_index_data(50, 3, seed=6)
-    kwargs = dict(readout_variance=1.3, input_variance=0.8, noise_variance=0.05, X_test=X_test,
-                  logdet_term=logdet_term)
+    prior = two_layer_prior(3, width=1.0, readout_variance_tilde=1.3, input_variance=0.8,
+                            noise_variance_tilde=0.05)
     K = two_layer_gram(X, None, "erf", 1.3, sigma_w2=0.8)
     gp_mean = two_layer_gram(X_test, X, "erf", 1.3, sigma_w2=0.8) @ np.linalg.solve(K + 0.05 * np.eye(80), y)
     deviations = []
     for width in (1e6, 1e7):
-        sol = ak.solve_adaptive_kernel(X, y, width=width, **kwargs)
+        sol = ak.solve_adaptive_kernel(X, y, replace(prior, widths=(width,)), X_test=X_test,
+                                       logdet_term=logdet_term)
         assert sol.converged, sol.message
         deviations.append(np.abs(sol.covariance - 0.8 / 3 * np.eye(3)).max())
         assert np.abs(sol.mean_test - gp_mean).max() < 1e3 / width
@@ -93,17 +96,15 @@ def mean_field_single_index():
     d, n, width = 5, 600, 300
     noise = 0.24 * width
     X, y = _single_index_data(n, d, seed=1)
-    reduced = sg.solve_single_index_gfl(num_samples=n, noise_variance=noise, width=width, chi=width,
-                                        input_dim=d, readout_variance=1.0, input_variance=1.0,
-                                        target_coefficients=(1.0, -0.3))
+    prior = two_layer_prior(d, width=width, chi=width, noise_variance_tilde=noise)
+    reduced = sg.solve_single_index_gfl(prior, num_samples=n, target_coefficients=(1.0, -0.3))
     start = np.diag([reduced.sigma_parallel] + [reduced.sigma_perp] * (d - 1))
     # Test points for the population learnabilities E_x[f̄ He_k(z*)]/E_x[y He_k(z*)]: Gauss–Hermite
     # nodes in z* = x_1 (exact in z*) times Monte-Carlo draws of x_⊥.
     rule = gauss_hermite_normal(24)
     perp = np.random.default_rng(11).normal(size=(400, d - 1))
     X_test = np.concatenate([np.repeat(rule.nodes, 400)[:, None], np.tile(perp, (24, 1))], axis=1)
-    general = ak.solve_adaptive_kernel(X, y, width=width, chi=width, readout_variance=1.0, input_variance=1.0,
-                                       noise_variance=noise, X_test=X_test, logdet_term=False,
+    general = ak.solve_adaptive_kernel(X, y, prior, X_test=X_test, logdet_term=False,
                                        initial_covariance=start)
     f = general.mean_test.reshape(24, 400)
     per_draw = np.stack([(rule.weights * rule.nodes) @ f / 1.0,
@@ -151,22 +152,21 @@ def test_width_continuation_from_the_gp_side():
     # (At small σ² the residual t̄ lives in the non-linear modes and Σ can shrink instead.)
     X, y = _single_index_data(120, 3, seed=2, epsilon=0.0)
     widths = [1e5, 1e3, 300, 100, 50, 30]
-    path = ak.scan_adaptive_kernel(X, y, "width", widths, readout_variance=1.0, input_variance=1.0,
-                                   noise_variance=2.0, logdet_term=False)
+    prior = two_layer_prior(3, width=30, noise_variance_tilde=2.0)
+    at_width = lambda N: replace(prior, widths=(N,))
+    path = ak.scan_adaptive_kernel(X, y, at_width, widths, logdet_term=False)
     assert path.converged, path.failed_values
     spikes = np.array([s.covariance[0, 0] for s in path.solutions])
     assert spikes[0] == pytest.approx(1 / 3, rel=1e-3) and np.all(np.diff(spikes) > 0)
     # With the log-det term (the default) the path converges as well.
-    assert ak.scan_adaptive_kernel(X, y, "width", widths, readout_variance=1.0, input_variance=1.0,
-                                   noise_variance=2.0).converged
+    assert ak.scan_adaptive_kernel(X, y, at_width, widths).converged
     # Noise annealing at fixed width, Newton–Krylov instead of MINPACK: same end point as a direct
     # hybr solve there, and the train-set learnability of He_1 rises as the noise falls.
     z = X[:, 0]
-    noise_path = ak.scan_adaptive_kernel(X, y, "noise_variance", [20.0, 5.0, 2.0], width=30,
-                                         readout_variance=1.0, input_variance=1.0, logdet_term=False,
-                                         method="krylov", probes=z[:, None])
-    direct = ak.solve_adaptive_kernel(X, y, width=30, readout_variance=1.0, input_variance=1.0,
-                                      noise_variance=2.0, logdet_term=False)
+    noise_path = ak.scan_adaptive_kernel(X, y, lambda v: replace(prior, noise_variance_tilde=v),
+                                         [20.0, 5.0, 2.0], logdet_term=False, method="krylov",
+                                         probes=z[:, None])
+    direct = ak.solve_adaptive_kernel(X, y, prior, logdet_term=False)
     assert noise_path.converged
     assert np.allclose(noise_path.solutions[-1].covariance, direct.covariance, atol=1e-9)
     ratios = [s.learnabilities[0] for s in noise_path.solutions]
@@ -178,33 +178,36 @@ def test_per_neuron_action():
     X, y = _single_index_data(40, 3, seed=4)
     W = np.random.default_rng(0).normal(size=(5, 3))
     Sigma = np.diag([0.5, 0.3, 0.3])
-    kwargs = dict(readout_variance=1.0, input_variance=0.9, noise_variance=0.1)
+    network = two_layer_prior(3, width=1e15, input_variance=0.9, noise_variance_tilde=0.1)
     prior = 3 * np.sum(W * W, axis=1) / (2 * 0.9)
-    assert np.allclose(ak.per_neuron_action(W, X, y, Sigma, width=1e15, **kwargs), prior)
+    assert np.allclose(ak.per_neuron_action(W, X, y, Sigma, network), prior)
     # Explicit formula for one neuron.
     from scipy.special import erf
     A = erf_gram(X, Sigma).gram + 0.1 * np.eye(40)
     tbar = np.linalg.solve(A, y)
     phi = erf(X @ W[0])
     expected = prior[0] - (1.0 / (2 * 50.0)) * ((tbar @ phi) ** 2 - phi @ np.linalg.solve(A, phi))
-    assert ak.per_neuron_action(W[:1], X, y, Sigma, width=50.0, **kwargs)[0] == pytest.approx(expected, rel=1e-12)
+    assert ak.per_neuron_action(W[:1], X, y, Sigma, replace(network, widths=(50.0,)))[0] == pytest.approx(
+        expected, rel=1e-12)
 
 
 def test_validation():
     X, y = _single_index_data(10, 2, seed=0)
-    with pytest.raises(ValueError, match="width"):
-        ak.solve_adaptive_kernel(X, y, width=0, readout_variance=1, input_variance=1, noise_variance=1)
+    prior = two_layer_prior(2, width=10, noise_variance_tilde=1.0)
+    with pytest.raises(ValueError, match="NetworkPrior.widths"):
+        replace(prior, widths=(0,))
+    with pytest.raises(ValueError, match="NetworkPrior.chi"):
+        replace(prior, chi=-1.0)
     with pytest.raises(ValueError, match="y must"):
-        ak.solve_adaptive_kernel(X, y[:5], width=10, readout_variance=1, input_variance=1, noise_variance=1)
+        ak.solve_adaptive_kernel(X, y[:5], prior)
+    with pytest.raises(ValueError, match="NetworkPrior.input_dim"):
+        ak.solve_adaptive_kernel(X, y, replace(prior, input_dim=3))
+    with pytest.raises(ValueError, match="NetworkPrior.noise_variance_tilde"):
+        ak.solve_adaptive_kernel(X, y, replace(prior, noise_variance_tilde=0.0))
     with pytest.raises(ValueError, match="method"):
-        ak.solve_adaptive_kernel(X, y, width=10, readout_variance=1, input_variance=1, noise_variance=1,
-                                 method="newton")
+        ak.solve_adaptive_kernel(X, y, prior, method="newton")
     with pytest.raises(ValueError, match="initial_covariance"):
-        ak.solve_adaptive_kernel(X, y, width=10, readout_variance=1, input_variance=1, noise_variance=1,
-                                 initial_covariance=-np.eye(2))
-    with pytest.raises(ValueError, match="control"):
-        ak.scan_adaptive_kernel(X, y, "num_samples", [10], width=10, readout_variance=1, input_variance=1,
-                                noise_variance=1)
+        ak.solve_adaptive_kernel(X, y, prior, initial_covariance=-np.eye(2))
     with pytest.raises(ValueError, match="probe"):
         ak.projection_ratio([1.0, 2.0], [1.0, 0.0], [0.0, 1.0])
 

@@ -1,33 +1,38 @@
 """Landau φ⁶ theory of the cubic teacher (theory.md §4.1, regression case R4): the action, its
 Landau coefficients, stationary points, and the scaling-limit transition."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from theory import landau
+from theory.network_prior import NetworkPrior
 
 # R4 (theory.md §7): N=700, n=3000, d=150, σ_w²=0.5, σ_a²=8/N, ε=−0.3 (physical values, χ = 1).
-R4 = dict(num_samples=3000, width=700, input_dim=150, readout_variance=8 / 700,
-          input_variance=0.5, epsilon=-0.3)
+R4 = NetworkPrior(activation="erf", input_dim=150, widths=(700,), weight_variances=(0.5,),
+                  readout_variance_tilde=8 / 700, noise_variance_tilde=0.18)
+R4_SAMPLES, R4_EPSILON = 3000, -0.3
+
+
+def _noise(value):
+    return replace(R4, noise_variance_tilde=value)
 
 
 def _couplings(noise_variance):
-    u = landau.effective_interaction(R4["num_samples"], noise_variance, R4["width"],
-                                     R4["input_dim"], R4["readout_variance"])
-    kappa = landau.kernel_strength(R4["num_samples"], noise_variance, R4["readout_variance"])
-    return u, kappa
+    prior = _noise(noise_variance)
+    return landau.effective_interaction(prior, R4_SAMPLES), landau.kernel_strength(prior, R4_SAMPLES)
 
 
 def test_effective_interaction_r4_and_chi_invariance():
     # u(σ² = 0.18) = 3000²·(8/700)/(0.18²·150·700) = 30.2343… (theory.md §4.1, R4).
-    u = landau.effective_interaction(3000, 0.18, 700, 150, 8 / 700)
+    u = landau.effective_interaction(R4, 3000)
     assert u == pytest.approx(30.234315948601665, rel=1e-13)
     assert round(u, 2) == 30.23
     # Mean-field numerators: σ̃_a² = 8, σ̃² = χ σ², χ = N give the same physical couplings.
-    assert landau.effective_interaction(3000, 0.18 * 700, 700, 150, 8.0, chi=700) == pytest.approx(u, rel=1e-13)
-    assert landau.kernel_strength(3000, 0.18 * 700, 8.0, chi=700) == pytest.approx(
-        landau.kernel_strength(3000, 0.18, 8 / 700), rel=1e-13)
+    mean_field = replace(R4, readout_variance_tilde=8.0, noise_variance_tilde=0.18 * 700, chi=700)
+    assert landau.effective_interaction(mean_field, 3000) == pytest.approx(u, rel=1e-13)
+    assert landau.kernel_strength(mean_field, 3000) == pytest.approx(landau.kernel_strength(R4, 3000), rel=1e-13)
 
 
 @pytest.mark.parametrize("u,b,c,sw2", [(30.2, 0.29, -0.3, 0.5), (5.0, -0.7, 0.4, 1.3), (80.0, 0.1, 0.05, 0.2)])
@@ -106,8 +111,7 @@ def test_gfl_branch_reduces_to_gp_learnability_at_zero_interaction():
 
 
 def test_r4_transition_in_noise_variance():
-    fixed = {k: v for k, v in R4.items() if k != "num_samples"}
-    t = landau.find_landau_transition("noise_variance", 0.12, 0.3, num_samples=3000, **fixed)
+    t = landau.find_landau_transition(_noise, 0.12, 0.3, num_samples=R4_SAMPLES, epsilon=R4_EPSILON)
     print(f"\nR4 Landau transition (scaling limit, GFL branch): sigma2_c = {t.value:.5f} "
           f"(paper ~0.18, gap {100 * (t.value / 0.18 - 1):+.2f}%), u_c = {t.u:.3f} (paper ~30.2, gap "
           f"{100 * (t.u / 30.2 - 1):+.2f}%), b = {t.b:.5f}, c = {t.c}, q* = {t.well_position:.4f}, "
@@ -118,19 +122,20 @@ def test_r4_transition_in_noise_variance():
     assert t.u == pytest.approx(30.2, rel=0.03)
     assert t.coefficients.a4 < 0 < t.coefficients.a6 and t.coefficients.a2 > 0
     # The same critical point, found in the other control parameters with the rest fixed.
-    for control, bracket in (("num_samples", (2000, 4000)), ("width", (400, 1000))):
-        kwargs = dict(R4, noise_variance=t.value)
-        kwargs.pop(control)
-        other = landau.find_landau_transition(control, *bracket, **kwargs)
-        assert other.converged and other.value == pytest.approx(R4[control], rel=1e-9)
-    by_u = landau.find_landau_transition("effective_interaction", 20, 40, noise_variance=t.value,
-                                         **{k: v for k, v in R4.items() if k != "width"})
+    critical = _noise(t.value)
+    in_samples = landau.find_landau_transition_in_samples(critical, 2000, 4000, epsilon=R4_EPSILON)
+    assert in_samples.converged and in_samples.value == pytest.approx(R4_SAMPLES, rel=1e-9)
+    in_width = landau.find_landau_transition(lambda N: replace(critical, widths=(N,)), 400, 1000,
+                                             num_samples=R4_SAMPLES, epsilon=R4_EPSILON)
+    assert in_width.converged and in_width.value == pytest.approx(700, rel=1e-9)
+    by_u = landau.find_landau_transition_in_interaction(critical, 20, 40, num_samples=R4_SAMPLES,
+                                                        epsilon=R4_EPSILON)
     assert by_u.value == pytest.approx(t.u, rel=1e-9)
 
 
 def test_r4_landau_coefficients_first_order_at_0_18():
     u, kappa = _couplings(0.18)
-    branch = landau.gfl_branch_scaling_limit(u, kappa / R4["input_dim"], R4["input_variance"], R4["epsilon"])
+    branch = landau.gfl_branch_scaling_limit(u, kappa / R4.input_dim, R4.input_variance, R4_EPSILON)
     a = branch.coefficients
     print(f"\nR4 at sigma2=0.18 (GFL scaling limit): u = {u:.3f}, b = {branch.b:.5f}, c = {branch.c}, "
           f"A2 = {a.a2:.5f}, A4 = {a.a4:.5f}, A6 = {a.a6:.5f}")
@@ -139,14 +144,15 @@ def test_r4_landau_coefficients_first_order_at_0_18():
 
 def test_validation_errors_name_the_argument():
     with pytest.raises(ValueError, match="noise_variance"):
-        landau.effective_interaction(3000, 0.0, 700, 150, 0.01)
+        landau.effective_interaction(_noise(0.0), 3000)
+    with pytest.raises(ValueError, match="NetworkPrior.noise_variance_tilde"):
+        _noise(-0.1)
     with pytest.raises(ValueError, match="input_variance"):
         landau.landau_action(0.1, 1.0, 0.2, -0.3, -1.0, 150)
     with pytest.raises(ValueError, match="u must"):
         landau.landau_coefficients(-1.0, 0.2, -0.3, 0.5)
-    with pytest.raises(ValueError, match="control"):
-        landau.find_landau_transition("temperature", 0.1, 0.2, **R4)
-    with pytest.raises(ValueError, match="noise_variance is the control"):
-        landau.find_landau_transition("noise_variance", 0.1, 0.2, noise_variance=0.2, **R4)
+    with pytest.raises(ValueError, match="NetworkPrior.activation"):
+        landau.find_landau_transition(lambda v: replace(_noise(v), activation="relu"), 0.1, 0.2,
+                                      num_samples=R4_SAMPLES, epsilon=R4_EPSILON)
     with pytest.raises(ValueError, match="change sign"):
-        landau.find_landau_transition("noise_variance", 0.25, 0.3, **R4)
+        landau.find_landau_transition(_noise, 0.25, 0.3, num_samples=R4_SAMPLES, epsilon=R4_EPSILON)

@@ -1,6 +1,7 @@
 """Finite-d self-consistent Landau theory of the cubic teacher (theory.cubic_teacher) and the
 peaked-density quadrature it relies on (theory.order_parameter_quadrature)."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,10 +9,16 @@ from scipy import integrate
 
 from theory import cubic_teacher as ct
 from theory import landau
+from theory.network_prior import NetworkPrior
 from theory.order_parameter_quadrature import folded_quadrature
 
-R4 = dict(num_samples=3000, width=700, input_dim=150, readout_variance=8 / 700,
-          input_variance=0.5, epsilon=-0.3)
+R4_PRIOR = NetworkPrior(activation="erf", input_dim=150, widths=(700,), weight_variances=(0.5,),
+                        readout_variance_tilde=8 / 700, noise_variance_tilde=0.18)
+R4 = dict(num_samples=3000, epsilon=-0.3)  # the data side of R4
+
+
+def _noise(value):
+    return replace(R4_PRIOR, noise_variance_tilde=value)
 
 
 def _reference_moments(u, b, c, sw2, d, points):
@@ -53,13 +60,13 @@ def test_folded_quadrature_exact_for_a_gaussian():
 
 
 def test_solution_is_the_minimizer_of_the_convex_potential():
-    sol = ct.solve_cubic_teacher(noise_variance=0.13, **R4)
+    sol = ct.solve_cubic_teacher(_noise(0.13), **R4)
     assert sol.converged and sol.residual < 1e-12
     assert sol.phase == "GMFL-I" and sol.well_mass > 0
     # Ψ(τ) is convex with gradient (I + κ⟨M⟩)τ − y: perturbing (b, c) in any direction raises it.
     sqrt6 = math.sqrt(6)
     target = np.array([1.0, sqrt6 * R4["epsilon"]])
-    sw2, d = R4["input_variance"], R4["input_dim"]
+    sw2, d = R4_PRIOR.input_variance, R4_PRIOR.input_dim
 
     def potential(b, c):
         tau = np.array([b, sqrt6 * c])
@@ -83,7 +90,7 @@ def test_solution_is_the_minimizer_of_the_convex_potential():
 
 def test_r4_noise_scan_gfl_to_gmfl():
     values = np.round(np.arange(0.30, 0.0999, -0.02), 3)
-    path = ct.scan_cubic_teacher("noise_variance", values, **R4)
+    path = ct.scan_cubic_teacher(_noise, values, **R4)
     assert path.converged
     sols = path.solutions
     phases = [s.phase for s in sols]
@@ -98,8 +105,8 @@ def test_r4_noise_scan_gfl_to_gmfl():
     assert np.all(np.diff(cubic) > 0) and np.all(np.diff(linear) > 0)
     assert cubic[0] < 0.02 and cubic[-1] > 0.15
     # A4 < 0 < A6 at the finite-d self-consistent (b, c) at σ² = 0.18 (R4).
-    s018 = ct.solve_cubic_teacher(noise_variance=0.18, **R4)
-    a = landau.landau_coefficients(s018.u, s018.b, s018.c, R4["input_variance"])
+    s018 = ct.solve_cubic_teacher(_noise(0.18), **R4)
+    a = landau.landau_coefficients(s018.u, s018.b, s018.c, R4_PRIOR.input_variance)
     print(f"R4 at sigma2=0.18 (finite d, exact quadrature): b = {s018.b:.5f}, c = {s018.c:.5f}, "
           f"A2/A4/A6 = {a.a2:.5f}/{a.a4:.5f}/{a.a6:.5f}")
     assert s018.converged and a.a4 < 0 < a.a6
@@ -109,23 +116,23 @@ def test_finite_d_crossover_and_scaling_limit():
     # The finite-d crossover (wells' share of ⟨v_1²⟩ = 1/2) lies below the d → ∞ transition; as d
     # grows at fixed u and r (d → λd, n → λn, N → λN) the GFL-side solution approaches the
     # scaling-limit branch b(u, r), c = ε with an O(1/d) gap.
-    crossing = ct.find_cubic_teacher_crossover("noise_variance", np.arange(0.20, 0.0999, -0.02), **R4)
+    crossing = ct.find_cubic_teacher_crossover(_noise, np.arange(0.20, 0.0999, -0.02), **R4)
     print(f"\nfinite-d crossover (wells' share of <v1^2> = 1/2): sigma2 = {crossing.value:.4f}, "
           f"u = {crossing.solution.u:.2f}")
     assert crossing.converged and 0.1 < crossing.value < 0.1787
-    u, kappa = landau.effective_interaction(3000, 0.25, 700, 150, 8 / 700), landau.kernel_strength(3000, 0.25, 8 / 700)
+    u, kappa = landau.effective_interaction(_noise(0.25), 3000), landau.kernel_strength(_noise(0.25), 3000)
     limit = landau.gfl_branch_scaling_limit(u, kappa / 150, 0.5, -0.3)
     gaps = []
     for scale in (1, 4, 16):
-        s = ct.solve_cubic_teacher(noise_variance=0.25, **dict(R4, num_samples=3000 * scale,
-                                                                 width=700 * scale, input_dim=150 * scale))
+        s = ct.solve_cubic_teacher(replace(_noise(0.25), widths=(700 * scale,), input_dim=150 * scale),
+                                   num_samples=3000 * scale, epsilon=-0.3)
         assert s.u == pytest.approx(u) and s.converged
         gaps.append(abs(s.b - limit.b) + abs(s.c - limit.c))
     assert gaps[1] < gaps[0] / 3 and gaps[2] < gaps[1] / 3
 
 
 def test_density_is_normalized_and_matches_the_action():
-    sol = ct.solve_cubic_teacher(noise_variance=0.12, **R4)
+    sol = ct.solve_cubic_teacher(_noise(0.12), **R4)
     q = np.linspace(-3, 3, 200001)
     density, neg_log = ct.order_parameter_density(sol, q)
     assert np.trapezoid(density, q) == pytest.approx(1.0, abs=1e-9)
@@ -141,10 +148,12 @@ def test_density_is_normalized_and_matches_the_action():
 
 def test_validation():
     with pytest.raises(ValueError, match="initial_guess"):
-        ct.solve_cubic_teacher(noise_variance=0.2, initial_guess=(0.3,), **R4)
+        ct.solve_cubic_teacher(_noise(0.2), initial_guess=(0.3,), **R4)
     with pytest.raises(ValueError, match="threshold"):
         ct.classify_phase(0.1, 0.9, threshold=0.7)
-    with pytest.raises(ValueError, match="control"):
-        ct.scan_cubic_teacher("effective_interaction", [1.0], noise_variance=0.2, **R4)
+    with pytest.raises(ValueError, match="indicator"):
+        ct.find_cubic_teacher_crossover(_noise, [0.2, 0.1], indicator="temperature", **R4)
+    with pytest.raises(ValueError, match="NetworkPrior.bias_variance"):
+        ct.solve_cubic_teacher(replace(_noise(0.2), bias_variance=1.0), **R4)
     with pytest.raises(ValueError, match="order"):
         folded_quadrature(lambda q: q * q, [0.0], order=1)

@@ -3,6 +3,7 @@
 (theory.adaptive_kernel) and the single-index reduction with activation="relu"
 (theory.single_index_gfl), on the ReLU teacher y = z* + ε(|z*| − √(2/π))."""
 import math
+from dataclasses import replace
 from types import SimpleNamespace
 
 import numpy as np
@@ -13,6 +14,7 @@ from theory import single_index_gfl as sg
 from theory.hermite import gauss_hermite_normal, hermite_coefficients, hermite_he
 from theory.kernels import two_layer_gram
 from theory.relu_covariance_gradient import relu_gram, relu_gram_gradient
+from tests.theory.two_layer_priors import two_layer_prior
 
 EPSILON = 0.5
 
@@ -66,13 +68,14 @@ def test_relu_gram_gradient_matches_finite_differences(seed):
 def test_relu_solver_reduces_to_the_relu_nngp_in_standard_scaling(logdet_term):
     X, y = _relu_teacher_data(80, 3, seed=5)
     X_test, _ = _relu_teacher_data(50, 3, seed=6)
-    kwargs = dict(readout_variance=1.3, input_variance=0.8, noise_variance=0.05, X_test=X_test,
-                  logdet_term=logdet_term, activation="relu")
+    prior = two_layer_prior(3, width=1.0, readout_variance_tilde=1.3, input_variance=0.8,
+                            noise_variance_tilde=0.05, activation="relu")
     K = two_layer_gram(X, None, "relu", 1.3, sigma_w2=0.8)
     gp_mean = two_layer_gram(X_test, X, "relu", 1.3, sigma_w2=0.8) @ np.linalg.solve(K + 0.05 * np.eye(80), y)
     deviations = []
     for width in (1e6, 1e7):
-        sol = ak.solve_adaptive_kernel(X, y, width=width, **kwargs)
+        sol = ak.solve_adaptive_kernel(X, y, replace(prior, widths=(width,)), X_test=X_test,
+                                       logdet_term=logdet_term)
         assert sol.converged, sol.message
         deviations.append(np.abs(sol.covariance - 0.8 / 3 * np.eye(3)).max())
         assert np.abs(sol.mean_test - gp_mean).max() < 1e3 / width
@@ -84,13 +87,13 @@ def test_relu_per_neuron_action_uses_relu():
     X, y = _relu_teacher_data(30, 3, seed=2)
     W = np.random.default_rng(0).normal(size=(4, 3))
     Sigma = 0.5 * np.eye(3)
-    kwargs = dict(width=50.0, readout_variance=1.0, input_variance=1.0, noise_variance=0.1, logdet_term=False)
-    S = ak.per_neuron_action(W, X, y, Sigma, activation="relu", **kwargs)
+    prior = two_layer_prior(3, width=50.0, noise_variance_tilde=0.1, activation="relu")
+    S = ak.per_neuron_action(W, X, y, Sigma, prior, logdet_term=False)
     tbar = np.linalg.solve(two_layer_gram(X, None, "relu", 1.0, Sigma=Sigma) + 0.1 * np.eye(30), y)
     expected = 3 * np.sum(W * W, axis=1) / 2 - (np.maximum(W @ X.T, 0) @ tbar) ** 2 / 100
     assert np.allclose(S, expected, rtol=1e-12)
     with pytest.raises(ValueError, match="activation"):
-        ak.solve_adaptive_kernel(X, y, activation="tanh", **dict(kwargs, width=10.0))
+        ak.solve_adaptive_kernel(X, y, replace(prior, activation="tanh", widths=(10.0,)))
 
 
 # --- the ReLU teacher and the single-index reduction ---------------------------------------------
@@ -120,8 +123,9 @@ def test_generic_single_index_averages_reproduce_the_erf_ones():
 def test_relu_reduction_nngp_limit():
     d, sw2, sa2, s2, n = 8, 1.0, 1.0, 0.5, 400
     coef = sg.relu_abs_hermite_coefficients(EPSILON)
-    sol = sg.solve_single_index_gfl(num_samples=n, noise_variance=s2, width=1e13, input_dim=d, readout_variance=sa2,
-                                    input_variance=sw2, target_coefficients=coef, activation="relu")
+    prior = two_layer_prior(d, width=1e13, noise_variance_tilde=s2, readout_variance_tilde=sa2,
+                            input_variance=sw2, activation="relu")
+    sol = sg.solve_single_index_gfl(prior, num_samples=n, target_coefficients=coef)
     assert sol.converged and sol.degrees == (0, 1, 2, 4, 6)
     assert sol.sigma_perp == pytest.approx(sw2 / d, rel=1e-10)
     assert sol.sigma_parallel == pytest.approx(sw2 / d, rel=1e-10)
@@ -152,16 +156,15 @@ def relu_mean_field_single_index():
     d, n, width = 5, 600, 300
     noise = 0.24 * width
     X, y = _relu_teacher_data(n, d, seed=1)
-    reduced = sg.solve_single_index_gfl(num_samples=n, noise_variance=noise, width=width, chi=width, input_dim=d,
-                                        readout_variance=1.0, input_variance=1.0, activation="relu",
+    prior = two_layer_prior(d, width=width, chi=width, noise_variance_tilde=noise, activation="relu")
+    reduced = sg.solve_single_index_gfl(prior, num_samples=n,
                                         target_coefficients=sg.relu_abs_hermite_coefficients(EPSILON))
     start = np.diag([reduced.sigma_parallel] + [reduced.sigma_perp] * (d - 1))
     rule = gauss_hermite_normal(24)
     perp = np.random.default_rng(11).normal(size=(400, d - 1))
     X_test = np.concatenate([np.repeat(rule.nodes, 400)[:, None], np.tile(perp, (24, 1))], axis=1)
-    general = ak.solve_adaptive_kernel(X, y, width=width, chi=width, readout_variance=1.0, input_variance=1.0,
-                                       noise_variance=noise, X_test=X_test, logdet_term=False,
-                                       initial_covariance=start, activation="relu")
+    general = ak.solve_adaptive_kernel(X, y, prior, X_test=X_test, logdet_term=False,
+                                       initial_covariance=start)
     f = general.mean_test.reshape(24, 400)
     coef = sg.relu_abs_hermite_coefficients(EPSILON, (1, 2))
     per_draw = np.stack([(rule.weights * hermite_he(k, rule.nodes)) @ f / (math.factorial(k) * c)

@@ -1,6 +1,7 @@
 """Symmetric reduction Σ = a P_⊥ + b w*w*ᵀ of the adaptive-kernel (VGA) equations for a
 single-index target (theory.single_index_gfl, theory.md §3.3)."""
 import math
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -8,13 +9,22 @@ import pytest
 from theory import cubic_teacher as ct
 from theory import single_index_gfl as sg
 from theory.hermite import gauss_hermite_normal
+from theory.network_prior import NetworkPrior
 
-BASE = dict(num_samples=400, input_dim=8, readout_variance=1.0, input_variance=1.0)
+N_SAMPLES = 400
+BASE = NetworkPrior(activation="erf", input_dim=8, widths=(10,), weight_variances=(1.0,),
+                    readout_variance_tilde=1.0, noise_variance_tilde=1.0)
+R4 = NetworkPrior(activation="erf", input_dim=150, widths=(700,), weight_variances=(0.5,),
+                  readout_variance_tilde=8 / 700, noise_variance_tilde=0.25)
+
+
+def _base(width, noise_variance, chi=1.0):
+    return replace(BASE, widths=(width,), noise_variance_tilde=noise_variance, chi=chi)
 
 
 def test_nngp_limit_standard_scaling():
     d, sw2, sa2, s2, n = 8, 1.0, 1.0, 0.5, 400
-    sol = sg.solve_single_index_gfl(noise_variance=s2, width=1e13, target_coefficients=(1.0, 0.0), **BASE)
+    sol = sg.solve_single_index_gfl(_base(1e13, s2), num_samples=N_SAMPLES, target_coefficients=(1.0, 0.0))
     assert sol.converged
     assert sol.sigma_perp == pytest.approx(sw2 / d, rel=1e-10)
     assert sol.sigma_parallel == pytest.approx(sw2 / d, rel=1e-10)
@@ -38,7 +48,7 @@ def test_stationarity_of_the_variational_free_energy():
     # The (a, b) equations are ∂F/∂a = ∂F/∂b = 0 of F = KL-like prior terms − (κ_2/2) J(a, b) at
     # fixed τ (module docstring): check with finite differences of F built from the same averages.
     n, N, s2, d, sw2 = 400, 50.0, 0.4, 8, 1.0
-    sol = sg.solve_single_index_gfl(noise_variance=s2 * N, width=N, chi=N, target_coefficients=(1.0, -0.4), **BASE)
+    sol = sg.solve_single_index_gfl(_base(N, s2 * N, chi=N), num_samples=N_SAMPLES, target_coefficients=(1.0, -0.4))
     assert sol.converged
     sa2, sigma2 = 1.0 / N, s2
     kappa2 = sa2 * n * n / (N * sigma2 ** 2)
@@ -61,8 +71,8 @@ def test_spike_grows_with_effective_data_in_mean_field_scaling():
     # MF scaling (χ = N = 100): lowering σ̃² (more effective data n/σ̃²) from the GP-like side
     # drives the spike b above the bulk a and raises the linear learnability.
     noise = [1e5, 1e4, 1e3, 300, 100, 50, 30]
-    path = sg.scan_single_index_gfl("noise_variance", noise, width=100, chi=100,
-                                    target_coefficients=(1.0, 0.0), **BASE)
+    path = sg.scan_single_index_gfl(lambda v: _base(100, v, chi=100), noise, num_samples=N_SAMPLES,
+                                    target_coefficients=(1.0, 0.0))
     assert path.converged
     a = np.array([s.sigma_perp for s in path.solutions])
     b = np.array([s.sigma_parallel for s in path.solutions])
@@ -76,21 +86,20 @@ def test_spike_grows_with_effective_data_in_mean_field_scaling():
 
 def test_mean_field_solution_is_width_independent_and_standard_scaling_anneals():
     # χ = N with fixed numerators: κ_2 = χ σ̃_a² n²/(N σ̃⁴) and κ = n σ̃_a²/σ̃² do not depend on N.
-    mf = [sg.solve_single_index_gfl(noise_variance=1e3, width=N, chi=N, target_coefficients=(1.0, 0.0), **BASE)
+    mf = [sg.solve_single_index_gfl(_base(N, 1e3, chi=N), num_samples=N_SAMPLES, target_coefficients=(1.0, 0.0))
           for N in (30, 3000)]
     assert mf[0].sigma_parallel == pytest.approx(mf[1].sigma_parallel, rel=1e-10)
     # Standard scaling (χ = 1): annealing the width down from the GP side grows the spike.
-    path = sg.scan_single_index_gfl("width", [1e6, 1e4, 1e3, 300, 100], noise_variance=10.0,
-                                    target_coefficients=(1.0, 0.0), **BASE)
+    path = sg.scan_single_index_gfl(lambda N: _base(N, 10.0), [1e6, 1e4, 1e3, 300, 100],
+                                    num_samples=N_SAMPLES, target_coefficients=(1.0, 0.0))
     b = np.array([s.sigma_parallel for s in path.solutions])
     assert path.converged and b[0] == pytest.approx(1 / 8, rel=1e-4) and np.all(np.diff(b) > 0)
 
 
 def test_perpendicular_concentration_at_large_d():
-    kwargs = dict(num_samples=3000, noise_variance=0.25, width=700, input_dim=150,
-                  readout_variance=8 / 700, input_variance=0.5, target_coefficients=(1.0, -0.3))
-    exact = sg.solve_single_index_gfl(perpendicular="exact", **kwargs)
-    concentrated = sg.solve_single_index_gfl(perpendicular="concentrated", **kwargs)
+    kwargs = dict(num_samples=3000, target_coefficients=(1.0, -0.3))
+    exact = sg.solve_single_index_gfl(R4, perpendicular="exact", **kwargs)
+    concentrated = sg.solve_single_index_gfl(R4, perpendicular="concentrated", **kwargs)
     assert exact.converged and concentrated.converged
     assert concentrated.sigma_parallel == pytest.approx(exact.sigma_parallel, rel=5e-3)
     assert concentrated.discrepancy == pytest.approx(exact.discrepancy, rel=5e-3)
@@ -102,16 +111,17 @@ def test_gaussian_closure_matches_exact_quadrature_in_gfl(noise_variance):
     # 1-D quadrature over q are independent approximations of the same per-neuron problem; p(q) is
     # nearly Gaussian in GFL, so their discrepancies agree to ~1 % (measured ≤ 1 %; they differ by non-Gaussian
     # corrections and by |w_⊥|² = σ_w² (Landau) vs its χ² distribution (here)).
-    r4 = dict(num_samples=3000, width=700, input_dim=150, readout_variance=8 / 700, input_variance=0.5)
-    vga = sg.solve_single_index_gfl(noise_variance=noise_variance, target_coefficients=(1.0, -0.3), **r4)
-    landau = ct.solve_cubic_teacher(noise_variance=noise_variance, epsilon=-0.3, **r4)
+    prior = replace(R4, noise_variance_tilde=noise_variance)
+    vga = sg.solve_single_index_gfl(prior, num_samples=3000, target_coefficients=(1.0, -0.3))
+    landau = ct.solve_cubic_teacher(prior, num_samples=3000, epsilon=-0.3)
     assert vga.converged and landau.converged and landau.phase == "GFL"
     assert vga.discrepancy[0] == pytest.approx(landau.b, rel=0.015)
     assert vga.discrepancy[1] == pytest.approx(landau.c, rel=0.015)
 
 
 def test_free_energy_gradient_in_tau_is_the_discrepancy_equation():
-    sol = sg.solve_single_index_gfl(noise_variance=0.4 * 50, width=50, chi=50, target_coefficients=(1.0, -0.4), **BASE)
+    sol = sg.solve_single_index_gfl(_base(50, 0.4 * 50, chi=50), num_samples=N_SAMPLES,
+                                    target_coefficients=(1.0, -0.4))
     kappa = sol.kernel_strength
     tau = sol.discrepancy * np.array([1.0, math.sqrt(6)])
     y_hat = np.array([1.0, -0.4 * math.sqrt(6)])
@@ -123,13 +133,17 @@ def test_free_energy_gradient_in_tau_is_the_discrepancy_equation():
 
 def test_validation():
     with pytest.raises(ValueError, match="input_dim"):
-        sg.solve_single_index_gfl(num_samples=10, noise_variance=1, width=10, input_dim=1,
-                                  readout_variance=1, input_variance=1)
+        sg.solve_single_index_gfl(replace(BASE, input_dim=1), num_samples=10)
     with pytest.raises(ValueError, match="perpendicular"):
-        sg.solve_single_index_gfl(noise_variance=1, width=10, perpendicular="mean", **BASE)
+        sg.solve_single_index_gfl(BASE, num_samples=N_SAMPLES, perpendicular="mean")
     with pytest.raises(ValueError, match="target_coefficients"):
-        sg.solve_single_index_gfl(noise_variance=1, width=10, target_coefficients=(1.0,), **BASE)
-    with pytest.raises(ValueError, match="control"):
-        sg.scan_single_index_gfl("chi", [1.0], noise_variance=1, width=10, **BASE)
+        sg.solve_single_index_gfl(BASE, num_samples=N_SAMPLES, target_coefficients=(1.0,))
+    with pytest.raises(ValueError, match="NetworkPrior.activation"):
+        sg.solve_single_index_gfl(replace(BASE, activation="tanh"), num_samples=N_SAMPLES)
+    with pytest.raises(ValueError, match="NetworkPrior.widths"):
+        sg.solve_single_index_gfl(replace(BASE, widths=(10, 10), weight_variances=(1.0, 1.0)),
+                                  num_samples=N_SAMPLES)
+    with pytest.raises(ValueError, match="num_samples"):
+        sg.scan_single_index_gfl_in_samples(BASE, [0.0])
     with pytest.raises(ValueError, match="initial_guess"):
-        sg.solve_single_index_gfl(noise_variance=1, width=10, initial_guess=(-1, 1, 0, 0), **BASE)
+        sg.solve_single_index_gfl(BASE, num_samples=N_SAMPLES, initial_guess=(-1, 1, 0, 0))
