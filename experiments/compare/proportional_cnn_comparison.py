@@ -79,7 +79,7 @@ def theory_blocks(prior: NetworkPrior, data: DataSet):
     shape, patch, stride = prior.geometry
     kernel = dict(activation=prior.activation, sigma_w2=prior.weight_variances[0],
                   input_shape=shape, patch_size=patch, stride=stride)
-    scale = prior.gp_readout_variance
+    scale = prior.readout_variance
     train = scale * patch_block_kernels(data.x_train, None, **kernel)
     test_train = scale * patch_block_kernels(data.x_test, data.x_train, **kernel)
     test = scale * patch_block_kernels(data.x_test, None, **kernel)

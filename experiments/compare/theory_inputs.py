@@ -31,6 +31,7 @@ import numpy as np
 
 from experiments.setup.architectures import NetworkPrior, canonical_name, fc_widths, get_entry
 from experiments.setup.data import target_hermite_coefficients
+from langevin.convention import unscaled_noise_variance
 from theory.network_prior import check_two_layer
 
 
@@ -148,8 +149,9 @@ def network_prior(config: dict, meta: dict, input_dim: int) -> NetworkPrior:
 
 def _noise_variance_tilde(convention: dict) -> float:
     """σ̃² from meta.json's convention (σ² χ for runs stored before it was recorded)."""
-    return float(convention.get("noise_variance_tilde",
-                                float(convention["noise_variance"]) * float(convention["chi"])))
+    if "noise_variance_tilde" in convention:
+        return float(convention["noise_variance_tilde"])
+    return unscaled_noise_variance(float(convention["noise_variance"]), float(convention["chi"]))
 
 
 def is_two_layer(config: dict) -> bool:

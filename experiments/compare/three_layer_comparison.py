@@ -59,7 +59,7 @@ def width_path(widths) -> list[float]:
 def solve_both_signs(prior: NetworkPrior, data: DataSet) -> dict:
     """{"gp": GP solution, "theory": s = −1, "theory_notebook_sign": s = +1} (ThreeLayerSolution)."""
     params = dict(input_variance=prior.weight_variances[0], hidden_variance=prior.weight_variances[1],
-                  readout_variance=prior.gp_readout_variance, noise_variance=prior.noise_variance)
+                  readout_variance=prior.readout_variance, noise_variance=prior.noise_variance)
     X, y = data.x_train, data.y_train
     out = {"gp": three_layer_gp(X, y, **params)}
     for name, sign in SIGNS.items():

@@ -35,7 +35,7 @@ from theory.proportional_one_layer import renormalized_prediction, solve_one_lay
 def _prior(**changes):
     values = dict(architecture="cnn", activation="erf", input_dim=64, widths=(),
                   weight_variances=(1.5,), readout_variance_tilde=2.0, bias_variance=0.0,
-                  chi=1.0, noise_variance=0.1, geometry=((8, 8), (4, 4), (4, 4)))
+                  chi=1.0, noise_variance_tilde=0.1, geometry=((8, 8), (4, 4), (4, 4)))
     values.update(changes)
     return NetworkPrior(**values)
 
@@ -76,7 +76,7 @@ def test_blocks_at_q_identity_are_the_registry_cnn_gp():
 def test_one_patch_network_is_the_fc_scalar_theory_on_the_same_run():
     # One patch covering the 64 pixels: f = Σ_c a_c φ(w_c·x), a ~ N(0, σ̃_a²/N_c), w ~ N(0, σ_w²/64):
     # the fc network of width N_c. Its local Q (1x1) and predictions must be the fc scalar solver's.
-    prior = _prior(geometry=((64,), (64,), (64,)), noise_variance=0.05)
+    prior = _prior(geometry=((64,), (64,), (64,)), noise_variance_tilde=0.05)
     data, channels = _digits(), 8
     out = theory_predictions(prior, channels, data)
     K = two_layer_gram(data.x_train, None, "erf", 2.0, sigma_w2=1.5)
@@ -170,7 +170,7 @@ def test_fc_section_has_the_global_rescaling_bound():
     from experiments.compare.proportional_comparison import compare_proportional
 
     data = _digits()
-    prior = _prior(architecture="fc", geometry=None, widths=(16,), noise_variance=0.05)
+    prior = _prior(architecture="fc", geometry=None, widths=(16,), noise_variance_tilde=0.05)
     f = np.zeros((4, 50, len(data.y_test))) + np.random.default_rng(1).standard_normal((4, 50, 1))
     ds = xr.Dataset({"f_test": (("chain", "draw", "test_point"), f)})
     error = compare_proportional(prior, data, ds)["proportional"]["test_error"]

@@ -31,7 +31,7 @@ from theory.three_layer_adaptive import three_layer_gp
 def _prior(**changes):
     values = dict(architecture="fc", activation="erf", input_dim=4, widths=(12, 12),
                   weight_variances=(2.0, 2.0), readout_variance_tilde=1.0, bias_variance=0.0,
-                  chi=1.0, noise_variance=0.05)
+                  chi=1.0, noise_variance_tilde=0.05)
     values.update(changes)
     return NetworkPrior(**values)
 
