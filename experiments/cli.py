@@ -29,29 +29,32 @@ from experiments.setup import config as cfg
 from experiments.runner import execute, resume_run, start_run  # noqa: F401
 
 
-def _resolve_source(source: str | None) -> tuple[str, list[dict]]:
-    """(run name, override mappings) for a preset name or a TOML file."""
+def _resolve_source(source: str | None) -> tuple[str, list[dict], presets.Preset | None]:
+    """(run name, override mappings, preset) for a preset name or a TOML file (preset None:
+    a file is a single run, whatever its name)."""
     if source is None:
-        return "default", [presets.get_preset("default").overrides]
+        default = presets.get_preset("default")
+        return "default", [default.overrides], default
     if source.endswith(".toml") or Path(source).is_file():
-        return Path(source).stem, [cfg.load_toml(source)]
-    return source, [presets.get_preset(source).overrides]
+        return Path(source).stem, [cfg.load_toml(source)], None
+    preset = presets.get_preset(source)
+    return source, [preset.overrides], preset
 
 
 def cmd_run(args) -> int:
-    name, overrides = _resolve_source(args.source)
+    name, overrides, preset = _resolve_source(args.source)
     out = Path(args.out) if args.out else None
     if args.executor:
         args.set = [*(args.set or []), f"launch.executor={args.executor}"]
-    preset = presets.PRESETS.get(name)
+    swept = preset is not None and bool(preset.sweep)
     sweep_point = ([a for k, v in preset.sweep.items() for a in sweep.assignments(k, v[0])]
-                   if preset is not None and preset.sweep else [])
+                   if swept else [])
     config, _ = cfg.resolve(overrides, [*(args.set or []), *sweep_point])
     if config["launch"]["executor"] != "inline":
-        return plan.start(name, preset if sweep_point else None, overrides, args.set or [],
+        return plan.start(name, preset if swept else None, overrides, args.set or [],
                           out or rundir.default_run_dir(name), start_run, config["launch"])
-    if name in presets.PRESETS and presets.PRESETS[name].sweep:
-        return sweep.run_sweep(name, presets.PRESETS[name], args.set or [],
+    if swept:
+        return sweep.run_sweep(name, preset, args.set or [],
                                out or rundir.default_run_dir(name), start_run, execute)
     run_dir, config = start_run(name, overrides, args.set or [], out)
     return execute(run_dir, config, name)

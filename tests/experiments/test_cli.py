@@ -87,3 +87,17 @@ def test_threads_setting_applies_to_the_run_only(tmp_path):
     assert torch.get_num_threads() == before
     config = (tmp_path / "run" / "config.toml").read_text()
     assert "threads = 1" in config
+
+
+def test_a_toml_file_named_like_a_sweep_preset_is_one_run_of_its_own_contents(tmp_path):
+    """The file's stem is the run name only: smoke_sweep.toml is not the smoke_sweep sweep."""
+    source = tmp_path / "smoke_sweep.toml"
+    source.write_text('[sampler]\nnum_chains = 2\nnum_steps = 200\nburn_in = 0\nthin = 10\n'
+                      'checkpoint_every = 200\nprogress = false\n[model]\nwidth = 7\n'
+                      '[data]\nd = 4\nn_train = 16\nn_test = 8\n'
+                      '[diagnostics]\nbias_check = "off"\n')
+    run_dir = tmp_path / "run"
+    assert main(["run", str(source), "--out", str(run_dir)]) == 0
+    config = (run_dir / "config.toml").read_text()
+    assert "width = 7" in config and "num_chains = 2" in config
+    assert not any(p.name.startswith("posterior.") for p in run_dir.iterdir())  # no sweep points
