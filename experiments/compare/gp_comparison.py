@@ -19,11 +19,12 @@ import xarray as xr
 
 from experiments.compare.theory_inputs import TwoLayerTheoryInputs
 from experiments.rundirs.run_draws import chain_draw, mean_with_mcse
-from experiments.setup.architectures import NetworkPrior, get_entry
+from experiments.setup.architectures import get_entry
 from experiments.setup.data import DataSet
 from langevin import diagnostics
 from theory.gaussian_process import gp_posterior
 from theory.hermite import hermite_he
+from theory.network_prior import NetworkPrior
 from theory.single_index_spectrum import predicted_learnabilities, single_index_spectrum
 
 

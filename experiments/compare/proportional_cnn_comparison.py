@@ -45,18 +45,22 @@ Section theory.proportional_cnn of summary.json:
 """
 from __future__ import annotations
 
+from pathlib import Path
 
 import numpy as np
 import xarray as xr
 
 from experiments.compare import proportional_comparison
-from experiments.compare.proportional_comparison import (ODD_ACTIVATIONS, global_rescaling_bound,
-                                                 moment_columns, sampled_test_section)
-from experiments.setup.architectures import PATCH_ARCHITECTURES, NetworkPrior
+from experiments.compare.proportional_comparison import (
+    ODD_ACTIVATIONS, global_rescaling_bound, moment_columns, sampled_test_section,
+)
+from experiments.setup.architectures import PATCH_ARCHITECTURES
 from experiments.setup.data import DataSet
+from experiments.setup.plotting import pyplot
 from langevin import diagnostics
 from theory.conv_kernels import patch_block_kernels
 from theory.gaussian_process import gp_posterior
+from theory.network_prior import NetworkPrior
 from theory.proportional_cnn import cnn_prediction, order_parameters_from_readout, solve_cnn, solve_lcn
 from theory.proportional_one_layer import renormalized_prediction, solve_one_layer
 
@@ -196,10 +200,7 @@ def draw_test_errors(preset: str, key: str, table: list[dict], figures_dir) -> N
     """Test error per network (one column per run): sampled ± 2 MCSE, the network's theory (local
     renormalization for cnn/lcn, Q̄ for fc), the global-rescaling saddle and bound (cnn/lcn) and
     the NNGP."""
-    from pathlib import Path
-
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = [r for r in table if "err_theory" in r]
     if not rows:
         return

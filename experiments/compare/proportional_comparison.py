@@ -35,10 +35,11 @@ from scipy import optimize
 
 from experiments.compare.gp_comparison import mean_and_variance_gap
 from experiments.rundirs.run_draws import chain_draw, mean_with_mcse
-from experiments.setup.architectures import NetworkPrior, get_entry
+from experiments.setup.architectures import get_entry
 from experiments.setup.data import DataSet
 from experiments.setup.plotting import pyplot
 from theory.gaussian_process import gp_posterior
+from theory.network_prior import NetworkPrior
 from theory.proportional_linear_exact import exact_linear_one_layer
 from theory.proportional_one_layer import (one_layer_zero_temperature, renormalized_prediction,
                                            solve_one_layer)
@@ -253,10 +254,7 @@ def draw_variance_vs_temperature(preset: str, key: str, table: list[dict], figur
     """Mean test variance and test error against T = σ² for every (activation, N1) swept over at
     least two temperatures: sampled with 2-MCSE bars, the Q̄ prediction, the NNGP (and the exact
     finite-width linear value)."""
-    from pathlib import Path
-
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     groups: dict = {}
     for r in table:
         if "var_theory" in r and isinstance(r[key], (list, tuple)):

@@ -26,10 +26,10 @@ from experiments.compare.gp_comparison import gp_prediction
 from experiments.compare.proportional_comparison import (ODD_ACTIVATIONS, moment_columns,
                                                  sampled_test_section)
 from experiments.rundirs.run_draws import chain_draw
-from experiments.setup.architectures import NetworkPrior
 from experiments.setup.data import DataSet
 from langevin import diagnostics
 from langevin.models.fc import weight_name
+from theory.network_prior import NetworkPrior
 from theory.proportional_deep import deep_prediction, solve_bkr, solve_deep
 
 

@@ -29,10 +29,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from experiments.setup.architectures import NetworkPrior, canonical_name, fc_widths, get_entry
+from experiments.setup.architectures import canonical_name, fc_widths, get_entry
 from experiments.setup.data import target_hermite_coefficients
 from langevin.convention import unscaled_noise_variance
-from theory.network_prior import check_two_layer
+from theory.network_prior import NetworkPrior, check_two_layer
 
 
 class TwoLayerTheoryInputs(NamedTuple):

@@ -31,9 +31,9 @@ import math
 import numpy as np
 import xarray as xr
 
-from experiments.setup.architectures import NetworkPrior
 from experiments.setup.data import DataSet
 from langevin import diagnostics
+from theory.network_prior import NetworkPrior
 from theory.three_layer_adaptive import scan_three_layer, solve_three_layer, three_layer_gp
 
 HIDDEN_KERNEL = "hidden_kernel"  # langevin.observables.hidden_preactivation_kernel

@@ -20,6 +20,7 @@ The step-size bias check of the plain report is not run for tempered runs.
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -275,7 +276,5 @@ def hysteresis_table(tempered_dir: Path, plain_dirs: list[Path]) -> list[dict]:
 
 
 if __name__ == "__main__":  # python -m experiments.reporting.tempering_report TEMPERED_DIR PLAIN_DIR ...
-    import sys
-
     rows = hysteresis_table(Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]])
     print(format_table([{k: v for k, v in r.items() if k != "run"} for r in rows]))

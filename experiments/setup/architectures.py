@@ -31,7 +31,7 @@ from langevin.models.conv import LocalPatchNetwork, patch_grid
 from langevin.models.fc import FullyConnectedNetwork, bias_name, weight_name
 from theory.conv_kernels import cnn_gp_diag, cnn_gp_gram
 from theory.kernels import deep_fc_diag, deep_fc_gram
-from theory.network_prior import NetworkPrior  # the record the theory side takes
+from theory.network_prior import NetworkPrior
 
 
 class LayerPrior(NamedTuple):
@@ -392,6 +392,6 @@ def owned_keys() -> dict[str, Key]:
     return out
 
 
-__all__ = ["ALIASES", "LayerPrior", "MODELS", "ModelEntry", "NetworkPrior", "PATCH_ARCHITECTURES",
+__all__ = ["ALIASES", "LayerPrior", "MODELS", "ModelEntry", "PATCH_ARCHITECTURES",
            "architecture_names", "canonical_name", "get_entry", "owned_keys",
            "positive_number_or_list"]

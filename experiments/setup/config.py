@@ -25,21 +25,19 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from experiments.setup import architectures
-from experiments.setup import classification_keys, digits_keys, launch_keys, run_mode_keys, step_options
+from experiments.setup import (
+    architectures, classification_keys, digits_keys, launch_keys, run_mode_keys, step_options,
+    tempering_config,
+)
 from experiments.setup.config_keys import NUMBER_OR_LIST, ConfigError, Key, non_negative, one_of, positive
+from langevin.activations import ACTIVATIONS
+from langevin.schemes import INTEGRATORS, SCHEME_OPTIONS
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-from experiments.setup import tempering_config  # replica-exchange keys (their own module)
-from langevin.activations import ACTIVATIONS
-from langevin.schemes import INTEGRATORS, SCHEME_OPTIONS
-
-
-_positive, _non_negative, _one_of = positive, non_negative, one_of
 
 
 def _device(v):
@@ -63,89 +61,91 @@ INTEGRATOR_NAMES = tuple(INTEGRATORS)
 
 SCHEMA: dict[str, dict[str, Key]] = {
     "sampler": {
-        "num_chains": Key(int, 16, _positive, "independent chains, sampled in one batch"),
-        "num_steps": Key(int, 20_000, _positive, "sampling steps after burn-in"),
-        "burn_in": Key(int, 5_000, _non_negative, "steps before recording starts"),
-        "thin": Key(int, 20, _positive, "record observables every `thin` sampling steps"),
-        "step_size": Key(float, 0.002, _positive, "dimensionless step size (see preconditioner)"),
-        "preconditioner": Key(str, "prior", _one_of("prior", "none"),
+        "num_chains": Key(int, 16, positive, "independent chains, sampled in one batch"),
+        "num_steps": Key(int, 20_000, positive, "sampling steps after burn-in"),
+        "burn_in": Key(int, 5_000, non_negative, "steps before recording starts"),
+        "thin": Key(int, 20, positive, "record observables every `thin` sampling steps"),
+        "step_size": Key(float, 0.002, positive, "dimensionless step size (see preconditioner)"),
+        "preconditioner": Key(str, "prior", one_of("prior", "none"),
                               "'prior': eta_l = step_size/gamma_l; 'none': eta_l = step_size"),
-        "integrator": Key(str, "euler_maruyama", _one_of(*INTEGRATOR_NAMES),
+        "integrator": Key(str, "euler_maruyama",
+                          one_of(*INTEGRATOR_NAMES, run_mode_keys.GRADIENT_DESCENT),
                           "euler_maruyama (ULA, O(step) bias), baoab (underdamped, time step "
-                          "sqrt(2 eta_l)), mala (Metropolis-adjusted, unbiased)"),
-        "friction": Key(float, 1.0, _positive,
+                          "sqrt(2 eta_l)), mala (Metropolis-adjusted, unbiased); "
+                          "gradient_descent (T = 0, adaptive step, stops at zero loss)"),
+        "friction": Key(float, 1.0, positive,
                         "baoab only: friction zeta; momentum decay exp(-zeta sqrt(2 eta_l))"),
         "seed": Key(int, 0, _seed, "seed of the sampler's generator (initialization + noise)"),
         "device": Key(str, "cpu", _device),
-        "dtype": Key(str, "float32", _one_of("float32", "float64")),
-        "checkpoint_every": Key(int, 5_000, _positive, "steps between flush + checkpoint"),
+        "dtype": Key(str, "float32", one_of("float32", "float64")),
+        "checkpoint_every": Key(int, 5_000, positive, "steps between flush + checkpoint"),
         "progress": Key(bool, True, None, "show a progress bar"),
-        "threads": Key(int, 0, _non_negative,
+        "threads": Key(int, 0, non_negative,
                        "torch intra-op CPU threads for the run (0: automatic, experiments.setup.threads: "
                        "1 thread below 2e9 forward FLOPs per step, else torch's default)"),
-        **tempering_config.schema_keys(Key, _positive, _non_negative, _one_of, _finite_list),
+        **tempering_config.schema_keys(Key, positive, non_negative, one_of, _finite_list),
     },
     "model": {
-        "architecture": Key(str, "fc", _one_of(*architectures.architecture_names()),
+        "architecture": Key(str, "fc", one_of(*architectures.architecture_names()),
                             "network family (experiments.setup.architectures.MODELS); 'two_layer' "
                             "is an alias of 'fc'"),
-        "width": Key(int, 64, _positive, "hidden width N"),
-        "activation": Key(str, "erf", _one_of(*ACTIVATION_NAMES)),
-        "scaling": Key(str, "standard", _one_of("standard", "mean_field"),
+        "width": Key(int, 64, positive, "hidden width N"),
+        "activation": Key(str, "erf", one_of(*ACTIVATION_NAMES)),
+        "scaling": Key(str, "standard", one_of("standard", "mean_field"),
                        "chi = 1 (standard) or chi = width (mean_field)"),
-        "chi": Key(float, 0.0, _non_negative, "explicit chi; 0 means: from model.scaling"),
+        "chi": Key(float, 0.0, non_negative, "explicit chi; 0 means: from model.scaling"),
     },
     "posterior": {
         "sigma_w2": Key(NUMBER_OR_LIST, 1.0, architectures.positive_number_or_list,
                         "input weights ~ N(0, sigma_w2/d); a list: one sigma_l^2 per hidden "
                         "weight layer (weights ~ N(0, sigma_l^2/fan_in))"),
-        "sigma_a2": Key(float, 1.0, _positive, "readout ~ N(0, sigma_a2/(chi N))"),
-        "noise_variance": Key(float, 0.1, _positive,
+        "sigma_a2": Key(float, 1.0, positive, "readout ~ N(0, sigma_a2/(chi N))"),
+        "noise_variance": Key(float, 0.1, positive,
                               "noise variance sigma~^2; the likelihood variance is sigma~^2/chi"),
     },
     "training": {
-        "temperature": Key(float, 0.0, _non_negative, "Langevin temperature T (0: unset)"),
-        "weight_decay_w": Key(float, 0.0, _non_negative, "weight decay of w (0: unset)"),
-        "weight_decay_a": Key(float, 0.0, _non_negative, "weight decay of a (0: unset)"),
+        "temperature": Key(float, 0.0, non_negative, "Langevin temperature T (0: unset)"),
+        "weight_decay_w": Key(float, 0.0, non_negative, "weight decay of w (0: unset)"),
+        "weight_decay_a": Key(float, 0.0, non_negative, "weight decay of a (0: unset)"),
     },
     "data": {
-        "source": Key(str, "single_index", _one_of("single_index", "npz", "digits",
+        "source": Key(str, "single_index", one_of("single_index", "npz", "digits",
                                                    "sparse_coding"),
                       "single_index teacher, the user's npz file, scikit-learn's 8x8 digits, "
                       "or the sparse-coding model x = Mz + xi"),
         "path": Key(str, "", None, "the .npz file (X, y, optional X_test, y_test)"),
-        "d": Key(int, 16, _positive, "input dimension of the single-index teacher"),
-        "n_train": Key(int, 128, _positive),
-        "n_test": Key(int, 256, _positive),
+        "d": Key(int, 16, positive, "input dimension of the single-index teacher"),
+        "n_train": Key(int, 128, positive),
+        "n_test": Key(int, 256, positive),
         "seed": Key(int, 1, _seed, "seed of the data (separate from the sampler's)"),
         "hermite_coefficients": Key(list, [0.0, 1.0, 0.0, -0.3], _finite_list,
                                     "y = sum_k c_k He_k(w*.x), k = 0, 1, ..."),
-        "label_noise": Key(float, 0.0, _non_negative, "std of Gaussian noise added to y_train"),
-        "target": Key(str, "hermite", _one_of("hermite", "relu_abs"),
+        "label_noise": Key(float, 0.0, non_negative, "std of Gaussian noise added to y_train"),
+        "target": Key(str, "hermite", one_of("hermite", "relu_abs"),
                       "single-index target: 'hermite' (data.hermite_coefficients) or 'relu_abs', "
                       "y = z + epsilon (|z| - sqrt(2/pi)), z = w*.x"),
         "epsilon": Key(float, 0.0, lambda v: None if math.isfinite(v) else "must be finite",
                        "epsilon of data.target = 'relu_abs'"),
     },
     "diagnostics": {
-        "bias_check": Key(str, "auto", _one_of("auto", "on", "off"),
+        "bias_check": Key(str, "auto", one_of("auto", "on", "off"),
                           "report: step-halving estimate of the step-size bias ('auto': when "
                           "cheap, see experiments.reporting.bias)"),
-        "bias_check_steps": Key(int, 0, _non_negative,
+        "bias_check_steps": Key(int, 0, non_negative,
                                 "steps K at step_size (2K at step_size/2); 0: automatic"),
     },
     "observables": {
         "outputs_train": Key(bool, False, None, "record f on the training inputs"),
         "outputs_test": Key(bool, True, None, "record f on the test inputs"),
-        "control_directions": Key(int, 2, _non_negative,
+        "control_directions": Key(int, 2, non_negative,
                                   "random unit directions (orthogonal to w*) for q_control"),
-        "q_every": Key(int, 0, _non_negative, "cadence of q, q_control (0: sampler.thin)"),
-        "probe_points": Key(int, 0, _non_negative,
+        "q_every": Key(int, 0, non_negative, "cadence of q, q_control (0: sampler.thin)"),
+        "probe_points": Key(int, 0, non_negative,
                             "per-layer pre-activation statistics on the first P test points "
                             "(0: off)"),
-        "preactivation_every": Key(int, 0, _non_negative,
+        "preactivation_every": Key(int, 0, non_negative,
                                    "cadence of the pre-activation statistics (0: sampler.thin)"),
-        "kernel_every": Key(int, 0, _non_negative,
+        "kernel_every": Key(int, 0, non_negative,
                             "cadence of the per-layer empirical kernels on the probe points "
                             "(0: off)"),
     },
@@ -380,14 +380,12 @@ _HASHED_WHEN_NOT_DEFAULT = {("model", "architecture"), ("data", "target"), ("dat
 _HASHED_WHEN_NOT_DEFAULT |= {("observables", key) for key in classification_keys.OBSERVABLE_KEYS}
 
 
-# Keys hashed only when they differ from their default (added after runs existed).
-_HASHED_WHEN_SET = {("sampler", k) for k in tempering_config.TEMPERING_KEYS}
+# The replica-exchange keys too are hashed only when they differ from their default.
+_HASHED_WHEN_NOT_DEFAULT |= {("sampler", k) for k in tempering_config.TEMPERING_KEYS}
 
 
 def _hashed(section: str, key: str, config: dict) -> bool:
     if (section, key) in _NOT_HASHED:
-        return False
-    if (section, key) in _HASHED_WHEN_SET and config[section][key] == SCHEMA[section][key].default:
         return False
     source = _DATA_SOURCE_KEYS.get((section, key))
     if source is not None and config["data"]["source"] != source:
@@ -423,10 +421,6 @@ LAUNCH_EXECUTORS = launch_keys.LAUNCH_EXECUTORS
 # likelihood, output scale, gradient descent, annealing; hashed only when not default.
 for _section, _keys in run_mode_keys.KEYS.items():
     SCHEMA[_section].update(_keys)
-SCHEMA["sampler"]["integrator"] = Key(
-    str, "euler_maruyama", _one_of(*INTEGRATOR_NAMES, run_mode_keys.GRADIENT_DESCENT),
-    SCHEMA["sampler"]["integrator"].doc + "; gradient_descent (T = 0, adaptive step, stops at "
-    "zero loss)")
 _HASHED_WHEN_NOT_DEFAULT |= run_mode_keys.HASHED_WHEN_NOT_DEFAULT
 
 # sampler.compile and sampler.matmul_precision (experiments.setup.step_options): they change the

@@ -13,7 +13,7 @@ import xarray as xr
 from experiments import presets
 from experiments.cli import execute, start_run
 from experiments.compare.proportional_comparison import applies, compare_proportional
-from experiments.setup.architectures import NetworkPrior
+from theory.network_prior import NetworkPrior
 from experiments.setup.data import single_index_data
 from theory.kernels import two_layer_gram
 from theory.proportional_one_layer import renormalized_prediction, solve_one_layer

@@ -21,7 +21,8 @@ from experiments.compare.proportional_cnn_comparison import (applies, compare_pr
                                                      table_columns, theory_blocks,
                                                      theory_predictions)
 from experiments.reporting.summary_table import theory_table
-from experiments.setup.architectures import NetworkPrior, get_entry
+from experiments.setup.architectures import get_entry
+from theory.network_prior import NetworkPrior
 from experiments.setup.digits import digits_data
 from langevin import observables as obs
 from langevin.integrators import LangevinState

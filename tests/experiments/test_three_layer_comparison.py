@@ -20,7 +20,7 @@ from experiments.cli import execute, start_run
 from experiments.compare.three_layer_comparison import (applies, compare_three_layer, solve_both_signs,
                                                 table_columns, width_path)
 from experiments.reporting.summary_table import theory_table
-from experiments.setup.architectures import NetworkPrior
+from theory.network_prior import NetworkPrior
 from experiments.setup.data import single_index_data
 from langevin import observables as obs
 from langevin.integrators import LangevinState
