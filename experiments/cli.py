@@ -100,8 +100,9 @@ def cmd_report(args) -> int:
 
 
 def cmd_presets(_args) -> int:
+    width = max(map(len, presets.PRESETS))
     for name, preset in presets.PRESETS.items():
-        print(f"{name:20s} {preset.description}")
+        print(f"{name:{width}s}  {preset.description}")
     return 0
 
 

@@ -40,23 +40,19 @@ def _keys_values(key, value) -> list[tuple[str, object]]:
     return list(zip(key, value))
 
 
-def _assignments(key, value) -> list[str]:
+def assignments(key, value) -> list[str]:
     """The `--set` strings of one sweep point."""
     return [f"{k}={v}" for k, v in _keys_values(key, value)]
 
 
-assignments = _assignments
 
-
-def _subdir_name(key, value) -> str:
+def subdir_name(key, value) -> str:
     return ",".join(f"{k.split('.')[-1]}={v}" for k, v in _keys_values(key, value))
 
 
 def _column(key) -> str:
     return key if isinstance(key, str) else "+".join(key)
 
-
-subdir_name = _subdir_name
 
 
 def create_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
@@ -65,12 +61,12 @@ def create_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
     point's run directory; returns (run_dir, config) per point."""
     (key, values), = preset.sweep.items()
     for value in values:  # every config of the sweep is valid before anything is written
-        cfg.resolve([preset.overrides], [*set_args, *_assignments(key, value)])
+        cfg.resolve([preset.overrides], [*set_args, *assignments(key, value)])
     out = rundir.create_run_dir(Path(out))
     rundir.write_json_atomic(out / SWEEP_FILE, {"preset": name, "key": key, "values": values,
                                                 "set": set_args})
-    return [start_run(name, [preset.overrides], [*set_args, *_assignments(key, value)],
-                      out / _subdir_name(key, value)) for value in values]
+    return [start_run(name, [preset.overrides], [*set_args, *assignments(key, value)],
+                      out / subdir_name(key, value)) for value in values]
 
 
 def run_sweep(name: str, preset: Preset, set_args: list[str], out: Path,
@@ -89,11 +85,11 @@ def ensure_points(sweep_dir: Path, start_run: Callable) -> None:
     spec = rundir.read_json(sweep_dir / SWEEP_FILE)
     preset = get_preset(spec["preset"])
     for value in spec["values"]:
-        run_dir = sweep_dir / _subdir_name(spec["key"], value)
+        run_dir = sweep_dir / subdir_name(spec["key"], value)
         if (run_dir / rundir.CONFIG_FILE).is_file():
             continue
         _clear_leftovers(run_dir)
-        start_run(spec["preset"], [preset.overrides], [*spec["set"], *_assignments(spec["key"], value)],
+        start_run(spec["preset"], [preset.overrides], [*spec["set"], *assignments(spec["key"], value)],
                   run_dir)
 
 
@@ -111,7 +107,7 @@ def resume_sweep(sweep_dir: Path, start_run: Callable, execute: Callable) -> int
     preset = get_preset(spec["preset"])
 
     for value in spec["values"]:
-        run_dir = sweep_dir / _subdir_name(spec["key"], value)
+        run_dir = sweep_dir / subdir_name(spec["key"], value)
         if (run_dir / rundir.CONFIG_FILE).is_file():
             meta = rundir.read_json(run_dir / rundir.META_FILE)
             if meta["status"] == "completed" and (run_dir / rundir.SUMMARY_FILE).is_file():
@@ -121,7 +117,7 @@ def resume_sweep(sweep_dir: Path, start_run: Callable, execute: Callable) -> int
             if run_dir.exists():  # created but killed before its config was written
                 shutil.rmtree(run_dir)
             run_dir, config = start_run(spec["preset"], [preset.overrides],
-                                        [*spec["set"], *_assignments(spec["key"], value)], run_dir)
+                                        [*spec["set"], *assignments(spec["key"], value)], run_dir)
         code = execute(run_dir, config, spec["preset"])
         if code != 0:
             return code
@@ -134,7 +130,7 @@ def write_sweep_report(sweep_dir: Path) -> Path:
     spec = rundir.read_json(sweep_dir / SWEEP_FILE)
     rows = []
     for value in spec["values"]:
-        run_dir = sweep_dir / _subdir_name(spec["key"], value)
+        run_dir = sweep_dir / subdir_name(spec["key"], value)
         if not (run_dir / rundir.SUMMARY_FILE).is_file():
             if not (run_dir / rundir.CONFIG_FILE).is_file():
                 continue

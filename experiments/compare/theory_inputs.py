@@ -70,11 +70,6 @@ class TwoLayerTheoryInputs(NamedTuple):
         return self.prior.input_variance
 
     @property
-    def sigma_a2_tilde(self) -> float:
-        """σ̃_a² of the χ convention."""
-        return self.prior.readout_variance_tilde
-
-    @property
     def gp_sigma_a2(self) -> float:
         """σ̃_a²/χ: the readout numerator of the NNGP kernel."""
         return self.prior.readout_variance

@@ -27,7 +27,6 @@ import sys
 from pathlib import Path
 
 NO_LIMIT_MIN = 60 * 24 * 365  # a local job without launch.time_limit_min
-DEFAULT_ARRAY_PARALLELISM = 256  # submitit's default %limit of a job array
 
 
 class LaunchError(ValueError):

@@ -25,7 +25,7 @@ normalization of the paper's action S_k = P[½(|w_k|² + |v_k|²) − …], `the
 `mode_order_parameters` returns |u_k|², |v_k|² and |u_k|²|v_k|² per neuron; the kernel eigenvalue
 on the target in this normalization is λ = 4P²σ_a²⟨|u_k|²|v_k|²⟩ [DERIVED, exact for any finite
 network: `theory.modular_addition.target_eigenvalue`; 4σ_a² at the prior], compared with the
-theory's λ and a by `compare_with_theory`.
+theory's λ and a by `experiments.modular_addition_comparison`.
 
 Sampled: `langevin.models.modular_quadratic` (the P-output quadratic model with the paper's
 non-linear weight decay Γ = Σ_k (Pγ/6)((w_k w_{−k})³ + (v_k v_{−k})³)) and the σ² sweep
@@ -38,12 +38,10 @@ from typing import NamedTuple
 
 import numpy as np
 
-from theory.modular_addition import solve_modular_addition, target_eigenvalue
 
 __all__ = [
     "ModularAdditionData",
     "all_pairs",
-    "compare_with_theory",
     "gp_discrepancy",
     "modular_addition_data",
     "modular_addition_inputs",
@@ -137,22 +135,3 @@ def mode_order_parameters(input_weights, modulus) -> dict:
     v = np.fft.fft(W[..., P:], axis=-1)[..., 1:] / P
     u2, v2 = np.abs(u) ** 2, np.abs(v) ** 2
     return {"u_squared": u2, "v_squared": v2, "product": u2 * v2}
-
-
-def compare_with_theory(mean_outputs, targets, input_weights, *, modulus, width, readout_variance,
-                        noise_variance, weight_decay) -> dict:
-    """Sampled a and λ = 4P²σ_a²⟨|u_k|²|v_k|²⟩ (averaged over k, neurons and the leading sample axes;
-    the theory's normalization, `target_eigenvalue`) beside `theory.modular_addition.solve_modular_addition`
-    and the NNGP values a_GP and 4σ_a² (physical σ_a², σ²)."""
-    theory = solve_modular_addition(noise_variance, modulus, width, readout_variance, weight_decay)
-    modes = mode_order_parameters(input_weights, modulus)
-    return {
-        "discrepancy": {"sampled": sampled_discrepancy(mean_outputs, targets), "theory": theory.a,
-                        "gp": gp_discrepancy(noise_variance, readout_variance)},
-        "eigenvalue": {"sampled": float(target_eigenvalue(np.mean(modes["product"]), modulus, readout_variance)),
-                       "theory": theory.eigenvalue, "gp": 4.0 * float(readout_variance)},
-        "phase": theory.phase, "u": theory.u,
-        "solver": {"converged": theory.converged, "residual": theory.residual},
-        "prior_mode_variance": 1.0 / _modulus(modulus),
-        "note": theory.message,
-    }

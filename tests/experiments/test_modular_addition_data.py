@@ -65,16 +65,3 @@ def test_train_split_and_validation():
         mad.modular_addition_data(1)
     with pytest.raises(ValueError, match="data.n_train"):
         mad.modular_addition_data(5, n_train=26)
-
-
-def test_compare_with_theory_reports_both_sides():
-    P, N = 11, 40
-    data = mad.modular_addition_data(P)
-    W = np.random.default_rng(1).normal(size=(N, 2 * P))
-    out = mad.compare_with_theory(0.5 * data.y_train, data.y_train, W, modulus=P, width=N, readout_variance=1e-4,
-                                  noise_variance=0.2, weight_decay=1e-4)
-    assert out["discrepancy"]["sampled"] == pytest.approx(-0.5, abs=1e-14)
-    assert out["solver"]["converged"] and -1.0 <= out["discrepancy"]["theory"] <= 0.0
-    modes = mad.mode_order_parameters(W, P)
-    assert out["eigenvalue"]["sampled"] == pytest.approx(4 * P * P * 1e-4 * modes["product"].mean(), rel=1e-13)
-    assert out["eigenvalue"]["gp"] == pytest.approx(4e-4)

@@ -45,13 +45,13 @@ def test_talk_sizes_and_sweep():
     assert rl.talk_sizes(0.125, 2) == (94, 12, 24)
     points = presets.get_preset("relu_learnability").sweep[rl.SWEEP_KEYS]
     assert len(points) == 9 and (375, 48, 192) in points
-    assert sweep._subdir_name(rl.SWEEP_KEYS, (94, 12, 24)) == "width=94,d=12,n_train=24"
-    assert sweep._assignments(list(rl.SWEEP_KEYS), [94, 12, 24]) == ["model.width=94", "data.d=12",
+    assert sweep.subdir_name(rl.SWEEP_KEYS, (94, 12, 24)) == "width=94,d=12,n_train=24"
+    assert sweep.assignments(list(rl.SWEEP_KEYS), [94, 12, 24]) == ["model.width=94", "data.d=12",
                                                                       "data.n_train=24"]
     with pytest.raises(ValueError, match="3 entries"):
-        sweep._assignments(rl.SWEEP_KEYS, (94, 12))
+        sweep.assignments(rl.SWEEP_KEYS, (94, 12))
     for point in points:                                     # every point of the preset is a valid config
-        cfg.resolve([presets.get_preset("relu_learnability").overrides], sweep._assignments(rl.SWEEP_KEYS, point))
+        cfg.resolve([presets.get_preset("relu_learnability").overrides], sweep.assignments(rl.SWEEP_KEYS, point))
 
 
 def _inputs(width, d, n, chi=None):
