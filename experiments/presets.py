@@ -86,7 +86,7 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 
-# The seed talk's ReLU learnability ratios (experiments.compare.relu_learnability): mean-field ReLU network on
+# The ReLU learnability ratios of Ringel et al. 2025 (experiments.compare.relu_learnability): mean-field ReLU network on
 # y = z + ε(|z| − √(2/π)), N = 750β, d = 96β, n ∈ {2d, 3d, 4d}, swept jointly over (N, d, n).
 _RELU_LEARNABILITY = {
     "model": {"activation": "relu", "scaling": "mean_field"},
@@ -253,7 +253,7 @@ PRESETS["adaptive_three_layer"] = Preset(
      "observables": {"hidden_kernel": True}},
 )
 
-# Classification at T = 0 (seed 001, experiments.reporting.phase_diagram): 2-hidden-layer relu nets on
+# Classification at T = 0 (Geiger, Petrini & Wyart, Phys. Rep. 2021, experiments.reporting.phase_diagram): 2-hidden-layer relu nets on
 # binary digits (odd/even, PCA 10, 100 training points) trained by adaptive-step gradient
 # descent on the quadratic hinge, f = α[f̃(θ) − f̃(θ⁰)], over the (h, α̃ = √h α) plane; each
 # chain is one net (16 initializations per point). The stop tolerance is scaled by α⁻² so
@@ -274,7 +274,7 @@ PRESETS["phase_diagram"] = Preset(
     sweep={phase_diagram.SWEEP_KEY: phase_diagram.sweep_points()},
 )
 
-# The law of data separation (seed 000, experiments.reporting.data_separation): 6 hidden tanh/relu/linear
+# The law of data separation (He & Su 2023; Shi, Pan & Dokmanić 2025, experiments.reporting.data_separation): 6 hidden tanh/relu/linear
 # layers of width 24 on binary PCA-16 digits (200 training points), logistic likelihood,
 # Langevin with a plain learning rate (0.002) for 2000 steps from the prior at T = 1e-4 and 1e-2.
 PRESETS["data_separation"] = Preset(
@@ -293,7 +293,7 @@ PRESETS["data_separation"] = Preset(
     sweep={data_separation.SWEEP_KEY: data_separation.sweep_points()},
 )
 
-# Feature purification (seed 002, experiments.reporting.sparse_coding_training): symmetric-ReLU two-layer
+# Feature purification (Allen-Zhu & Li, experiments.reporting.sparse_coding_training): symmetric-ReLU two-layer
 # net (width 64) on the sparse-coding model (d = 32, ‖z‖₀ = 6, 256 training points), T = 0
 # gradient descent on the logistic loss at a fixed step (step multiplier capped at 1, halved
 # on an increase; the adaptive growth fits the training set within ~100 steps), 16

@@ -13,7 +13,7 @@ Per-neuron mean-field action (theory.md §3.1, first-order expansion of K_W arou
     Q = σ_a² K_Σ,  K_Σ = ⟨φ_w φ_wᵀ⟩,  t̄ = (Q + σ²I)⁻¹ y.
 
 In MF variables the first bracket term carries an extra χ relative to the second (the "log-det"
-term), which the grokking paper and the seed drop (`logdet_term=False`); it is kept by default.
+term), which the grokking paper and Ringel et al. 2025 drop (`logdet_term=False`); it is kept by default.
 
 VGA closure: p(w) = N(0, Σ); stationarity of ⟨S⟩_Σ − ½ log det Σ at fixed (t̄, Q) gives
 

@@ -1,9 +1,10 @@
 """The "scaling approach" to feature learning of a single-index target: a variational comparison of
-feature-learning patterns at the level of scale analysis (seed talk, extra slide "Further evidence
-for complexity change", curve "Scaling"; Rubin, Davidovich, Ringel, *Mitigating the curse of detail:
-scaling arguments for feature learning and sample complexity*, arXiv 2512.04165 — its equations
-were not available here; what follows is derived from the talk and theory.md §3.1–3.3 and is
-stated as such).
+feature-learning patterns at the level of scale analysis (Ringel et al. 2025, arXiv:2502.18553,
+"Further evidence for complexity change", curve "Scaling"; Rubin, Davidovich, Ringel, *Mitigating
+the curse of detail: scaling arguments for feature learning and sample complexity*, arXiv 2512.04165
+— its equations were not available here; what follows is derived from Ringel et al. 2025 and the
+adaptive-kernel equations of `theory.adaptive_kernel` and `theory.single_index_gfl`, and is stated
+as such).
 
 Setting (as `theory.single_index_gfl`): x ~ N(0, I_d), z* = w*·x, |w*| = 1, target
 y = Σ_k y_k He_k(z*) on the degrees kept (ŷ_k = √k! y_k on the normalized Ĥe_k); two-layer network

@@ -1,5 +1,5 @@
 """Gaussian feature learning (VGA) for a single-index target: the symmetric reduction
-Σ = a P_⊥ + b w* w*ᵀ of the adaptive-kernel equations (theory.md §3.3; seed slide "Exploiting
+Σ = a P_⊥ + b w* w*ᵀ of the adaptive-kernel equations (Ringel et al. 2025, arXiv:2502.18553, "Exploiting
 symmetries"; equations [DERIVED] here).
 
 Setting: x ~ N(0, I_d) (continuum / equivalent-kernel limit, Σ_μ → n∫dμ_x), |w*| = 1, z* = w*·x,
@@ -17,7 +17,7 @@ theory.md §3.1 dropped, exact for χ → ∞ and irrelevant for N → ∞ at fi
     J = E[(τ̂·v)²],  κ_2 = σ_a² n²/(N σ⁴) = u d,
 
 where E is over w ~ N(0, Σ): q ~ N(0, b) and |w_⊥|² = a·χ²_{d−1} (perpendicular='exact', Gauss–
-Laguerre) or |w_⊥|² = (d−1)a (perpendicular='concentrated', the seed/paper approximation).
+Laguerre) or |w_⊥|² = (d−1)a (perpendicular='concentrated', the approximation of Ringel et al. 2025).
 Stationarity [DERIVED], using ∂_b E_q[f] = E[q f'(q)]/(2b), q ∂_q v_k = k v_k (1 − 2q²/g),
 ∂_{|w⊥|²} v_k = −k v_k/g:
 

@@ -1,4 +1,4 @@
-"""Staircase sample complexity (seed talk, "Example: staircase learning"): how the number of
+"""Staircase sample complexity (Ringel et al. 2025, arXiv:2502.18553, "Example: staircase learning"): how the number of
 samples P needed to learn 90 % of the cubic part of y = w*·x + ε(w*·x)³ grows with d, for the
 NNGP (GP limit) and for the mean-field network whose kernel adapts to w*.
 
