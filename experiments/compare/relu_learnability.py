@@ -16,7 +16,7 @@ sampled (posterior mean f̄ on the training inputs X, per draw, with its MCSE) b
 - "gp": the NNGP posterior mean (physical σ_a² = σ̃_a²/χ, σ² = σ̃²/χ) on the same X.
 The same ratios on the test inputs (sampled, adaptive, gp) are reported as `test`.
 
-Parameters Ringel et al. 2025 do not state (theory.md §3.3: "ε, σ², lr [UNVERIFIED]") are chosen here:
+Parameters Ringel et al. 2025 do not state (ε, σ² and the learning rate) are chosen here:
 ε = 1, σ_w² = 1, σ̃_a² = 1, σ̃² = 2, fixed in β (so the physical σ² = σ̃²/N ∝ 1/β): the GP
 learnability of He_1 is then β-independent (nσ_a²/(σ²d) fixed) and that of He_2 falls like 1/d,
 while the feature-learning gain grows with β (u = n²σ_a²/(σ⁴dN) ∝ β): the adaptive and scaling

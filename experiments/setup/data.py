@@ -1,6 +1,6 @@
 """Data sets of a run: the single-index Hermite teacher, or the user's .npz file.
 
-Single-index teacher (theory.md §2.3, §4.1): x ~ N(0, I_d),
+Single-index teacher (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1 and App. A): x ~ N(0, I_d),
     y(x) = Σ_k c_k He_k(w*·x),   |w*| = 1,
 with He_k the probabilists' Hermite polynomials (He_1 = z, He_3 = z³ − 3z). The
 grokking model is c = (0, 1, 0, ε). `data.target = "relu_abs"` instead gives the ReLU teacher
