@@ -1,6 +1,6 @@
 """Peers and pieces of the two-layer step for `step_throughput.py`.
 
-The posterior of every variant (the project's convention, design.md):
+The posterior of every variant (the project's convention, docs/conventions.md):
 
     U(θ) = ½ Σ_μ (f(x_μ) − y_μ)² + Σ_l γ_l/2 |θ_l|²,   f(x) = Σ_i a_i erf(w_i·x),
     target exp(−U/T),  γ_l = T/σ_l²  (σ_w² = 1/d, σ_a² = 1/N),

@@ -1,5 +1,5 @@
 """The sampled modular-addition network against `theory.modular_addition` and the NNGP (Rubin,
-Seroussi, Ringel, ICLR 2024, §3.2 and App. B; theory.md §4.2): a sweep over the noise variance σ²
+Seroussi, Ringel, ICLR 2024, §3.2 and App. B): a sweep over the noise variance σ²
 across the theory's onset σ²_I at a CPU-sized modulus P.
 
     python -m experiments.modular_addition_comparison --out DIR [--set key=value ...]

@@ -86,7 +86,7 @@ PRESETS: dict[str, Preset] = {
     ),
 }
 
-# The seed talk's ReLU learnability ratios (experiments.compare.relu_learnability): mean-field ReLU network on
+# The ReLU learnability ratios of Ringel et al. 2025 (experiments.compare.relu_learnability): mean-field ReLU network on
 # y = z + ε(|z| − √(2/π)), N = 750β, d = 96β, n ∈ {2d, 3d, 4d}, swept jointly over (N, d, n).
 _RELU_LEARNABILITY = {
     "model": {"activation": "relu", "scaling": "mean_field"},
@@ -153,7 +153,7 @@ PRESETS["smoke_sweep"] = Preset(
     sweep={"posterior.noise_variance": [0.1, 0.2]},
 )
 
-# The proportional regime (theory.md §5.2, experiments.compare.proportional_comparison): one hidden
+# The proportional regime (Pacelli et al., Nat. Mach. Intell. 2023, experiments.compare.proportional_comparison): one hidden
 # layer, standard scaling, α = P/N1 = 1 fixed while N1 = P grows, linear and erf, on
 # y = 4 He_1(w*·x) (labels far above the NNGP prior's norm: Q̄ ≈ 2.2 for the linear net at
 # N1 = 20, theory average test variance about twice the NNGP's). Step 0.005: its ULA bias on
@@ -174,7 +174,7 @@ PRESETS["proportional_fc"] = Preset(
             for width in PROPORTIONAL_FC_WIDTHS]},
 )
 
-# Deep fc in the proportional regime (theory.md §5.3, experiments.compare.proportional_deep_comparison):
+# Deep fc in the proportional regime (Pacelli et al., Nat. Mach. Intell. 2023, experiments.compare.proportional_deep_comparison):
 # L = 2 hidden layers of equal width N1 = N2 = P (α = 1), linear (nested form = BKR) and erf,
 # same data and step as proportional_fc.
 PRESETS["proportional_deep"] = Preset(
@@ -187,7 +187,7 @@ PRESETS["proportional_deep"] = Preset(
             for width in (10, 20)]},
 )
 
-# Local kernel renormalization of a shallow CNN (theory.md §5.5,
+# Local kernel renormalization of a shallow CNN (Aiudi et al., arXiv 2307.11807,
 # experiments.compare.proportional_cnn_comparison): the CNN, the LCN (no weight sharing) and an fc net
 # with the same readout fan-in (N = M·N_c = 64) on the digits 3 vs 8 (8x8 images, global
 # standardization), P = 128 training images, N_c = 16 channels (the default), M = 4
@@ -232,7 +232,7 @@ PRESETS["proportional_fc"] = PRESETS["proportional_fc"]._replace(
               for activation in ("linear", "erf") for temperature in PROPORTIONAL_FC_TEMPERATURES]},
 )
 
-# The three-layer teacher-student setting of theory.md §3.5 at CPU scale
+# The three-layer teacher-student setting of Seroussi, Naveh & Ringel 2023 (`AdaptiveGPs` notebook) at CPU scale
 # (experiments.compare.three_layer_comparison): an erf net with two hidden layers C1 = C2 = 16 on the
 # single-index teacher He1 − 0.3 He3 (d = 8, n = 32), the notebook's σ_1² = σ_2² = 2, σ̃_a² = 1
 # (a ~ N(0, 1/16)), σ² = T = 0.05. Sampled Σ along / across w* and the K1 spectrum (observable
@@ -253,7 +253,7 @@ PRESETS["adaptive_three_layer"] = Preset(
      "observables": {"hidden_kernel": True}},
 )
 
-# Classification at T = 0 (seed 001, experiments.reporting.phase_diagram): 2-hidden-layer relu nets on
+# Classification at T = 0 (Geiger, Petrini & Wyart, Phys. Rep. 2021, experiments.reporting.phase_diagram): 2-hidden-layer relu nets on
 # binary digits (odd/even, PCA 10, 100 training points) trained by adaptive-step gradient
 # descent on the quadratic hinge, f = α[f̃(θ) − f̃(θ⁰)], over the (h, α̃ = √h α) plane; each
 # chain is one net (16 initializations per point). The stop tolerance is scaled by α⁻² so
@@ -274,7 +274,7 @@ PRESETS["phase_diagram"] = Preset(
     sweep={phase_diagram.SWEEP_KEY: phase_diagram.sweep_points()},
 )
 
-# The law of data separation (seed 000, experiments.reporting.data_separation): 6 hidden tanh/relu/linear
+# The law of data separation (He & Su 2023; Shi, Pan & Dokmanić 2025, experiments.reporting.data_separation): 6 hidden tanh/relu/linear
 # layers of width 24 on binary PCA-16 digits (200 training points), logistic likelihood,
 # Langevin with a plain learning rate (0.002) for 2000 steps from the prior at T = 1e-4 and 1e-2.
 PRESETS["data_separation"] = Preset(
@@ -293,7 +293,7 @@ PRESETS["data_separation"] = Preset(
     sweep={data_separation.SWEEP_KEY: data_separation.sweep_points()},
 )
 
-# Feature purification (seed 002, experiments.reporting.sparse_coding_training): symmetric-ReLU two-layer
+# Feature purification (Allen-Zhu & Li, experiments.reporting.sparse_coding_training): symmetric-ReLU two-layer
 # net (width 64) on the sparse-coding model (d = 32, ‖z‖₀ = 6, 256 training points), T = 0
 # gradient descent on the logistic loss at a fixed step (step multiplier capped at 1, halved
 # on an increase; the adaptive growth fits the training set within ~100 steps), 16

@@ -53,7 +53,7 @@ def _relu_derivative(h: Tensor) -> Tensor:
     return (h > 0).to(h.dtype)
 
 
-# Symmetric ReLU (seed 002, Allen-Zhu & Li): φ(h) = ReLU(h − β) − ReLU(−h − β), the soft
+# Symmetric ReLU (Allen-Zhu & Li, arXiv:2005.10190): φ(h) = ReLU(h − β) − ReLU(−h − β), the soft
 # threshold sign(h) max(|h| − β, 0), at the fixed threshold β = SYMMETRIC_RELU_THRESHOLD
 # (β = 0 would make it the identity); φ'(h) = 1[|h| > β] (0 at the kinks).
 SYMMETRIC_RELU_THRESHOLD = 1.0

@@ -3,19 +3,19 @@
 Labels are taken as the data give them (±1 for binary classification); margins are y·f.
 Shapes: chains on the leading axis of every returned tensor, (C, ...).
 
-- `ntk_observable`: the empirical NTK Θ_c on a probe set (langevin.ntk; seed 001
-  Geiger, Petrini, Wyart, Eq. (5)) and its relative change from the initialization,
-  r_c = ‖Θ_c(t) − Θ_c(0)‖_F / ‖Θ_c(0)‖_F (seed 001, Fig. 4: the lazy/feature cross-over
+- `ntk_observable`: the empirical NTK Θ_c on a probe set (langevin.ntk;
+  Geiger, Petrini & Wyart, Phys. Rep. 2021, Eq. (5)) and its relative change from the initialization,
+  r_c = ‖Θ_c(t) − Θ_c(0)‖_F / ‖Θ_c(0)‖_F (Geiger, Petrini & Wyart, Fig. 4: the lazy/feature cross-over
   is r = 1). Θ_c(0) is the kernel at the run's initial state (step 0, before burn-in),
   evaluated once and kept in the checkpoint (`Observable.initial`).
-- `margin_violations`: N_Δ = #{μ : y_μ f_c(x_μ) < 1} on the training set (seed 001, §3:
+- `margin_violations`: N_Δ = #{μ : y_μ f_c(x_μ) < 1} on the training set (Geiger, Petrini & Wyart, §3:
   the number of training points with Δ_μ = 1 − y_μ f_μ > 0, the active terms of the hinge
   loss; N_Δ = 0 is the zero-training-loss side of the jamming line).
 - `layer_separation`: D_ℓ = Tr(Σ_w Σ_b⁺) of the representation of every layer on the
-  training set (langevin.separation; seed 000, Dokmanić, the law of data separation), ℓ = 0
+  training set (langevin.separation; the law of data separation of He & Su, PNAS 2023), ℓ = 0
   the inputs x, ℓ = 1..L the post-activations φ(h^ℓ) of the hidden layers.
 - `dictionary_alignment`: overlaps of the first-layer neurons with the atoms of an
-  orthonormal dictionary and the seed's good-neuron sets (seed 002, Allen-Zhu & Li; the
+  orthonormal dictionary and the good-neuron sets of Allen-Zhu & Li (arXiv:2005.10190; the
   NumPy reference is experiments.setup.sparse_coding_data.good_neurons).
 
 None of them depends on the likelihood, the temperature or the scaling χ: they are
@@ -93,8 +93,8 @@ def normalized_overlaps(weights: Tensor, dictionary: Tensor) -> Tensor:
 
 def good_neuron_sets(overlaps: Tensor, label_weights: Tensor, c1: float, c2: float
                      ) -> tuple[Tensor, Tensor, Tensor]:
-    """The seed-002 sets on the normalized overlaps Ō (..., N, d), with the scale
-    σ₃ = 1/√d (the RMS of Ō over the atoms, Σ_j Ō_ij² = 1), i.e. the seed's rule with
+    """The Allen-Zhu & Li good-neuron sets on the normalized overlaps Ō (..., N, d), with the scale
+    σ₃ = 1/√d (the RMS of Ō over the atoms, Σ_j Ō_ij² = 1), i.e. their rule with
     σ₃^{(t)} = |w_i^{(t)}|/√d, a time-dependent scale of every neuron (at a prior draw
     w_i ~ N(0, σ₁² I), Ō_ij² has mean 1/d):
 
@@ -131,7 +131,7 @@ def dictionary_alignment(dictionary: Tensor, label_weights: Tensor, c1: float, c
         potentially_good_count (atom,)      |S_j,pot|
         good_neurons        ()              neurons surely good for some atom
 
-    (`good_neuron_sets`; seed 002, "Good Property Sets")."""
+    (`good_neuron_sets`; Allen-Zhu & Li, "Good Property Sets")."""
     if dictionary.ndim != 2 or dictionary.shape[0] != dictionary.shape[1]:
         raise ValueError(f"dictionary must be a square (d, d) matrix, got "
                          f"{tuple(dictionary.shape)}")

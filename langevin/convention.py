@@ -1,6 +1,6 @@
 """Exact converters between the Bayesian and the training statement of a posterior.
 
-The one convention of the package (design.md, theory.md §0.1):
+The one convention of the package (docs/conventions.md):
 
     U(θ) = L(θ) + Σ_l (γ_l/2)|θ_l|²,   L = ½ Σ_μ (f(x_μ) − y_μ)²   ("half_sse"),
     dθ = −∇U dt + √(2T) dW,   stationary law p(θ) ∝ exp(−U(θ)/T).
@@ -17,7 +17,7 @@ Reading exp(−U/T) as prior × likelihood:
 The sampler always uses L = ½ SSE. The "sse" option exists only to translate runs
 stated in the other convention (e.g. AdaptiveGPs: T = 2σ², wd = ½T·fan_in).
 
-Mean-field factor χ (design.md): readout prior variance σ̃_a²/(χN) and noise variance
+Mean-field factor χ (docs/conventions.md): readout prior variance σ̃_a²/(χN) and noise variance
 σ̃²/χ; χ = 1 is standard scaling, χ = N mean-field scaling.
 """
 from __future__ import annotations
@@ -112,7 +112,7 @@ def two_layer_prior_variances(
 ) -> dict[str, float]:
     """Per-weight prior variances of f(x) = Σ_c a_c φ(w_c·x).
 
-    w_c ~ N(0, σ_w²/d · I_d) and a_c ~ N(0, σ̃_a²/(χ N)) (theory.md §0 table).
+    w_c ~ N(0, σ_w²/d · I_d) and a_c ~ N(0, σ̃_a²/(χ N)) (docs/conventions.md table).
     """
     if int(input_dim) < 1:
         raise ValueError(f"input_dim must be a positive integer, got {input_dim!r}")
@@ -143,7 +143,7 @@ def chi_for_scaling(scaling: str, width: int) -> float:
     raise ValueError(f"scaling must be 'standard' or 'mean_field', got {scaling!r}")
 
 
-# Prior rule of one layer (design.md): the variance of one weight is
+# Prior rule of one layer (docs/conventions.md): the variance of one weight is
 #   "weight":  σ_l²/fan_in            (hidden and input layers)
 #   "readout": σ̃_a²/(χ · fan_in)      (the last layer; χ = 1 standard, χ = N mean field)
 #   "bias":    σ_b²                   (no fan-in)

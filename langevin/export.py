@@ -1,6 +1,6 @@
 """Open a run's ``samples.zarr`` and hand its draws to ArviZ, whichever ArviZ is installed.
 
-ArviZ changed its container at 1.0 (peers.md, "Packaging facts"):
+ArviZ changed its container at 1.0 (its 1.0 release: xarray DataTree instead of InferenceData):
 
 - ArviZ < 1.0 (the newest on Python 3.11 is 0.23.x): ``arviz.InferenceData``, one
   ``xarray.Dataset`` per group;

@@ -14,7 +14,7 @@ Step of chain c, with per-layer base step sizes η_l (the preconditioner of
 
 (growth ≥ 1, 0 < shrink < 1, s_c starts at 1; defaults 1.1, 0.5 and 10⁶, the cap keeping
 s_c finite on a flat stretch of U). This is the "gradient descent with
-adaptive learning rate" that Geiger, Petrini, Wyart (seed 001, Fig. 4; Geiger et al.
+adaptive learning rate" that Geiger, Petrini & Wyart (Phys. Rep. 2021, Fig. 4; Geiger et al.
 2020, arXiv:1906.08034) use to follow gradient flow over many decades of the output
 scale: the step grows geometrically while the descent is smooth and is cut back when it
 overshoots, so the trajectory stays close to the flow without a tuned learning rate.
@@ -23,7 +23,7 @@ Stopping rule, per chain: a chain stops (and is frozen: θ_c, s_c no longer chan
 its training loss L_c ≤ loss_tolerance (`reached` True), or when it has stalled: its step
 multiplier fell below min_multiplier (default 10⁻¹⁰), i.e. no step along −∇U lowers U at
 the working precision (`reached` False). With loss_tolerance = 0 and a hinge loss this is
-the jamming criterion of seed 001: L_c = 0 exactly iff every margin y_μ f_μ ≥ 1 (no
+the jamming criterion of Geiger, Petrini & Wyart: L_c = 0 exactly iff every margin y_μ f_μ ≥ 1 (no
 unsatisfied constraint, N_Δ = 0). For the logistic loss, which never vanishes, a positive
 tolerance states when training ends; so for the quadratic hinge, whose gradient flow
 approaches the margins y f = 1 only exponentially (L → 0 without reaching it). The linear

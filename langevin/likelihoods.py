@@ -14,7 +14,7 @@ means at a temperature T depends on the loss:
       L = ½ Σ_μ (f_μ − y_μ)².
   exp(−L/T) = Π_μ N(y_μ; f_μ, T) up to a constant: a Gaussian observation model with
   noise variance σ² = T (it would be T/2 with a plain sum of squares).
-- ``logistic`` (Bernoulli with labels y = ±1; the cross-entropy of seed 002, Allen-Zhu & Li
+- ``logistic`` (Bernoulli with labels y = ±1; the cross-entropy of Allen-Zhu & Li,
   arXiv:2005.10190 Eq. (3), and of Geiger et al. Eq. (4)):
       L = Σ_μ log(1 + e^{−y_μ f_μ}) = Σ_μ softplus(−y_μ f_μ),   ∂L/∂f_μ = −y_μ s(−y_μ f_μ),
   s the logistic sigmoid. exp(−L/T) = Π_μ s(y_μ f_μ)^{1/T}. At T = 1 this is exactly the
@@ -25,20 +25,20 @@ means at a temperature T depends on the loss:
   variance T/γ_l still set by γ_l. It is NOT a Bernoulli model with rescaled logits:
   s(f)^β + s(−f)^β ≠ 1 for β ≠ 1, so exp(−ℓ/T) is not a normalized label distribution.
   T → 0 at fixed γ_l is gradient flow on L + Σ_l (γ_l/2)|θ_l|² (MAP / training).
-- ``hinge`` (linear hinge, γ = 1 of Geiger, Petrini, Wyart, seed 001, Eq. (4)):
+- ``hinge`` (linear hinge, γ = 1 of Geiger, Petrini & Wyart, Phys. Rep. 2021, Eq. (4)):
       L = Σ_μ max(0, Δ_μ),   Δ_μ = 1 − y_μ f_μ,   ∂L/∂f_μ = −y_μ 1[Δ_μ > 0]
   (the subgradient at the kink Δ_μ = 0 is taken as 0, as torch.relu's).
-- ``quadratic_hinge`` (γ = 2 of the same Eq. (4); the loss the seed's jamming analysis
+- ``quadratic_hinge`` (γ = 2 of the same Eq. (4); the loss their jamming analysis
   uses: "U corresponds to a quadratic hinge loss", a harmonic contact potential):
       L = ½ Σ_μ max(0, Δ_μ)²,   ∂L/∂f_μ = −y_μ max(0, Δ_μ).
-  The seed writes (1/P) Σ_μ max(0, Δ_μ)²; the factor 2/P is a rescaling of T.
+  Geiger, Petrini & Wyart write (1/P) Σ_μ max(0, Δ_μ)²; the factor 2/P is a rescaling of T.
   For both hinges exp(−L/T) is not a normalized likelihood of any label model at any T: the
   stationary law is a Gibbs (pseudo-)posterior, T the weight of the loss against the prior.
   L = 0 exactly when every margin constraint y_μ f_μ ≥ 1 is met (the satisfiability /
-  jamming criterion of seed 001); T → 0 is gradient descent on the hinge loss.
+  jamming criterion of Geiger, Petrini & Wyart); T → 0 is gradient descent on the hinge loss.
 
-Seed 001 also divides its loss by P (the number of training points); here L is a sum over
-points, as the Gaussian one, so its temperature T corresponds to the seed's T/P.
+Geiger, Petrini & Wyart also divide their loss by P (the number of training points); here L is a
+sum over points, as the Gaussian one, so its temperature T corresponds to their T/P.
 
 `loss_and_parameter_gradient` back-propagates ∂L/∂f through any batched `predict(theta,
 x)`: one torch.autograd.grad of Σ_c L_c gives every chain's own gradient, because chains
@@ -149,7 +149,7 @@ def loss_and_parameter_gradient(
 
 def unsatisfied_constraints(f: Tensor, y: Tensor) -> Tensor:
     """N_Δ per chain: the number of training points with margin y_μ f_μ < 1, i.e. Δ_μ > 0
-    (seed 001: the unsatisfied constraints; zero hinge loss iff N_Δ = 0). Shape (C,)."""
+    (Geiger, Petrini & Wyart: the unsatisfied constraints; zero hinge loss iff N_Δ = 0). Shape (C,)."""
     return ((1.0 - y * f) > 0).sum(-1)
 
 

@@ -2,17 +2,17 @@
 
     Θ_c(x_μ, x_ν) = Σ_l Σ_{i ∈ layer l} ∂f_c(x_μ)/∂θ_{c,l,i} · ∂f_c(x_ν)/∂θ_{c,l,i}
 
-(Jacot, Gabriel, Hongler 2018; Eq. (5) of Geiger, Petrini, Wyart, seed 001), for the
+(Jacot, Gabriel, Hongler 2018; Eq. (5) of Geiger, Petrini & Wyart, Phys. Rep. 924, 2021), for the
 network of chain c at its current parameters θ_c; shape (C, p, p) for p probe inputs.
-With the output scaling of seed 001 Eq. (8), f = α(f̃_θ − f̃_θ(0)), the kernel of f is
+With the output scaling of their Eq. (8), f = α(f̃_θ − f̃_θ(0)), the kernel of f is
 α² times that of f̃, so the relative change below is the same for f and f̃.
 
 Relative change from initialization (the lazy/feature-learning order parameter of
-seed 001, Fig. 4: the cross-over line is ‖ΔΘ‖/‖Θ(0)‖ = 1):
+Geiger, Petrini & Wyart, Fig. 4: the cross-over line is ‖ΔΘ‖/‖Θ(0)‖ = 1):
 
     r_c(t) = ‖Θ_c(t) − Θ_c(0)‖_F / ‖Θ_c(0)‖_F.
 
-Lazy limit (Chizat & Bach 2019; seed 001 §4 (i)). Train f = α(f̃_θ − f̃_θ(0)) by gradient
+Lazy limit (Chizat & Bach 2019; Geiger, Petrini & Wyart §4 (i)). Train f = α(f̃_θ − f̃_θ(0)) by gradient
 flow on L̃ = L(f)/α², the normalization that makes the time scale α-independent:
     dθ/dt = −(1/α) Σ_μ ∂L/∂f_μ ∇_θ f̃_μ,    df/dt = −Θ̃(θ) ∂L/∂f.
 The integrand of dθ/dt is O(1), so θ(t) − θ(0) = O(1/α) at any t = O(1), and

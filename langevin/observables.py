@@ -177,7 +177,7 @@ def preactivation_statistics(preactivations: Callable[[dict, Tensor], list[Tenso
         preactivation_kurtosis[l, p]  (1/N_l) Σ_i (h^l_i(x_p) − m)⁴ / v²   (3 for a Gaussian)
 
     dims (layer, probe); `layer` 0 is the first hidden layer. These are the posterior
-    pre-activation statistics of the kernel-renormalization theories (theory.md §5): at
+    pre-activation statistics of the kernel-renormalization theories (Pacelli et al., Nat. Mach. Intell. 2023): at
     infinite width h^l(x) is Gaussian over neurons with variance K^l(x, x).
     """
     names = ("preactivation_mean", "preactivation_variance", "preactivation_kurtosis")
@@ -208,7 +208,7 @@ def empirical_kernels(preactivations: Callable[[dict, Tensor], list[Tensor]],
 
     dims (layer, probe, probe_other), per chain (C, L, P, P). At infinite width in standard
     scaling it is the NNGP kernel E[φφ] of layer l (theory.kernels), which the readout
-    multiplies by σ_a²; its posterior change measures feature learning (theory.md §3).
+    multiplies by σ_a²; its posterior change measures feature learning (Seroussi, Naveh & Ringel, Nat. Commun. 2023).
     """
 
     def fn(state: LangevinState) -> dict[str, Tensor]:

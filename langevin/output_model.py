@@ -8,7 +8,7 @@ initialization: the classification form of the potential's data term.
 with f̃ the network's own output and ℓ a loss of `langevin.likelihoods.LIKELIHOODS`; the
 potential is then U = L + Σ_l (γ_l/2)|θ_l|² (langevin.potential.make_potential).
 
-This is Eq. (8) of Geiger, Petrini, Wyart (seed 001) with their rescaled loss
+This is Eq. (8) of Geiger, Petrini & Wyart (Phys. Rep. 924, 2021) with their rescaled loss
 L̃ = L/α²: dividing by α² makes gradient flow move the outputs on a time scale that does
 not depend on α at large α (the lazy limit is then a well-defined kernel dynamics), so
 one step size serves a sweep over α. It changes neither the zero-loss set of the hinge

@@ -1,21 +1,22 @@
 """Class separation of a representation: within-class against between-class scatter.
 
 For representations h_i ∈ R^N of n points with labels in K ≥ 2 classes (class k has n_k
-points, mean μ_k; μ̄ = (1/K) Σ_k μ_k), as in seed 000 (Dokmanić, "neural collapse" and
-"a law of data separation" slides, after Papyan, Han & Donoho PNAS 2020 and He & Su
-PNAS 120, e2221704120 (2023)):
+points, mean μ_k; μ̄ = (1/K) Σ_k μ_k), as in the law of data separation (H. He, W. Su,
+PNAS 120, e2221704120 (2023), after Papyan, Han & Donoho PNAS 2020 on neural collapse;
+used by C. Shi, L. Pan, I. Dokmanić,
+"Spring-block theory of feature learning in deep neural networks", Phys. Rev. Lett. 2025):
 
     Σ_k = (1/n_k) Σ_{i ∈ k} (h_i − μ_k)(h_i − μ_k)ᵀ        class covariance
     Σ_w = Ave_k Σ_k = (1/K) Σ_k Σ_k                        within-class scatter
     Σ_b = Cov(μ_k) = (1/K) Σ_k (μ_k − μ̄)(μ_k − μ̄)ᵀ        between-class scatter
     D   = Tr(Σ_w Σ_b⁺)                                     (`separation_fuzziness`)
-    D'  = Tr Σ_w / Tr Σ_b                                  (`trace_ratio`, the seed's
-                                                           alternative)
+    D'  = Tr Σ_w / Tr Σ_b                                  (`trace_ratio`, the
+                                                           alternative form)
 
 Σ_b⁺ is the Moore–Penrose pseudo-inverse. D → 0 under neural collapse; the law of data
 separation says log D_ℓ decreases roughly linearly with the layer index ℓ. With balanced
 classes Σ_w equals He & Su's (1/n) Σ_i (h_i − μ_{k(i)})(…)ᵀ; with unbalanced classes this
-module follows the seed's Ave_k (every class weighs 1/K).
+module follows the Ave_k of Shi, Pan & Dokmanić (every class weighs 1/K).
 
 D is invariant under h → a·hQ + b for any orthogonal Q, scalar a ≠ 0 and vector b
 (Σ_w, Σ_b → a² QᵀΣQ, and (QᵀΣ_bQ)⁺ = QᵀΣ_b⁺Q), so it does not depend on the basis of
@@ -84,7 +85,7 @@ def within_and_between_scatter(representations: Tensor, labels: Tensor) -> tuple
 
 
 def separation_fuzziness(representations: Tensor, labels: Tensor) -> Tensor:
-    """D = Tr(Σ_w Σ_b⁺) per chain, shape (C,) (module docstring; seed 000, He & Su 2023).
+    """D = Tr(Σ_w Σ_b⁺) per chain, shape (C,) (module docstring; He & Su 2023).
 
     Requires the K class means of every chain to be affinely independent (else Σ_b⁺ changes
     rank and D is not a continuous function of h); then no rank tolerance is involved.
@@ -106,7 +107,7 @@ def separation_fuzziness(representations: Tensor, labels: Tensor) -> Tensor:
 
 
 def trace_ratio(representations: Tensor, labels: Tensor) -> Tensor:
-    """D' = Tr Σ_w / Tr Σ_b per chain, shape (C,) (the seed's second form)."""
+    """D' = Tr Σ_w / Tr Σ_b per chain, shape (C,) (the alternative form)."""
     num_classes, residuals, weights, centred_means = _class_structure(representations, labels)
     within = ((residuals * residuals).sum(-1) * weights).sum(-1)
     between = (centred_means * centred_means).sum((-1, -2)) / num_classes

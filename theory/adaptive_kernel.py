@@ -1,19 +1,19 @@
 """Kernel adaptation for a two-layer erf or ReLU network on a finite data set: the Gaussian (GFL / VGA)
-closure of the mean-field per-neuron action with a general weight covariance Σ (theory.md §3.1–3.2;
+closure of the mean-field per-neuron action with a general weight covariance Σ (Seroussi, Naveh & Ringel, Nat. Commun. 2023;
 Seroussi, Naveh, Ringel, Nat. Commun. 2023; AdaptiveGPs `getSigma`).
 
 Network f(x) = Σ_{c=1}^N a_c erf(w_c·x); prior w ~ N(0, σ_w²/d · I_d), readout a ~ N(0, σ̃_a²/(χN)),
 noise variance σ² = σ̃²/χ (χ = 1 standard scaling, χ = N mean-field scaling); the physical
 σ_a² = σ̃_a²/χ. Data X (n×d), labels y (n,). The noise σ² is the variance of the Gaussian likelihood
-(Langevin with loss ½Σ(f−y)² at temperature T gives σ² = T; with Σ(f−y)² it is T/2, theory.md §0.1).
+(Langevin with loss ½Σ(f−y)² at temperature T gives σ² = T; with Σ(f−y)² it is T/2, docs/conventions.md).
 
-Per-neuron mean-field action (theory.md §3.1, first-order expansion of K_W around its mean Q):
+Per-neuron mean-field action (Seroussi, Naveh & Ringel, Nat. Commun. 2023, first-order expansion of K_W around its mean Q):
 
     S[w] = d|w|²/(2σ_w²) − (σ_a²/2N) [ (t̄ᵀφ_w)² − φ_wᵀ (Q + σ²I)⁻¹ φ_w ],   φ_w = erf(Xw) ∈ Rⁿ,
     Q = σ_a² K_Σ,  K_Σ = ⟨φ_w φ_wᵀ⟩,  t̄ = (Q + σ²I)⁻¹ y.
 
 In MF variables the first bracket term carries an extra χ relative to the second (the "log-det"
-term), which the grokking paper and the seed drop (`logdet_term=False`); it is kept by default.
+term), which the grokking paper and Ringel et al. 2025 drop (`logdet_term=False`); it is kept by default.
 
 VGA closure: p(w) = N(0, Σ); stationarity of ⟨S⟩_Σ − ½ log det Σ at fixed (t̄, Q) gives
 
@@ -31,7 +31,7 @@ equations: the upper triangle of (σ_w²/d)(Σ⁻¹ − (d/σ_w²) I + ∇_Σ f)
 `scipy.optimize.root` with 'hybr' (MINPACK, finite-difference Jacobian; good for d(d+1)/2 ≲ 200)
 or 'krylov' (Newton–Krylov, for larger d). Start: the GP solution L = I (Σ = σ_w²/d I) or a given Σ;
 `scan_adaptive_kernel` anneals along a path of priors (the width or the noise, from large N / large
-noise, the GP side, to the target), warm-starting every solve (AdaptiveGPs practice, theory.md §3.3b). As N → ∞ at fixed σ_a² (standard scaling) ∇_Σ f → 0 and
+noise, the GP side, to the target), warm-starting every solve (the practice of the `zringel/AdaptiveGPs` code of Seroussi, Naveh & Ringel 2023). As N → ∞ at fixed σ_a² (standard scaling) ∇_Σ f → 0 and
 the solution is the NNGP: Σ = σ_w²/d I, f̄ = GP posterior mean.
 
 Inputs: the network is one `theory.network_prior.NetworkPrior` (fc, one hidden layer of width N,
@@ -141,7 +141,7 @@ def solve_adaptive_kernel(X, y, prior: NetworkPrior, *, logdet_term: bool = True
     `prior`: the network (activation a key of COVARIANCE_KERNELS, "erf" or "relu"; σ_a², σ² its
     χ-scaled properties). `initial_covariance` defaults to the GP value σ_w²/d I. `method`: 'hybr'
     or 'krylov'. `probes` (n, k): functions on the training inputs (e.g. He_p(X w*)) whose
-    learnability ratios R_p = f̄(X)·h_p / y·h_p (theory.md §3.3) are reported.
+    learnability ratios R_p = f̄(X)·h_p / y·h_p (Ringel et al. 2025) are reported.
     converged requires the root finder's success flag and a residual ≤ `residual_tol`.
     """
     X, y = _data(X, y)
@@ -219,8 +219,8 @@ def scan_adaptive_kernel(X, y, prior_at: Callable[[float], NetworkPrior], values
     """Continuation of `solve_adaptive_kernel` along the priors `prior_at(v)`, v in `values`.
 
     Walk `values` from the GP side (largest width / largest noise first), warm-starting Σ every
-    step; the first solve starts from the GP Σ = σ_w²/d I (AdaptiveGPs width annealing, theory.md
-    §3.3b). A standard-scaling width path is `lambda N: dataclasses.replace(prior, widths=(N,))`,
+    step; the first solve starts from the GP Σ = σ_w²/d I (the width annealing of the `zringel/AdaptiveGPs`
+    code of Seroussi, Naveh & Ringel 2023). A standard-scaling width path is `lambda N: dataclasses.replace(prior, widths=(N,))`,
     a mean-field one (fixed numerators) `lambda N: dataclasses.replace(prior, widths=(N,), chi=N)`,
     a noise path `lambda v: dataclasses.replace(prior, noise_variance_tilde=v)`. `options` are the
     other keyword arguments of `solve_adaptive_kernel` (initial_covariance omitted).
@@ -257,7 +257,7 @@ def per_neuron_action(weights, X, y, covariance, prior: NetworkPrior, *,
 
 
 def projection_ratio(prediction, target, probe) -> float:
-    """R = (f·h)/(y·h): the learnability of the component h of the target (theory.md §3.3, R_p)."""
+    """R = (f·h)/(y·h): the learnability of the component h of the target (Ringel et al. 2025)."""
     f, yv, h = (np.asarray(a, dtype=np.float64).ravel() for a in (prediction, target, probe))
     if not (f.shape == yv.shape == h.shape):
         raise ValueError(f"prediction, target and probe must have one shape, got {f.shape}, {yv.shape}, {h.shape}")

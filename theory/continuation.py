@@ -2,7 +2,7 @@
 
 The self-consistency equations of `theory` (adaptive kernel, single-index GFL, cubic-teacher Landau
 theory, modular addition) are solved by a root finder that needs a starting point. The standard
-practice (theory.md §3.3b, AdaptiveGPs notebook) is to start on the side where the answer is known
+practice (the `zringel/AdaptiveGPs` notebook of Seroussi, Naveh & Ringel 2023) is to start on the side where the answer is known
 (the GP/GFL side: very wide network, large noise, few samples) and walk the control parameter
 towards the target value, warm-starting every solve from the previous solution. Plain damped
 fixed-point iteration oscillates inside first-order (mixed) regions; a root finder started close

@@ -10,7 +10,7 @@ x^{(p)} the p-th patch (k entries) of the input; M patches; the readout fan-in i
 posterior then has noise variance σ² = T = σ̃²/χ, U = ½Σ(f−y)² + Σ_l γ_l/2|θ_l|²). The filters are
 shared across patches (CNN, w_{(p),c} = w_c) or not (LCN, w_{p,c}).
 
-Patch-patch covariances of the pre-activations (theory.md §5.5, Aiudi et al.
+Patch-patch covariances of the pre-activations (Aiudi et al.,
 arXiv 2307.11807; `deepbays` CONV_1HL with λ0 = k/σ_w²):
 
     C_pq(x, y) = σ_w² x^{(p)}·y^{(q)}/k + σ_b²,
@@ -183,7 +183,7 @@ def patch_block_kernels(X1, X2, activation: Activation, sigma_w2: float, *,
     """K_pq(x_μ, y_ν) = κ_φ(C_pp(x_μ,x_μ), C_pq(x_μ,y_ν), C_qq(y_ν,y_ν)), shape (M, M, n1, n2).
 
     The bare expectations (no σ_a², no 1/M): the CNN-GP is σ_a² (1/M) Σ_p K_pp and the locally
-    renormalized kernel of theory.md §5.5 is σ_a² (1/M) Σ_pq Q_pq K_pq. The off-diagonal blocks
+    renormalized kernel of Aiudi et al., arXiv 2307.11807 is σ_a² (1/M) Σ_pq Q_pq K_pq. The off-diagonal blocks
     are those of the shared-filter network (CNN, with a shared bias); in the LCN they do not
     enter the kernel. X2 = None means X2 = X1 (then K[p,q,μ,ν] = K[q,p,ν,μ] exactly).
     """

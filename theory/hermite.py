@@ -1,6 +1,6 @@
 """Hermite calculus under the standard Gaussian measure, and Stein projections of activations.
 
-Conventions (theory.md §2.3):
+Conventions (Rubin, Seroussi & Ringel 2024, App. A):
 
 * Probabilists' Hermite polynomials He_k, orthogonal under N(0, 1):
   E[He_j(z) He_k(z)] = k! δ_jk, with He_0 = 1, He_1 = z, He_{k+1} = z He_k − k He_{k−1}.
@@ -16,7 +16,7 @@ Closed forms of m_k(s) [DERIVED here from E[φ(μ + h)] by differentiating in μ
 
 * erf:  E[erf(μ + h)] = erf(μ/√(1+2s))  ⇒  m_k = (1+2s)^{−k/2} erf^{(k)}(0), with
   erf^{(k)}(0) = (2/√π) (−1)^{k−1} H_{k−1}(0) (physicists' H) for k ≥ 1, erf(0) = 0.
-  k = 1: 2/√(π(1+2s));  k = 3: −4/(√π (1+2s)^{3/2})  (theory.md §2.3, grokking App. A.3).
+  k = 1: 2/√(π(1+2s));  k = 3: −4/(√π (1+2s)^{3/2})  (Rubin, Seroussi & Ringel 2024, App. A.3).
 * relu: m_0 = √(s/(2π)), m_1 = 1/2, and for k ≥ 2 (relu'' = δ)
   m_k = E[δ^{(k−2)}(h)] = s^{−(k−1)/2} He_{k−2}(0)/√(2π).   k = 2: 1/√(2πs).
 * step (Θ, with Θ(0) = 1/2): m_0 = 1/2, m_k = s^{−k/2} He_{k−1}(0)/√(2π) for k ≥ 1.
@@ -229,7 +229,7 @@ def _check_variance(variance, name: str) -> np.ndarray:
 
 def gaussian_derivative_mean(activation: Activation, degree: int, variance,
                              order: int = DERIVATIVE_MEAN_QUADRATURE_ORDER) -> np.ndarray:
-    """m_k(s) = E[φ^{(k)}(h)], h ~ N(0, s), elementwise in s = `variance` (theory.md §2.3).
+    """m_k(s) = E[φ^{(k)}(h)], h ~ N(0, s), elementwise in s = `variance` (Rubin, Seroussi & Ringel 2024, App. A).
 
     Closed forms for "erf", "relu", "step", "linear", "quadratic" (module docstring,
     [DERIVED]); "tanh" or a callable φ use Gauss–Hermite quadrature of
@@ -279,11 +279,11 @@ def gaussian_derivative_mean(activation: Activation, degree: int, variance,
 
 def single_index_projection(activation: Activation, degree: int, overlap, squared_norm,
                             normalized: bool = False) -> np.ndarray:
-    """E_x[He_k(w*·x) φ(w·x)] for x ~ N(0, I_d), |w*| = 1 (theory.md §2.3, Stein's lemma).
+    """E_x[He_k(w*·x) φ(w·x)] for x ~ N(0, I_d), |w*| = 1 (Rubin, Seroussi & Ringel 2024, App. A, Stein's lemma).
 
     = q^k m_k(s) with q = w·w* (`overlap`), s = |w|² (`squared_norm`); elementwise and
     broadcast over q and s. With normalized=True the polynomial is Ĥe_k = He_k/√(k!).
-    Requires q² ≤ s (Cauchy–Schwarz). Examples (theory.md §2.3, R1b):
+    Requires q² ≤ s (Cauchy–Schwarz). Examples (derived in this module; checked against Rubin, Seroussi & Ringel 2024, App. A):
     erf k=1: 2q/√(π(1+2s)); erf k=3: −4q³/(√π(1+2s)^{3/2}); relu k=1: q/2;
     relu k=2: q²/(√(2π)√s).
     """

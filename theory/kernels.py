@@ -1,6 +1,6 @@
 """NNGP kernels: two-point Gaussian expectations of activations and the Gram matrices built on them.
 
-The basic object (theory.md §2.1) is, for (u, v) ~ N(0, [[c_xx, c_xy], [c_xy, c_yy]]),
+The basic object (Williams 1997; Cho & Saul 2009) is, for (u, v) ~ N(0, [[c_xx, c_xy], [c_xy, c_yy]]),
 
     κ_φ(c_xx, c_xy, c_yy) = E[φ(u) φ(v)],
 
@@ -17,7 +17,7 @@ factor u = a z₁, v = b z₁ + c z₂ (z₁, z₂ iid N(0,1); a = √c_xx, b = 
 Where a variance is 0 the correlation ρ is taken as 0, which is exact for relu (the factor
 √(c_xx c_yy) vanishes) and for step with Θ(0) = 1/2.
 
-Gram matrices (theory.md §2.2), fan-in prior convention (w ~ N(0, σ_w²/d · I_d), readout
+Gram matrices (the NNGP recursion of Lee et al., ICLR 2018), fan-in prior convention (w ~ N(0, σ_w²/d · I_d), readout
 a_c ~ N(0, σ_a²/N)); mean-field users pass σ_a² = σ̃_a²/χ themselves:
 * two-layer: K(x, y) = σ_a² E_{w~N(0,Σ)}[φ(w·x + b) φ(w·y + b)], b ~ N(0, σ_b²), i.e.
   κ_φ with c_xy = xᵀΣy + σ_b²; Σ = σ_w²/d · I by default or a full d×d matrix.
@@ -138,7 +138,7 @@ def activation_kernel(activation: str, cxx, cxy, cyy) -> np.ndarray:
     """E[φ(u)φ(v)] for (u,v) ~ N(0, [[cxx, cxy], [cxy, cyy]]), elementwise with broadcasting.
 
     `activation` is one of KERNEL_ACTIVATIONS; closed forms as in the module docstring
-    (theory.md §2.1), "tanh" by Gauss–Hermite quadrature of order KERNEL_QUADRATURE_ORDER
+    (Williams 1997; Cho & Saul 2009), "tanh" by Gauss–Hermite quadrature of order KERNEL_QUADRATURE_ORDER
     (absolute error measured at ρ = 0.7: < 1e-13 for variances ≤ 0.5, ~2e-10 at 1, ~1e-7 at 2,
     ~6e-6 at 4; use `gauss_hermite_kernel(np.tanh, ..., order=...)` for more). Returns a float64
     array of the broadcast shape.
@@ -244,7 +244,8 @@ def two_layer_gram(X1, X2, activation: Activation, sigma_a2: float, sigma_w2: Op
                    Sigma=None, bias_variance: float = 0.0) -> np.ndarray:
     """Two-layer NNGP Gram K(x,y) = σ_a² E_{w~N(0,Σ), b~N(0,σ_b²)}[φ(w·x+b)φ(w·y+b)], shape (n1, n2).
 
-    theory.md §2.1–2.2. Σ = sigma_w2/d · I (fan-in prior) or the full d×d `Sigma` (exactly one
+    Williams 1997; Cho & Saul 2009; the NNGP recursion of Lee et al., ICLR 2018.
+    Σ = sigma_w2/d · I (fan-in prior) or the full d×d `Sigma` (exactly one
     of the two); c_xy = xᵀΣy + bias_variance. `activation` is a name in KERNEL_ACTIVATIONS or a
     vectorized callable (Gauss–Hermite quadrature). X2 = None means X2 = X1 (symmetric Gram).
     Vectorized: one matrix product plus elementwise closed forms.
@@ -288,7 +289,7 @@ def _check_weight_variances(weight_variances) -> np.ndarray:
 
 def deep_fc_gram(X1, X2, activation: Activation, weight_variances: Sequence[float],
                  bias_variance: float = 0.0) -> np.ndarray:
-    """Deep fully connected NNGP Gram (theory.md §2.2), shape (n1, n2).
+    """Deep fully connected NNGP Gram (the NNGP recursion of Lee et al., ICLR 2018), shape (n1, n2).
 
     weight_variances = (σ_0², σ_1², ..., σ_L²): layer l has weights ~ N(0, σ_l²/fan_in), the last
     entry is the readout, so there are L = len − 1 hidden layers. Recursion:

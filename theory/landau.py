@@ -1,4 +1,4 @@
-"""Landau "φ⁶" theory of the cubic teacher (Rubin, Seroussi, Ringel, ICLR 2024; theory.md §4.1).
+"""Landau "φ⁶" theory of the cubic teacher (Rubin, Seroussi, Ringel, ICLR 2024, Sec. 3.1).
 
 Model: x ~ N(0, I_d), teacher y = He_1(z*) + ε He_3(z*), z* = w*·x, |w*| = 1; student
 f(x) = Σ_{i=1}^N a_i erf(w_i·x) with prior w ~ N(0, σ_w²/d · I), readout a ~ N(0, σ̃_a²/(χN)),
@@ -7,7 +7,7 @@ noise variance σ² = σ̃²/χ (χ = 1 standard scaling, χ = N mean-field scal
 The discrepancy is σ² t̄(x) = b He_1(z*) + c He_3(z*) (unnormalized Hermites, paper's b, c).
 
 Order parameter q = w·w*. Per-neuron action (paper Eq. 13 / App. Eq. 8, with the factor d that the
-main-text Eq. 7 drops, theory.md §0.1 flag), |w⊥|² replaced by its prior mean σ_w²:
+main-text Eq. 7 drops; docs/conventions.md), |w⊥|² replaced by its prior mean σ_w²:
 
     S[q] = d · Ŝ(q),   Ŝ(q) = q²/(2σ_w²) − (2u/π) · h(q) · (b − 2c h(q))²,   h = q²/g,
     g(q) = 1 + 2(σ_w² + q²),   u = n² σ_a² / (σ⁴ d N)   (effective interaction).
@@ -16,7 +16,7 @@ Second invariant [DERIVED]: the GP learnability scale r = n σ_a²/(σ² d); the
 below carries κ = n σ_a²/σ² = r·d ("kernel strength"). In χ language u = χ n² σ̃_a²/(σ̃⁴ d N) and
 κ = n σ̃_a²/σ̃² (χ-free).
 
-Landau expansion [checked symbolically, theory.md §4.1], g0 = 1 + 2σ_w²:
+Landau expansion [checked symbolically, Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1], g0 = 1 + 2σ_w²:
     Ŝ = A2 q² + A4 q⁴ + A6 q⁶ + O(q⁸),
     A2 = 1/(2σ_w²) − 2u b²/(π g0),  A4 = 4u b (b + 2c)/(π g0²),  A6 = −8u (b² + 4bc + c²)/(π g0³).
 
@@ -72,8 +72,8 @@ __all__ = [
 ]
 
 def effective_interaction(prior: NetworkPrior, num_samples) -> float:
-    """u = n² σ_a²/(σ⁴ d N) with σ_a² = σ̃_a²/χ, σ² = σ̃²/χ of `prior` (theory.md §4.1; R4:
-    u(σ²=0.18) = 30.23)."""
+    """u = n² σ_a²/(σ⁴ d N) with σ_a² = σ̃_a²/χ, σ² = σ̃²/χ of `prior` (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1; at
+    N=700, n=3000, d=150, σ_w²=0.5, σ_a²=8/N: u(σ²=0.18) = 30.23)."""
     check_two_layer(prior)
     n = _positive(num_samples, "num_samples")
     s2 = prior.noise_variance
@@ -87,7 +87,7 @@ def kernel_strength(prior: NetworkPrior, num_samples) -> float:
 
 
 def landau_action(q, u, b, c, input_variance, input_dim) -> np.ndarray:
-    """S[q] = d·Ŝ(q) of the module docstring, elementwise in q (theory.md §4.1, paper Eq. 13)."""
+    """S[q] = d·Ŝ(q) of the module docstring, elementwise in q (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1, paper Eq. 13)."""
     u, b, c = _nonnegative(u, "u"), _finite(b, "b"), _finite(c, "c")
     sw2 = _positive(input_variance, "input_variance")
     d = _positive(input_dim, "input_dim")
@@ -109,7 +109,7 @@ def landau_action_derivative(q, u, b, c, input_variance, input_dim) -> np.ndarra
 
 
 class LandauCoefficients(NamedTuple):
-    """Ŝ = S/d = a2 q² + a4 q⁴ + a6 q⁶ + O(q⁸) (theory.md §4.1)."""
+    """Ŝ = S/d = a2 q² + a4 q⁴ + a6 q⁶ + O(q⁸) (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1)."""
 
     a2: float
     a4: float
@@ -287,7 +287,7 @@ def find_landau_transition(prior_at: Callable[[float], NetworkPrior], lower: flo
     dataclasses.replace(prior, noise_variance_tilde=v)`; the width: `widths=(v,)`).
 
     R4 (N=700, n=3000, d=150, σ_w²=0.5, σ_a²=8/N, ε=−0.3) gives σ²_c ≈ 0.1787, u_c ≈ 30.67 versus
-    the paper's σ² ≈ 0.18, u_c ≈ 30.2 (theory.md §9 item 2: gap of ~1.5 % in u unexplained).
+    the paper's σ² ≈ 0.18, u_c ≈ 30.2 (a gap of ~1.5 % in u, unexplained; the paper's App. B.4 has typos).
     """
     def couplings_at(value):
         prior = prior_at(value)

@@ -1,6 +1,7 @@
 """Eigenlearning: the self-consistent κ of kernel (GP-mean) regression, learnabilities, test/train error.
 
-theory.md §1.2, §2.4, §2.5. A kernel with eigenvalues λ_i (w.r.t. the data measure, eigenfunctions
+Cohen, Malka & Ringel 2021; Canatar, Bordelon & Pehlevan 2021; Howard, Maiti, Jefferson & Ringel
+2024. A kernel with eigenvalues λ_i (w.r.t. the data measure, eigenfunctions
 orthonormal in L²(μ)), multiplicities m_i, n training samples, ridge δ. For the Bayesian network
 the ridge is the GP noise variance, δ = σ² (= T for L = ½Σ(f−y)², T/2 for L = Σ(f−y)²; σ̃²/χ in
 mean-field variables).
@@ -18,7 +19,7 @@ mean-field variables).
 * Target convention: v_i² is the total target power in eigenspace i (for m_i = 1 the squared
   coefficient; with m_i > 1 the sum over the degenerate copies, since every copy has the same L_i).
 * These errors are those of the posterior *mean* (the KRR predictor). The expected error of a
-  posterior *sample* adds the posterior variance (theory.md §1.3).
+  posterior *sample* adds the posterior variance (Naveh et al., PRE 2021).
 
 The κ equation is solved by Brent's method on log κ inside a bracket proven to contain the root
 (left side decreasing in κ): κ_hi = (Σ m λ + δ)/n, κ_lo = δ/n (δ > 0) or found by decades when
@@ -48,7 +49,7 @@ _MAX_BRACKET_DECADES = 400  # search for κ_lo when δ = 0: 1e-400 relative is b
 
 
 class KappaSolution(NamedTuple):
-    """Solution of the self-consistent κ equation (theory.md §2.4).
+    """Solution of the self-consistent κ equation (Canatar, Bordelon & Pehlevan 2021).
 
     kappa_simon κ_S; kappa_canatar κ_C = n κ_S; learnabilities L_i (shape of eigenvalues);
     gamma = Σ m L²/n; e0 = 1/(1 − γ); converged, residual (relative: (LHS − n)/n at κ_S),
@@ -70,7 +71,7 @@ class KappaSolution(NamedTuple):
 
 
 class RGEffectiveRidge(NamedTuple):
-    """RG decimation of the unlearnable tail (theory.md §2.5, R3).
+    """RG decimation of the unlearnable tail (Howard, Maiti, Jefferson & Ringel 2024).
 
     cutoff Λ′ (number of leading entries kept), effective_ridge T(Λ′) = δ + Σ_{k>Λ′} m_k λ_k,
     kappa: κ re-solved on the kept spectrum with that ridge, full: κ of the whole spectrum
@@ -103,7 +104,7 @@ def _check_spectrum(eigenvalues, multiplicities):
 
 
 def ek_learnability(eigenvalues, noise_variance, n) -> np.ndarray:
-    """Equivalent-kernel learnability L = λ/(λ + σ²/n), elementwise (theory.md §1.2).
+    """Equivalent-kernel learnability L = λ/(λ + σ²/n), elementwise (Cohen, Malka & Ringel 2021).
 
     noise_variance σ² ≥ 0 is the GP noise (= T for L = ½Σ(f−y)²); n > 0 samples.
     """
@@ -118,7 +119,7 @@ def ek_learnability(eigenvalues, noise_variance, n) -> np.ndarray:
 
 
 def ek_mode_variance(eigenvalues, noise_variance, n) -> np.ndarray:
-    """Equivalent-kernel posterior variance of mode k: λ (σ²/n)/(λ + σ²/n) (theory.md §1.2)."""
+    """Equivalent-kernel posterior variance of mode k: λ (σ²/n)/(λ + σ²/n) (Cohen, Malka & Ringel 2021)."""
     learnability = ek_learnability(eigenvalues, noise_variance, n)
     return (1.0 - learnability) * np.asarray(eigenvalues, dtype=np.float64)
 
@@ -129,7 +130,7 @@ def _kappa_lhs_minus_n(kappa: float, eigenvalues, multiplicities, n: float, ridg
 
 
 def solve_kappa(eigenvalues, n, ridge, multiplicities=None) -> KappaSolution:
-    """Solve Σ_i m_i λ_i/(λ_i + κ) + δ/κ = n for κ = κ_S > 0 (theory.md §2.4, R2).
+    """Solve Σ_i m_i λ_i/(λ_i + κ) + δ/κ = n for κ = κ_S > 0 (Canatar, Bordelon & Pehlevan 2021).
 
     eigenvalues (M,) ≥ 0, multiplicities (M,) > 0 (default 1; need not be integers), n > 0
     samples, ridge δ ≥ 0 (δ = 0 requires Σ_{λ_i>0} m_i > n, i.e. the interpolating regime).
@@ -200,7 +201,7 @@ def _target_power(result: KappaSolution, target_coefficients) -> np.ndarray:
 
 def predicted_test_mse(result: KappaSolution, target_coefficients, noise_variance_labels=0.0,
                        include_label_noise: bool = True) -> float:
-    """Predicted test MSE of the posterior mean (KRR predictor), theory.md §2.4.
+    """Predicted test MSE of the posterior mean (KRR predictor), Canatar, Bordelon & Pehlevan 2021.
 
     E_0 [Σ_i (1 − L_i)² v_i² + ε²] with ε² = noise_variance_labels (the variance of the noise in
     the labels, which may differ from the ridge). include_label_noise=True is the error against
@@ -221,7 +222,7 @@ def predicted_train_mse(result: KappaSolution, target_coefficients, noise_varian
 
 def rg_effective_ridge(eigenvalues, n, ridge, learnability_threshold,
                        multiplicities=None) -> RGEffectiveRidge:
-    """RG decimation (theory.md §2.5, Howard et al. 2024): keep the learnable modes, fold the rest into the ridge.
+    """RG decimation (Howard, Maiti, Jefferson & Ringel 2024): keep the learnable modes, fold the rest into the ridge.
 
     Modes with self-consistent learnability L_k ≥ learnability_threshold (L from the κ of the
     full spectrum; eigenvalues must be non-increasing so the kept modes are a prefix) are kept:

@@ -1,5 +1,5 @@
 """Modular-addition teacher with a quadratic two-layer student (Rubin, Seroussi, Ringel, ICLR 2024,
-§3.2 and App. B; theory.md §4.2).
+§3.2 and App. B).
 
 Model: inputs x_nm ∈ R^{2P} two-hot (1 at n and at P+m), P prime, all P² pairs; targets
 y_p(x_nm) = δ_{p,(n+m) mod P} − 1/P; student f_p(x) = Σ_{i=1}^N a_{pi} (w_i·x)², prior

@@ -1,6 +1,6 @@
 """The network prior and likelihood that the theory solvers take, in the χ convention.
 
-Convention (theory.md §0.1, docs/conventions.md): U = ½ Σ_μ (f(x_μ) − y_μ)² + Σ_l (γ_l/2)|θ_l|²
+Convention (docs/conventions.md): U = ½ Σ_μ (f(x_μ) − y_μ)² + Σ_l (γ_l/2)|θ_l|²
 at temperature T; prior variance T/γ_l per weight. A network with hidden widths N_1, ..., N_L has
 
     weights of hidden layer l ~ N(0, σ_l²/fan_in),      σ_l² = weight_variances[l]

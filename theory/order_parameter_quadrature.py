@@ -1,6 +1,6 @@
 """Quadrature for a sharply peaked, even, one-dimensional density p(q) ∝ exp(−S(q)).
 
-Used for the order parameter q = w·w* of the cubic-teacher Landau theory (theory.md §4.1), where
+Used for the order parameter q = w·w* of the cubic-teacher Landau theory (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1), where
 S = d·Ŝ carries the large factor d: p(q) is a sum of narrow wells (widths ~ 1/√(d Ŝ'')) separated
 by barriers, and the well weights can differ by e^{O(d)}. A fixed grid either misses a narrow well
 or wastes points; a Gaussian (saddle) expansion misses the non-Gaussian shape near a spinodal.

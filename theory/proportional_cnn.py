@@ -1,5 +1,5 @@
 """Local kernel renormalization of a shallow convolutional network in the proportional regime, and
-the locally connected network (LCN) without weight sharing (theory.md §5.5).
+the locally connected network (LCN) without weight sharing (Aiudi et al., arXiv 2307.11807).
 
 Aiudi, Pacelli, Baglioni, Vezzani, Burioni, Rotondo, arXiv 2307.11807 (`deepbays` CONV_1HL).
 

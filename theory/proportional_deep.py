@@ -1,4 +1,4 @@
-"""Proportional-regime kernel renormalization for deep fully connected networks (theory.md §5.3), and
+"""Proportional-regime kernel renormalization for deep fully connected networks (Pacelli et al., Nat. Mach. Intell. 2023), and
 the back-propagating kernel renormalization (BKR) of deep linear networks.
 
 Pacelli et al., Nat. Mach. Intell. 2023 (`deepbays` FC_deep_nested / FC_deep_vanilla); Li &

@@ -1,5 +1,5 @@
 """Exact posterior of a one-hidden-layer LINEAR network at finite width: a one-dimensional
-integral over the readout norm (the finite-N reference of the Q̄ theory, theory.md §5.2).
+integral over the readout norm (the finite-N reference of the Q̄ theory, Pacelli et al., Nat. Mach. Intell. 2023).
 
 Convention (the project's, standard scaling χ = 1): f(x) = Σ_{c=1}^N a_c (w_c·x), no bias,
 w_c ~ N(0, σ_w²/d · I_d), a_c ~ N(0, σ_a²/N), likelihood noise σ² (= T for U = ½ SSE + Σ γ/2 |θ|²).

@@ -1,5 +1,5 @@
 """Proportional-regime kernel renormalization, one hidden layer, activations with a non-zero mean
-(ReLU, step, quadratic): two order parameters (Q̄, Q) (theory.md §5.4; `deepbays` FC_1HL_nonodd).
+(ReLU, step, quadratic): two order parameters (Q̄, Q) (Pacelli et al., Nat. Mach. Intell. 2023; `deepbays` FC_1HL_nonodd).
 
 Convention: as theory.proportional_one_layer (f = Σ_c a_c φ(w_c·x), w ~ N(0, σ_w²/d), a ~ N(0, σ_a²/(χN)),
 noise σ² = T for U = ½Σ(f−y)² + Σ γ_l/2|θ_l|²). Inputs: the NNGP Gram of second moments

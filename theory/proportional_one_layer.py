@@ -1,4 +1,4 @@
-"""Proportional-regime kernel renormalization, one hidden layer, odd activation (theory.md §5.2).
+"""Proportional-regime kernel renormalization, one hidden layer, odd activation (Pacelli et al., Nat. Mach. Intell. 2023).
 
 Pacelli, Ariosto, Pastore, Ginelli, Gherardi, Rotondo, Nat. Mach. Intell. 5, 1497 (2023),
 arXiv 2209.04882 (authors' package `deepbays`, class FC_1HL). Width N and training-set size P grow
@@ -85,7 +85,7 @@ class OneLayerSolution(NamedTuple):
 
 
 class RenormalizedPrediction(NamedTuple):
-    """GP regression with a renormalized kernel K_R (theory.md §5.2).
+    """GP regression with a renormalized kernel K_R (Pacelli et al., Nat. Mach. Intell. 2023).
 
     mean_test (m,), variance_test (m,) (latent f), mean_train (P,), variance_train (P,);
     test_error = mean[(y_test − f̄)² + var] (None without y_test; add σ² for a noisy test label);

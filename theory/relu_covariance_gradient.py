@@ -1,7 +1,7 @@
 """The ReLU (arc-cosine, degree 1) Gram matrix under a general weight covariance Σ, and its
 analytic gradient ∇_Σ (the ReLU counterpart of `theory.erf_covariance_gradient`).
 
-Kernel (Cho & Saul 2009; theory.md §2.1), w ~ N(0, Σ), no bias, c_μν = x_μᵀ Σ x_ν:
+Kernel (Cho & Saul 2009), w ~ N(0, Σ), no bias, c_μν = x_μᵀ Σ x_ν:
 
     K_μν(Σ) = E_w[relu(w·x_μ) relu(w·x_ν)] = (1/2π) [ √D_μν + c_μν (π − arccos ρ_μν) ],
     D_μν = c_μμ c_νν − c_μν²,   ρ_μν = c_μν/√(c_μμ c_νν),
@@ -20,7 +20,7 @@ by the same formulas). For a symmetric weight matrix C (n×n) and f(Σ) = Σ_μ�
     ∇_Σ f = Xᵀ (C ∘ A) X + 2 Xᵀ diag(Σ_ν C_μν B_μν) X,   A = ∂K/∂c_μν,  B = ∂K/∂c_μμ.
 
 "Gradient" is the symmetric G with df = Tr(G dΣ) for every symmetric dΣ (the convention of
-`theory.erf_covariance_gradient` and of the VGA equation, theory.md §3.2). B needs c_μμ > 0 (no
+`theory.erf_covariance_gradient` and of the VGA equation, Seroussi, Naveh & Ringel, Nat. Commun. 2023). B needs c_μμ > 0 (no
 zero input). Cost: O(n² d + n d²).
 """
 from __future__ import annotations

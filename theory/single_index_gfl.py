@@ -1,5 +1,5 @@
 """Gaussian feature learning (VGA) for a single-index target: the symmetric reduction
-Σ = a P_⊥ + b w* w*ᵀ of the adaptive-kernel equations (theory.md §3.3; seed slide "Exploiting
+Σ = a P_⊥ + b w* w*ᵀ of the adaptive-kernel equations (Ringel et al. 2025, arXiv:2502.18553, "Exploiting
 symmetries"; equations [DERIVED] here).
 
 Setting: x ~ N(0, I_d) (continuum / equivalent-kernel limit, Σ_μ → n∫dμ_x), |w*| = 1, z* = w*·x,
@@ -11,13 +11,13 @@ Unknowns: a (variance of w ⊥ w*), b (variance of q = w·w*) and the discrepanc
 σ² t̄ = τ̂_1 Ĥe_1 + τ̂_3 Ĥe_3 (normalized basis; reported as unnormalized τ_1 = τ̂_1, τ_3 = τ̂_3/√6).
 With v_k(w) = E_x[Ĥe_k(z*) erf(w·x)] = (q^k/√k!) m_k(|w|²) (Stein; v_1 = 2q/√(πg),
 v_3 = −4q³/(√(6π) g^{3/2}), g = 1 + 2|w|²), the VGA free energy per neuron (log-det term of
-theory.md §3.1 dropped, exact for χ → ∞ and irrelevant for N → ∞ at fixed σ_a²) is
+Seroussi, Naveh & Ringel (Nat. Commun. 2023) drop, exact for χ → ∞ and irrelevant for N → ∞ at fixed σ_a²) is
 
     F(a, b) = (d/(2σ_w²))((d−1)a + b) − ½((d−1) log a + log b) − (κ_2/2) J(a, b),
     J = E[(τ̂·v)²],  κ_2 = σ_a² n²/(N σ⁴) = u d,
 
 where E is over w ~ N(0, Σ): q ~ N(0, b) and |w_⊥|² = a·χ²_{d−1} (perpendicular='exact', Gauss–
-Laguerre) or |w_⊥|² = (d−1)a (perpendicular='concentrated', the seed/paper approximation).
+Laguerre) or |w_⊥|² = (d−1)a (perpendicular='concentrated', the approximation of Ringel et al. 2025).
 Stationarity [DERIVED], using ∂_b E_q[f] = E[q f'(q)]/(2b), q ∂_q v_k = k v_k (1 − 2q²/g),
 ∂_{|w⊥|²} v_k = −k v_k/g:
 
@@ -25,7 +25,7 @@ Stationarity [DERIVED], using ∂_b E_q[f] = E[q f'(q)]/(2b), q ∂_q v_k = k v_
     1/b = d/σ_w² − (κ_2/b) E[ (τ̂·v)(τ̂·k v (1 − 2q²/g)) ],
     (I + κ E[v vᵀ]) τ̂ = [y_1, √6 y_3],   κ = n σ_a²/σ²   (EK: t̄ = (Q + σ²/n)⁻¹ y).
 
-For the linear target with g frozen at 1 + 2 TrΣ these are theory.md §3.3's equations; keeping q² in
+For the linear target with g frozen at 1 + 2 TrΣ these are the equations of Ringel et al. 2025; keeping q² in
 g (as the Landau theory does) changes them at O(b/g). The general finite-data solver
 (`theory.adaptive_kernel`, logdet_term=False) reduces to these in the limit n → ∞ with the
 discrepancy confined to span(He_1, He_3) (a Galerkin truncation, exact as d → ∞, paper App. A.2).
@@ -122,7 +122,7 @@ def relu_abs_hermite_coefficients(epsilon: float, degrees: Sequence[int] = (0, 1
 
         y_k = ε · 2 He_{k−2}(0)/(√(2π) k!) = ε · 2(−1)^{k/2−1}(k−3)!!/(√(2π) k!),
 
-    i.e. y_2 = ε/√(2π) (theory.md §2.3), y_4 = −ε/(12√(2π)), y_6 = ε/(120√(2π)); odd k ≥ 3 vanish.
+    i.e. y_2 = ε/√(2π) (Rubin, Seroussi & Ringel 2024, App. A), y_4 = −ε/(12√(2π)), y_6 = ε/(120√(2π)); odd k ≥ 3 vanish.
     """
     eps = float(epsilon)
     if not math.isfinite(eps):

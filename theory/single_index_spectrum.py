@@ -1,6 +1,7 @@
 """Spectrum of the two-layer NNGP kernel on Gaussian data, by Hermite/harmonic degree of a single index.
 
-Setting (theory.md §2.2–2.3): x ~ N(0, I_d) (d = `input_dim`), kernel
+Setting (the NNGP recursion of Lee et al., ICLR 2018; Rubin, Seroussi & Ringel 2024, App. A):
+x ~ N(0, I_d) (d = `input_dim`), kernel
 K(x, y) = σ_a² E_w[φ(w·x) φ(w·y)], w ~ N(0, σ_w²/d · I_d) (standard scaling; mean-field users pass
 σ_a² = σ̃_a²/χ), teacher direction w* with |w*| = 1, z* = w*·x. Notation: m_k(s) = E[φ^{(k)}(h)],
 h ~ N(0, s) (`theory.hermite.gaussian_derivative_mean`), χ²_ν a chi-square variable with ν degrees
@@ -18,7 +19,7 @@ For the Hermite function itself, Stein in one direction gives E_y[φ(w·y) Ĥe_k
 (2k−1)!! × χ²_{2k+1}:
     ⟨Ĥe_k(z*), K Ĥe_k(z*)⟩ = σ_a² E_w[q^{2k} m_k(s)²]/k! = ((2k−1)!!/k!) λ_k        (exact in d)
 Large d (ρ/d → 1):  λ_k ≈ σ_a² σ_w^{2k} m_k(σ_w²)²/d^k; erf, k = 1: 4σ_a²σ_w²/(π d (1+2σ_w²))
-(theory.md §2.3). Relative corrections are O(1/d).
+(Rubin, Seroussi & Ringel 2024, App. A). Relative corrections are O(1/d).
 
 Which number is "the eigenvalue" (limits, stated honestly):
 * Ĥe_k(w*·x) is not an exact eigenfunction of K on N(0, I_d) for k ≥ 2: it has a component of norm²
@@ -32,7 +33,7 @@ Which number is "the eigenvalue" (limits, stated honestly):
 * The degree-k harmonics have multiplicity N(d, k) = C(d+k−1, k) − C(d+k−3, k−2) ~ d^k/k!.
   For the κ equation we use the spectrum {λ_k with multiplicity N(d, k), k ≤ K} and fold the rest of
   the trace, Tr K − Σ_k N(d,k) λ_k ≥ 0 (radial excitations and degrees > K), into the ridge, as in
-  the RG decimation of theory.md §2.5. This is a leading-order-in-1/d description; it ignores the
+  the RG decimation of Howard, Maiti, Jefferson & Ringel 2024. This is a leading-order-in-1/d description; it ignores the
   O(1/d) splitting inside each sector.
 Odd φ: m_k = 0 for even k, so even-degree eigenvalues vanish exactly (K maps even functions to 0).
 """
@@ -84,7 +85,7 @@ class SingleIndexSpectrum(NamedTuple):
 
 
 class SingleIndexLearnability(NamedTuple):
-    """Predicted learning of y = Σ_k c_k Ĥe_k(w*·x) (posterior mean; theory.md §1.2, §2.4).
+    """Predicted learning of y = Σ_k c_k Ĥe_k(w*·x) (posterior mean; Cohen, Malka & Ringel 2021; Canatar, Bordelon & Pehlevan 2021).
 
     ek: λ_k/(λ_k + σ²/n); self_consistent: λ_k/(λ_k + κ_S); kappa: the κ solution (ridge
     σ² + tail_trace); test_mse: E_0 Σ (1 − L_k)² c_k² + the label-noise term against the clean
@@ -187,7 +188,7 @@ def large_d_eigenvalue(activation: Activation, degree: int, input_dim: int, sigm
                        sigma_a2: float) -> float:
     """Leading large-d form λ_k ≈ σ_a² σ_w^{2k} m_k(σ_w²)²/d^k [DERIVED]; relative error O(1/d).
 
-    erf, k = 1: 4σ_a²σ_w²/(π d (1+2σ_w²)) (theory.md §2.3); erf, k = 3: 16σ_a²σ_w⁶/(π d³ (1+2σ_w²)³).
+    erf, k = 1: 4σ_a²σ_w²/(π d (1+2σ_w²)) (Rubin, Seroussi & Ringel 2024, App. A); erf, k = 3: 16σ_a²σ_w⁶/(π d³ (1+2σ_w²)³).
     """
     k, d = _check_degree(degree), _check_dimension(input_dim)
     sigma_w2, sigma_a2 = _check_positive(sigma_w2, "sigma_w2"), _check_positive(sigma_a2, "sigma_a2")
@@ -234,7 +235,7 @@ def predicted_learnabilities(target_hermite_coefficients, eigenvalues, multiplic
     target_hermite_coefficients c_k (normalized Hermite, degrees 0..K), eigenvalues λ_k and
     multiplicities N(d, k) (e.g. from `single_index_spectrum`), n samples, noise_variance σ² (the
     GP noise = ridge; = T for L = ½Σ(f−y)²). The κ equation uses ridge σ² + tail_trace (the
-    unlisted spectrum treated as noise, theory.md §2.5); pass tail_trace=spectrum.tail_trace.
+    unlisted spectrum treated as noise, Howard, Maiti, Jefferson & Ringel 2024); pass tail_trace=spectrum.tail_trace.
     Each c_k² is the power of the target's degree-k part: at leading order in 1/d it lies in the
     degree-k harmonic sector (module docstring). Errors are those of the posterior mean.
     """

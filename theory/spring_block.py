@@ -1,23 +1,23 @@
-"""The spring-block model of feature learning across layers (seed 000: Dokmanić, "Mechanical
-models of feature learning"; C. Shi, L. Pan, I. Dokmanić, "Spring-block theory of feature
-learning in deep neural networks", Phys. Rev. Lett. 134, 257301 (2025)).
+"""The spring-block model of feature learning across layers (C. Shi, L. Pan, I. Dokmanić,
+"Spring-block theory of feature learning in deep neural networks", Phys. Rev. Lett. 134,
+257301 (2025)).
 
 The model
 ---------
 A chain of L blocks on a line, block ℓ = 1 … L at position x_ℓ, block 0 (the input) fixed
 at x_0 = 0. Spring ℓ (stiffness k) joins block ℓ − 1 to block ℓ; its elongation is
 d_ℓ = x_ℓ − x_{ℓ−1}. A load F pulls the last block. Each block (unit mass) obeys the
-seed's equation of motion
+equation of motion of Shi, Pan & Dokmanić
 
     ẍ_ℓ = k (d_{ℓ+1} − d_ℓ) − γ ẋ_ℓ − f_ℓ + σ ξ_ℓ,      k d_{L+1} ≡ F,
 
 with viscous damping γ, white noise ξ_ℓ (⟨ξ_ℓ(t)ξ_m(s)⟩ = δ_ℓm δ(t − s)) of amplitude σ, and
-the dry (Coulomb) friction f_ℓ of the seed's "forward vs backward pass" slide: a sliding
+the dry (Coulomb) friction f_ℓ of their forward vs backward pass asymmetry: a sliding
 block feels a constant friction μ₊ against forward motion (ẋ_ℓ > 0) and μ₋ against backward
 motion (ẋ_ℓ < 0); a block at rest stays at rest while the other forces on it lie in
-[−μ₋, μ₊] (the seed writes μ_ℓ, μ_r for μ₊, μ₋).
+[−μ₋, μ₊] (they write μ_ℓ, μ_r for μ₊, μ₋).
 
-What the parameters stand for (the seed's dictionary): the DNN's layers are the blocks; the
+What the parameters stand for (their dictionary): the DNN's layers are the blocks; the
 elongation d_ℓ is the data separation achieved by layer ℓ, d_ℓ = log D_{ℓ−1} − log D_ℓ with
 D_ℓ the within/between-class measure of `langevin.separation` (so x_ℓ = log D_0 − log D_ℓ
 is the separation accumulated up to layer ℓ); F is the training signal (the loss) pulling on
@@ -32,12 +32,12 @@ elongation profile d_ℓ:
     linear  (d_ℓ constant, "equiseparation", the law of data separation),
     concave (d_ℓ increasing with ℓ: deep layers separate more, shallow layers lazy),
     convex  (d_ℓ decreasing with ℓ: shallow layers separate more).
-The seed's sequence: nonlinear nets without noise are concave; adding noise (5 % dropout)
+The sequence of Shi, Pan & Dokmanić: nonlinear nets without noise are concave; adding noise (5 % dropout)
 makes them linear, more noise (30 % dropout) convex.
 
 Limits derived here (each tested in tests/theory/test_spring_block.py):
 1. No friction (linear network), any σ: the force balance of the stationary state gives
-   k⟨d_ℓ⟩ = F for every ℓ, a linear curve (the seed's "h_L = LF/k, w_ℓ = F/k"). With μ = 0
+   k⟨d_ℓ⟩ = F for every ℓ, a linear curve (their "h_L = LF/k, w_ℓ = F/k"). With μ = 0
    the dynamics is linear, so the mean of the discretized chain obeys the deterministic
    recursion and its stationary mean is F/k exactly.
 2. No noise, load ramped up slowly from rest (`quasi_static_elongations`): a sliding block
@@ -61,9 +61,9 @@ Limits derived here (each tested in tests/theory/test_spring_block.py):
 4. Finite training time (what a training run of finite length sees). After a time t the
    chain has crept only part of the way from the noiseless profile (2) to the stationary
    one (3), the further the larger σ. So at fixed t, increasing σ moves the profile
-   continuously from concave to linear and, for μ₋ > μ₊, on to convex: the seed's
+   continuously from concave to linear and, for μ₋ > μ₊, on to convex: their
    sequence (no dropout: concave; 5 %: linear; 30 %: convex). That the convex regime needs
-   μ₋ > μ₊ is derived here from the friction law; the seed states only the sequence.
+   μ₋ > μ₊ is derived here from the friction law; they state only the sequence.
 
 Numerics: `simulate` integrates the equation of motion for many independent realizations at
 once (float64 arrays of shape (R, L)) by a semi-implicit Euler step with an implicit

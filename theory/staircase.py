@@ -1,15 +1,16 @@
-"""Staircase sample complexity (seed talk, "Example: staircase learning"): how the number of
+"""Staircase sample complexity (Ringel et al. 2025, arXiv:2502.18553, "Example: staircase learning"): how the number of
 samples P needed to learn 90 % of the cubic part of y = w*·x + ε(w*·x)³ grows with d, for the
 NNGP (GP limit) and for the mean-field network whose kernel adapts to w*.
 
 Target. z* = w*·x, z*³ = He_3(z*) + 3He_1(z*), so y = (1 + 3ε) He_1 + ε He_3: the cubic
 component is the He_3 part and "learning 90 % of it" means L_3 = f̄·He_3 / y·He_3 ≥ 0.9 (the
-learnability of theory.md §2.4 / §3.3).
+learnability of Canatar, Bordelon & Pehlevan 2021; Ringel et al. 2025).
 
-GP (theory.md §2.2–2.4; `theory.single_index_spectrum`): the two-layer erf NNGP on N(0, I_d) has
+GP (the NNGP recursion of Lee et al., ICLR 2018; Rubin, Seroussi & Ringel 2024, App. A; Canatar,
+Bordelon & Pehlevan 2021; `theory.single_index_spectrum`): the two-layer erf NNGP on N(0, I_d) has
 degree-k eigenvalues λ_k (exact in d, harmonic quotient) with multiplicity N(d, k) ~ d^k/k!; the
 self-consistent κ_S (Simon convention) solves Σ_k N(d,k) λ_k/(λ_k + κ_S) + δ/κ_S = P with ridge
-δ = σ² + (trace not in degrees ≤ K) (the RG tail, theory.md §2.5), and L_3 = λ_3/(λ_3 + κ_S).
+δ = σ² + (trace not in degrees ≤ K) (the RG tail, Howard, Maiti, Jefferson & Ringel 2024), and L_3 = λ_3/(λ_3 + κ_S).
 Why P ~ d³ [DERIVED]: L_3 ≥ 0.9 needs κ_S ≤ λ_3/9, and then the N(d, 3) cubic modes alone
 contribute 0.9 N(d, 3) to the left side, so P* ≥ 0.9 N(d, 3) ≈ 0.15 d³; conversely with
 λ_3 ∝ d⁻³ and the lower modes saturated (≈ 1 + d learned modes), P* = O(d³). The ratio

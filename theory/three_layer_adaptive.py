@@ -1,4 +1,4 @@
-"""Adaptive-kernel equations of state of a three-layer erf network (theory.md §3.5; Seroussi, Naveh,
+"""Adaptive-kernel equations of state of a three-layer erf network (`AdaptiveGPs` notebook; Seroussi, Naveh,
 Ringel, Nat. Commun. 14, 908 (2023); the authors' notebook `zringel/AdaptiveGPs`
 Solver_3Layer_ErfFCN_Jax-Final_Version.ipynb).
 
@@ -21,7 +21,7 @@ X = I, evaluated elementwise in O(n²)). The notebook has C1 = C2 = C, so its Σ
 width factor.
 
 The sign s of the log-det term [DERIVED]: s = −1 (`logdet_sign=-1`, the default); the notebook codes
-s = +1. Derivation (theory.md §3.1 applied to the last layer): integrating the readout,
+s = +1. Derivation (the two-layer action of Seroussi, Naveh & Ringel, Nat. Commun. 2023, applied to the last layer): integrating the readout,
 −log p(h) ⊃ ½ yᵀ(K_h + σ²I)⁻¹y + ½ log det(K_h + σ²I), K_h = (σ_a²/C2)Σ_c erf(h_c)erf(h_c)ᵀ. Expanding
 K_h = Qf + δK to first order gives the per-unit action
   S[h] = ½ hᵀQ1⁻¹h − (σ_a²/(2C2)) [(t̄ᵀerf(h))² − erf(h)ᵀ(Qf + σ²I)⁻¹ erf(h)],
@@ -42,7 +42,7 @@ continuation in width from the GP solution Σ = σ_0²/d I, K1 = Q1(Σ) (`scan_t
 the notebook's schedule is 10⁵, 3·10⁴, 2·10⁴, ..., 100, 95, 90 with C1 = C2 = C). Cost: one residual
 evaluation is ≈ 7n³ flops (three n×n inversions, two products); Newton–Krylov needs tens of them per
 width. The notebook's printed numbers belong to n = 2048 (its emergent-scale cell, run before the solver,
-leaves n_train = 2048; theory.md §3.5 says 512), where one evaluation takes ~15 s on one busy CPU core.
+leaves n_train = 2048; the notebook's text says 512), where one evaluation takes ~15 s on one busy CPU core.
 """
 from __future__ import annotations
 

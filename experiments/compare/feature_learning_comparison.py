@@ -62,7 +62,7 @@ from theory.network_prior import NetworkPrior
 from theory.single_index_gfl import SingleIndexGFLSolution, scan_single_index_gfl
 
 # Continuation of the GFL solution starts at this multiple of σ̃² (close to the GP), in this many
-# geometric steps: the GP-connected branch, as theory.md §3.3b prescribes.
+# geometric steps: the GP-connected branch, as the `zringel/AdaptiveGPs` code of Seroussi, Naveh & Ringel 2023 prescribes.
 GP_SIDE_NOISE_FACTOR = 64.0
 CONTINUATION_STEPS = 13
 # Brackets (multiples of σ̃²) in which the Landau transition and the finite-d crossover are sought.
@@ -88,7 +88,7 @@ def mean_field_expansion(inputs: TwoLayerTheoryInputs) -> float:
     """ε_N = (σ_a²/N) n E[φ²]/σ² = κ E[φ²]/N: one neuron's share of the kernel against the noise.
 
     The per-neuron (mean-field) action keeps K_W = Q + δK to first order in one neuron's
-    δK_c = (σ_a²/N) φ_c φ_cᵀ (theory.md §3.1); the neglected self-interaction is smaller by
+    δK_c = (σ_a²/N) φ_c φ_cᵀ (Seroussi, Naveh & Ringel, Nat. Commun. 2023); the neglected self-interaction is smaller by
     (σ_a²/N) φᵀ(Q + σ²I)⁻¹φ ≤ ε_N (E[φ²] = (2/π) arcsin(2σ_w²/(1 + 2σ_w²)) for erf at the prior
     |w|² ≈ σ_w²). In mean-field scaling ε_N = n σ̃_a² E[φ²]/(N σ̃²) → 0 as N → ∞ at fixed κ: the
     O(1/N) corrections of GFL and Landau carry the coefficient κ E[φ²]. Under the α = β scaling

@@ -2,7 +2,7 @@
 registered architecture (its entry's NNGP kernel, e.g. the deep fc recursion).
 
 Applies to standard scaling (χ = 1), where the posterior tends to the NNGP posterior as
-N → ∞ at fixed σ_a² with corrections O(1/N) (theory.md §1). For every quantity the
+N → ∞ at fixed σ_a² with corrections O(1/N) (Naveh et al., PRE 2021). For every quantity the
 sampled value comes with its MCSE (langevin.diagnostics) and the GP value beside it:
 
 - posterior mean and variance of f on the test points;

@@ -1,4 +1,4 @@
-"""Local kernel renormalization of a shallow CNN / LCN (theory.md §5.5) beside a sampled run.
+"""Local kernel renormalization of a shallow CNN / LCN (Aiudi et al., arXiv 2307.11807) beside a sampled run.
 
 Applies to model.architecture = cnn or lcn, standard scaling (χ = 1), no bias, odd activation
 (linear, erf, tanh), non-overlapping patches (stride = patch size): the network of

@@ -1,4 +1,4 @@
-"""The proportional-regime kernel renormalization (theory.md §5.2) beside a sampled run.
+"""The proportional-regime kernel renormalization (Pacelli et al., Nat. Mach. Intell. 2023) beside a sampled run.
 
 Applies to one hidden fc layer, standard scaling (χ = 1), no bias, odd activation (linear,
 erf, tanh): the network of theory.proportional_one_layer (Pacelli et al., Nat. Mach. Intell.

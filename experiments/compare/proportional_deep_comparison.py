@@ -1,4 +1,4 @@
-"""Deep fc networks in the proportional regime (theory.md §5.3) beside a sampled run.
+"""Deep fc networks in the proportional regime (Pacelli et al., Nat. Mach. Intell. 2023) beside a sampled run.
 
 Applies to L ≥ 2 hidden fc layers, standard scaling (χ = 1), no bias, odd activation
 (theory.proportional_deep: Pacelli et al. 2023, nested form; for linear networks also the

@@ -1,5 +1,7 @@
-"""ReLU learnability ratios against the scale β (seed talk, extra slide "Further evidence for
-complexity change" and its Fig. 2): a two-layer ReLU network in mean-field scaling on
+"""ReLU learnability ratios against the scale β (Ringel et al. 2025: Z. Ringel,
+N. Rubin, E. Mor, M. Helias, I. Seroussi, "Applications of statistical field theory in deep
+learning", arXiv:2502.18553, the part "Further evidence for complexity change" and its Fig. 2):
+a two-layer ReLU network in mean-field scaling on
 y = v*·x + ε(|v*·x| − √(2/π)), N = 750β, d = 96β, n ∈ {2d, 3d, 4d}; the learnability ratios
 
     R_p = f̄(X)·He_p(X v*) / y(X)·He_p(X v*),   p = 1, 2,
@@ -14,7 +16,7 @@ sampled (posterior mean f̄ on the training inputs X, per draw, with its MCSE) b
 - "gp": the NNGP posterior mean (physical σ_a² = σ̃_a²/χ, σ² = σ̃²/χ) on the same X.
 The same ratios on the test inputs (sampled, adaptive, gp) are reported as `test`.
 
-Parameters the talk does not state (theory.md §3.3: "ε, σ², lr [UNVERIFIED]") are chosen here:
+Parameters Ringel et al. 2025 do not state (ε, σ² and the learning rate) are chosen here:
 ε = 1, σ_w² = 1, σ̃_a² = 1, σ̃² = 2, fixed in β (so the physical σ² = σ̃²/N ∝ 1/β): the GP
 learnability of He_1 is then β-independent (nσ_a²/(σ²d) fixed) and that of He_2 falls like 1/d,
 while the feature-learning gain grows with β (u = n²σ_a²/(σ⁴dN) ∝ β): the adaptive and scaling
@@ -24,7 +26,7 @@ GP R_2 → 0 — the change of complexity class.
 Finite-size allowance. The per-neuron theories drop one neuron's self-interaction, whose size
 relative to the kept terms is ε_N = κ E[φ²]/N = n σ̃_a² E[relu²]/(N σ̃²) with E[relu(w·x)²] =
 σ_w²/2 at the prior (`mean_field_expansion`, as `feature_learning_comparison.mean_field_expansion`
-for erf). Under the talk's scaling n/N is fixed, so ε_N = 0.064·(n/d) does not shrink with β; the
+for erf). Under their scaling n/N is fixed, so ε_N = 0.064·(n/d) does not shrink with β; the
 comparison reports |ΔR_p| against 4 MCSE + ε_N·|R_p| (the first-order size of the dropped term).
 
 Measured (n = 2d; 16 chains, 2·10⁴ steps after 10⁴ burn-in): β = 1/8 (d = 12, N = 94): training
@@ -235,7 +237,7 @@ def table_columns(summary: dict) -> dict:
 
 
 def draw_learnability_ratios(preset: str, key: str, table: list[dict], figures_dir) -> None:
-    """R_1, R_2 against β for each n/d (the talk's Fig. 2 layout): experiment with MCSE error bars,
+    """R_1, R_2 against β for each n/d (the Fig. 2 layout of Ringel et al. 2025): experiment with MCSE error bars,
     approximate adaptive, scaling and GP, one marker per n/d."""
     plt = pyplot()
     rows = [r for r in table if "beta" in r]

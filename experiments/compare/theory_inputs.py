@@ -13,7 +13,7 @@ numerators σ̃_a², σ̃² and χ; the record forms σ̃_a²/χ and σ̃²/χ i
 `network_prior` for any architecture, `TwoLayerTheoryInputs.network_prior` for the two-layer
 theories; data-side numbers (n, the target's Hermite coefficients, ε) stay beside it. A scan
 varies the record with `dataclasses.replace`. The grokking paper's σ_a² and σ² are the physical
-σ̃_a²/χ and σ̃²/χ (theory.md §4.1).
+σ̃_a²/χ and σ̃²/χ (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1).
 
 Cubic teacher with y_1 ≠ 1 [DERIVED]: the Landau action depends on (u, b, c) only through
 u (b − 2c h)², and (I + κ⟨M⟩)τ = y is linear in (τ, y) at fixed ⟨M⟩. So y = y_1 (He_1 + ε He_3)

@@ -1,4 +1,4 @@
-"""The three-layer erf adaptive-kernel equations of state (theory.md §3.5) beside a sampled run.
+"""The three-layer erf adaptive-kernel equations of state (Seroussi, Naveh & Ringel 2023, `AdaptiveGPs` notebook) beside a sampled run.
 
 Applies to fc networks with two hidden layers, erf, no bias (theory.three_layer_adaptive: Seroussi,
 Naveh, Ringel, Nat. Commun. 14, 908 (2023)). Mapping of the run's convention onto the theory's

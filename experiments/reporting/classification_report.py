@@ -1,7 +1,7 @@
 """The classification part of a report, from the stored draws alone: the ensemble predictor
 and the final values of the classification observables (experiments.setup.classification_setup).
 
-Ensemble predictor (seed 001, Geiger, Petrini, Wyart §5: the mean output of an ensemble of
+Ensemble predictor (Geiger, Petrini & Wyart, Phys. Rep. 2021, §5: the mean output of an ensemble of
 nets with distinct initial weights, which removes the double descent). With f_c(x; t) the
 output of chain c at draw t on the test inputs, the ensemble predictor of the C chains is
 f̄(x; t) = (1/C) Σ_c f_c(x; t). For an error e(f) on the n test points,
@@ -20,7 +20,7 @@ averaged over draws; it is not the error of the mean over chains and draws, whic
 report's predictions.test_mse_of_posterior_mean gives). The task is "classification" when
 every test label is ±1 (sign error and MSE are both given), else "regression" (MSE only).
 
-Output fluctuation (seed 001 §5, ‖f_N − ⟨f_N⟩‖ ~ N^{-1/4}): at the last draw,
+Output fluctuation (Geiger, Petrini & Wyart §5, ‖f_N − ⟨f_N⟩‖ ~ N^{-1/4}): at the last draw,
 ‖f_c − f̄‖ = [(1/n) Σ_μ (f_c(x_μ) − f̄(x_μ))²]^{1/2} per chain, reported as its mean over
 chains ± sd/√C (an approximate error: f̄ is built from the same chains).
 

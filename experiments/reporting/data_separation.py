@@ -1,6 +1,7 @@
 """The law of data separation across the layers of a deep classifier, beside the spring-block
-model (seed 000: Dokmanić, "Mechanical models of feature learning"; He & Su, PNAS 120,
-e2221704120 (2023); Shi, Pan & Dokmanić, Phys. Rev. Lett. 134, 257301 (2025)).
+model (H. He, W. Su, "A law of data separation in deep learning", PNAS 120,
+e2221704120 (2023); C. Shi, L. Pan, I. Dokmanić, "Spring-block theory of feature
+learning in deep neural networks", Phys. Rev. Lett. 134, 257301 (2025)).
 
 Setting (the `data_separation` preset): a fully connected net with L hidden layers of equal
 width on binary digits (odd vs even, PCA), logistic likelihood, sampled by Langevin dynamics

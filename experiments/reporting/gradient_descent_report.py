@@ -2,7 +2,7 @@
 trained networks, one per chain, not posterior draws, so no R-hat/ESS, thermometer,
 step-size bias or theory comparison. From the run directory alone it writes
 summary.json with, per chain, whether the training loss reached sampler.gd_loss_tolerance
-(zero with a hinge loss: all margins y f ≥ 1, the jamming criterion of seed 001), the
+(zero with a hinge loss: all margins y f ≥ 1, the jamming criterion of Geiger, Petrini & Wyart), the
 stop step and the final training loss; and the classification section of
 experiments.reporting.classification_report (the ensemble predictor's test error beside single
 chains', the final classification observables). The last draw is the step at which the

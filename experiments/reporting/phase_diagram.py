@@ -1,5 +1,5 @@
 """The phase diagram of deep learning in the plane of width h and rescaled output scale
-α̃ = √h·α (seed 001: Geiger, Petrini, Wyart, "Landscape and training regimes in deep
+α̃ = √h·α (M. Geiger, L. Petrini, M. Wyart, "Landscape and training regimes in deep
 learning", Phys. Rep. 924 (2021), Figs. 4, 5 and 7D), at a CPU scale.
 
 Setting (the `phase_diagram` preset): a fully connected net with two hidden layers of width
@@ -10,7 +10,7 @@ at T = 0 by full-batch gradient descent with an adaptive step (`sampler.integrat
 
     L̃ = α⁻² · ½ Σ_μ max(0, Δ_μ)²,   Δ_μ = 1 − y_μ f(x_μ),
 
-the seed's choice for its phase diagram (§4: "U corresponds to a quadratic hinge loss"), on
+Geiger, Petrini & Wyart's choice for their phase diagram (§4: "U corresponds to a quadratic hinge loss"), on
 binary digits (odd vs even, PCA to 10 components). A chain stops when ½ Σ max(0, Δ)² ≤
 `UNSCALED_LOSS_TOLERANCE`, i.e. at `sampler.gd_loss_tolerance = UNSCALED_LOSS_TOLERANCE/α²`,
 so the criterion is the same for every α (quadratic-hinge descent approaches zero loss only
@@ -20,13 +20,13 @@ Quantities of one point (from the run's summary.json; C chains = nets with disti
 initializations):
     N                 parameters, d·h + h·h + h (no biases)
     jammed_fraction   1 − fraction of chains that reached the tolerance (the jamming line:
-                      below it, in the seed's "black region", the loss does not reach zero)
+                      below it, in their "black region", the loss does not reach zero)
     n_delta_over_n    N_Δ/N at the end, N_Δ = #{μ: Δ_μ > 0} (mean over chains)
     ntk_change        ‖Θ(t_end) − Θ(0)‖_F / ‖Θ(0)‖_F on the NTK probe points (mean over chains);
                       the lazy / feature-learning cross-over is where it equals 1
     ensemble_error    sign test error of f̄ = (1/C) Σ_c f_c at the end
     single_error      mean over chains of each net's sign test error (± SE over chains)
-    fluctuation       mean over chains of ‖f_c − f̄‖ (RMS over test points); seed §5:
+    fluctuation       mean over chains of ‖f_c − f̄‖ (RMS over test points); Geiger et al. §5:
                       ‖f_N − ⟨f_N⟩‖ ~ N^{-1/4} past jamming
 Figures: Fig. 4 style map of the ensemble test error over (h, α̃) with the jamming points and
 the contour ntk_change = 1 (dashed: 0.5 and 2), and a Fig. 5 style cut in h at each α̃ (test

@@ -1,12 +1,13 @@
-"""Feature purification on the sparse-coding model over training (seed 002: Allen-Zhu & Li,
-arXiv:2005.10190, as presented in the FLT seminar), the table and figure of the
+"""Feature purification on the sparse-coding model over training (Z. Allen-Zhu, Y. Li,
+"Feature purification: how adversarial training performs robust deep learning",
+arXiv:2005.10190), the table and figure of the
 `sparse_coding` preset.
 
 Setting: data x = Mz + ξ, y = sign⟨w*, z⟩ (experiments.setup.sparse_coding_data: M orthonormal,
 ‖z‖₀ = round(√d), ξ ~ N(0, σ₀² I), σ₀ = `data.noise_std`, the swept key); a two-layer net
 f(x) = Σ_i a_i φ(w_i·x) with the symmetric ReLU φ(h) = ReLU(h − 1) − ReLU(−h − 1)
-(langevin.activations; the seed's threshold b_i is fixed to 1 here and the readout a_i is
-trained, where the seed fixes a_i = 1 and adapts b_i); trained at T = 0 by full-batch gradient
+(langevin.activations; Allen-Zhu & Li's threshold b_i is fixed to 1 here and the readout a_i is
+trained, where they fix a_i = 1 and adapt b_i); trained at T = 0 by full-batch gradient
 descent with an adaptive step on the logistic loss Σ_μ log(1 + e^{−y_μ f_μ}) alone
 (`sampler.gd_weight_decay = false`), C chains = C independent initializations
 w_i ~ N(0, σ_w²/d I).

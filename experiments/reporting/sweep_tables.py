@@ -215,7 +215,7 @@ FIGURE_DRAWERS["proportional_deep"] = proportional_comparison.draw_variance_vs_w
 # The local kernel renormalization of the shallow CNN (experiments.compare.proportional_cnn_comparison).
 ROW_BUILDERS["proportional_cnn"] = proportional_cnn_comparison.table_columns
 FIGURE_DRAWERS["proportional_cnn"] = proportional_cnn_comparison.draw_test_errors
-# Classification presets (seeds 000-002).
+# Classification presets (Geiger, Petrini & Wyart; He & Su / Shi, Pan & Dokmanić; Allen-Zhu & Li).
 ROW_BUILDERS["phase_diagram"] = phase_diagram.table_columns
 FIGURE_DRAWERS["phase_diagram"] = phase_diagram.draw
 ROW_BUILDERS["data_separation"] = data_separation.table_columns

@@ -14,7 +14,7 @@ of every chain and their rate, and each replica's rung trace (figure `rung_trace
 
 Well masses of the grokking order parameter: the fraction of neurons with
 |q| = |w·w*| > WELL_THRESHOLD (between the q ≈ 0 basin and the q ≈ ±1 wells,
-theory.md §4.1) with its MCSE, beside the finite-d Landau theory's P(|q| > threshold)
+Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1) with its MCSE, beside the finite-d Landau theory's P(|q| > threshold)
 (`theory.cubic_teacher.order_parameter_density`, integrated on a grid).
 The step-size bias check of the plain report is not run for tempered runs.
 """

@@ -171,7 +171,7 @@ def _fc_build(config: dict, input_dim: int, prior_variances: Mapping[str, float]
 
 
 def _fc_nngp(prior: NetworkPrior) -> tuple[KernelFn, DiagFn]:
-    """Deep NNGP recursion (theory.kernels.deep_fc_gram, theory.md §2.2), weight variances
+    """Deep NNGP recursion (theory.kernels.deep_fc_gram; the NNGP recursion of Lee et al., ICLR 2018), weight variances
     (σ_1², ..., σ_L², σ̃_a²/χ) and bias variance σ_b² on every hidden layer."""
     kernel = dict(activation=prior.activation,
                   weight_variances=(*prior.weight_variances, prior.readout_variance),

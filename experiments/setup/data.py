@@ -1,10 +1,10 @@
 """Data sets of a run: the single-index Hermite teacher, or the user's .npz file.
 
-Single-index teacher (theory.md §2.3, §4.1): x ~ N(0, I_d),
+Single-index teacher (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1 and App. A): x ~ N(0, I_d),
     y(x) = Σ_k c_k He_k(w*·x),   |w*| = 1,
 with He_k the probabilists' Hermite polynomials (He_1 = z, He_3 = z³ − 3z). The
 grokking model is c = (0, 1, 0, ε). `data.target = "relu_abs"` instead gives the ReLU teacher
-of the seed talk, y = z + ε(|z| − √(2/π)), z = w*·x (He_0 removed; its He_2, He_4, … content:
+of Ringel et al. 2025 (arXiv:2502.18553), y = z + ε(|z| − √(2/π)), z = w*·x (He_0 removed; its He_2, He_4, … content:
 `theory.single_index_gfl.relu_abs_hermite_coefficients`). Data are generated with NumPy from `data.seed`,
 separately from the sampler's generator, in float64.
 """
@@ -44,7 +44,7 @@ def single_index_target(z: np.ndarray, coefficients: list[float]) -> np.ndarray:
 
 
 def relu_abs_target(z: np.ndarray, epsilon: float) -> np.ndarray:
-    """y = z + ε(|z| − √(2/π)): the seed talk's ReLU teacher (E|z| = √(2/π) removes He_0)."""
+    """y = z + ε(|z| − √(2/π)): the ReLU teacher of Ringel et al. 2025 (E|z| = √(2/π) removes He_0)."""
     return z + epsilon * (np.abs(z) - np.sqrt(2.0 / np.pi))
 
 

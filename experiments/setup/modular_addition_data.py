@@ -1,5 +1,5 @@
 """Modular-addition data set of the grokking paper's second model (Rubin, Seroussi, Ringel, ICLR
-2024, §3.2 and App. B; theory.md §4.2), and the quantities its samples are compared on.
+2024, §3.2 and App. B), and the quantities its samples are compared on.
 
 Data: P (the modulus; prime in the paper), all P² pairs (n, m) ∈ Z_P², row index μ = nP + m,
     x_nm ∈ R^{2P} two-hot: x_nm[n] = 1, x_nm[P + m] = 1, zero elsewhere;

@@ -1,12 +1,12 @@
-"""The grokking paper's cubic-teacher setting and its scale parameter β (theory.md §4.1, R4), in
+"""The grokking paper's cubic-teacher setting and its scale parameter β (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1), in
 this repository's χ convention.
 
-Paper (Rubin, Seroussi, Ringel, ICLR 2024, Sec. 3.1.1 / App. C; theory.md §4.1): f(x) = Σ_i a_i
+Paper (Rubin, Seroussi, Ringel, ICLR 2024, Sec. 3.1.1 / App. C): f(x) = Σ_i a_i
 erf(w_i·x), w ~ N(0, σ_w²/d · I), a ~ N(0, σ_a²/N) with σ_a² = 8/N, measurement noise σ², target
 y = He_1(w*·x) + ε He_3(w*·x): N = 700, n = 3000, d = 150, σ_w² = 0.5, ε = −0.3,
 σ² ∈ {0.10, 0.15, 0.20, 0.25, 0.30}. Its σ_a² and σ² are *physical*: the readout variance is
 σ_a²/N = 8/N² and σ² is the likelihood variance (check: u = n²σ_a²/(σ⁴dN) = 30.23 at σ² = 0.18,
-the paper's u_c; theory.md R4).
+the paper's u_c).
 
 Repository convention (docs/conventions.md): a ~ N(0, σ̃_a²/(χN)), likelihood variance σ̃²/χ = T,
 with `model.scaling = "mean_field"` ⇒ χ = N. Hence
@@ -14,9 +14,9 @@ with `model.scaling = "mean_field"` ⇒ χ = N. Hence
     posterior.noise_variance = σ̃²  = χ σ²          = N σ²    (= 700 σ²  at β = 1),
 and the run's physical noise (meta.json convention.noise_variance = T) is the paper's σ².
 
-Scale parameter (theory.md §4.1): N → βN, d → √β d, σ_a² → σ_a²/√β, σ² → (α/β)σ², n → αn
+Scale parameter (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.1): N → βN, d → √β d, σ_a² → σ_a²/√β, σ² → (α/β)σ², n → αn
 (α² > β), which leaves u = n²σ_a²/(σ⁴dN) and r = nσ_a²/(σ²d) invariant [DERIVED]. With χ = N
-(scaling as β, not as the √β of theory.md's "χ language" aside) the numerators transform as
+(scaling as β, not as √β) the numerators transform as
 σ̃_a² = N′σ_a²′ → √β σ̃_a² and σ̃² = N′σ²′ → α σ̃². The paper's runs use α = β, where σ² itself is
 invariant: every β sweeps the same physical σ² values. Sizes are rounded to integers; σ_a²′ is
 set from the exact 8/(700√β) and σ²′ from the exact (α/β)σ², so u and r move only by the

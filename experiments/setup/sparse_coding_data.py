@@ -1,16 +1,17 @@
-"""The sparse-coding model of feature purification (seed 002: Allen-Zhu & Li,
-arXiv:2005.10190, as presented in the FLT seminar), and the dictionary-alignment measures
+"""The sparse-coding model of feature purification (Z. Allen-Zhu, Y. Li,
+"Feature purification: how adversarial training performs robust deep learning",
+arXiv:2005.10190), and the dictionary-alignment measures
 of a trained two-layer network.
 
-Data (seed 002, "Sparse Coding Model"):
+Data (Allen-Zhu & Li, "Sparse Coding Model"):
 
     x = M z + ξ,    y = sign(⟨w*, z⟩),
 
 - M = (M_1, …, M_d) ∈ R^{d×d} orthonormal (the dictionary; atom j is column M_j), drawn
   from the Haar measure (QR of a Gaussian matrix with the signs of R's diagonal fixed);
 - z ∈ {−1, 0, +1}^d sparse: a uniformly random support of exactly k = `sparsity` coordinates
-  (default k = round(√d), the seed's ‖z‖₀ = Θ(√d)), independent uniform signs on it;
-- ξ ~ N(0, σ₀² I_d) (the seed writes N(0, σ₀ I); here σ₀ = `noise_std` is a standard
+  (default k = round(√d), their ‖z‖₀ = Θ(√d)), independent uniform signs on it;
+- ξ ~ N(0, σ₀² I_d) (Allen-Zhu & Li write N(0, σ₀ I); here σ₀ = `noise_std` is a standard
   deviation);
 - w* "balanced", |w*_j| = Θ(1): w*_j = s_j u_j with s_j = ±1 uniform and u_j ~ U[1, 2]
   (continuous, so ⟨w*, z⟩ = 0 has probability zero and y = ±1 always).
@@ -19,8 +20,8 @@ Exact statistics (tested): MᵀM = I; every z has exactly k non-zeros, each ±1,
 (1/n) Σ_μ Σ_j z_{μj}² = k and E[z zᵀ] = (k/d) I; z → −z maps the law to itself and flips y,
 so P(y = +1) = ½ exactly; Mᵀ(x − ξ) = z.
 
-Alignment with the dictionary (seed 002, "Good Property Sets"), for neuron weights w_i and
-overlaps O_ij = ⟨w_i, M_j⟩, with log d the natural logarithm and σ₃ a scale (the seed's
+Alignment with the dictionary (Allen-Zhu & Li, "Good Property Sets"), for neuron weights w_i and
+overlaps O_ij = ⟨w_i, M_j⟩, with log d the natural logarithm and σ₃ a scale (Allen-Zhu & Li's
 σ₃^{(t)}, a tuned, possibly time-dependent scale; at initialization w_i ~ N(0, σ₁² I) gives
 O_ij ~ N(0, σ₁²), so σ₁ is the natural choice there):
 
@@ -117,7 +118,7 @@ def dictionary_overlaps(weights: np.ndarray, dictionary: np.ndarray) -> np.ndarr
 
 def good_neurons(overlaps: np.ndarray, label_weights: np.ndarray, scale: float,
                  c1: float, c2: float) -> GoodNeurons:
-    """The seed's surely / potentially good neuron sets (module docstring) from the overlaps
+    """Allen-Zhu & Li's surely / potentially good neuron sets (module docstring) from the overlaps
     O (..., m, d) = `dictionary_overlaps(w, M)`; needs c₁ > c₂ ≥ 0 and scale σ₃ > 0."""
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale!r}")

@@ -6,7 +6,7 @@ x^{(p)} the p-th patch of x (patch_dim = k entries), M patches, K = `channels` f
 `shared=True` is the convolutional network ("cnn"): one filter bank w_c for every patch
 (w_{(p),c} = w_c). `shared=False` is the locally connected network ("lcn"): a separate
 filter w_{p,c} per patch, the comparison of the local kernel renormalization theory
-(theory.md §5.5, Aiudi et al. arXiv 2307.11807). The readout is dense over (patch,
+(Aiudi et al., arXiv 2307.11807). The readout is dense over (patch,
 channel); there is no pooling.
 
 Parameters of C networks, chains on the leading axis:
@@ -31,8 +31,8 @@ of both networks is the CNN-GP without pooling,
 
 (`theory.conv_kernels.cnn_gp_gram`): only the diagonal patch blocks appear, because the
 readout weights a_{p,c} of different patches are independent. The factor 1/M keeps the
-prior output variance O(1) whatever the number of patches (the convention of theory.md
-§5.5: K_R = Σ_pq Q_pq K_pq/(λ1 M)).
+prior output variance O(1) whatever the number of patches (the convention of Aiudi et al.,
+arXiv 2307.11807: K_R = Σ_pq Q_pq K_pq/(λ1 M)).
 
 Patches: p runs over patch positions in row-major order; a 2-D patch is flattened
 row-major (the layout of `torch.nn.Conv2d`'s weight (K, 1, kh, kw)). The patches must

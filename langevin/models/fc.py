@@ -11,7 +11,7 @@ with shapes per chain (chains leading in every tensor):
 
 The variances of ONE weight of every layer are given as `prior_variances` (the
 experiments registry applies the fan-in and χ rule); this is the prior of the deep
-NNGP recursion `theory.kernels.deep_fc_gram` (theory.md §2.2). Naming: with one hidden
+NNGP recursion `theory.kernels.deep_fc_gram` (the NNGP recursion of Lee et al., ICLR 2018). Naming: with one hidden
 layer and no bias the layers are ("w", "a") exactly as the two-layer network always was,
 so stored observable names (squared_norm_w, virial_temperature_a, q) do not change; the
 input layer keeps the name "w" at every depth (teacher projections q = W¹w* read it),

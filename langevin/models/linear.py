@@ -12,7 +12,7 @@ from langevin.types import Tensor, Theta
 class LinearModel:
     """f(x) = θ·x with θ ~ N(0, prior_variance · I): Bayesian linear regression.
 
-    The reference problem with an exact posterior (theory.md §7 R0):
+    The reference problem with an exact posterior (tests/langevin/test_integrators.py):
         Σ_post = (XᵀX/σ² + I/σ_p²)⁻¹,  mean = Σ_post Xᵀy/σ².
     theta["theta"]: (C, d).
     """

@@ -1,5 +1,5 @@
 """P-output quadratic two-layer network of the modular-addition model (Rubin, Seroussi, Ringel,
-ICLR 2024, §3.2 and App. B; theory.md §4.2), batched over chains, and the paper's non-linear
+ICLR 2024, §3.2 and App. B), batched over chains, and the paper's non-linear
 (sixth-order) weight decay on the Fourier modes of its input weights.
 
     f_p(x) = Σ_{i=1}^N a_{pi} (w_i·x)²,   p = 0, …, P−1,
@@ -20,7 +20,7 @@ Fused gradient, with h = X wᵀ (C, n, N), r = f − y (C, n, P):
     ∂L/∂a_{pi} = Σ_μ r_μp h_μi²,   ∂L/∂w_i = Σ_μ 2 h_μi (Σ_p r_μp a_pi) x_μ
 (tested equal to `protocol.autograd_loss_and_gradient`).
 
-Sixth-order decay (paper App. B, theory.md §4.2), per neuron, with the modes normalized as in
+Sixth-order decay (paper App. B), per neuron, with the modes normalized as in
 `experiments.setup.modular_addition_data.mode_order_parameters`, u_k = (1/P) Σ_n u_n e^{−2πikn/P}
 (prior E|u_k|² = 1/P for unit prior variance), summed over every k = 0, …, P−1:
 

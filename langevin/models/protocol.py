@@ -9,7 +9,7 @@ observation-noise variance is σ² = T; langevin.convention). `loss_and_gradient
 (L_c of shape (C,), ∂L_c/∂θ_c per layer). `autograd_loss_and_gradient` gives it for any
 model from its batched `predict`: one `torch.autograd.grad` of Σ_c L_c over the
 hand-batched tensors. Chains do not interact, so ∂(Σ_c' L_c')/∂θ_c = ∂L_c/∂θ_c: one
-backward pass yields every chain's own gradient (design.md, "Shape of the code").
+backward pass yields every chain's own gradient.
 """
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ from langevin.types import Tensor, Theta
 
 
 class Model(Protocol):
-    """A network family batched over chains (design.md: one file per architecture).
+    """A network family batched over chains (one file per architecture).
 
     layer_names       parameter tensors, in the order `sample_prior` draws them
     parameter_shapes  shape of one chain's tensor of every layer

@@ -1,5 +1,5 @@
 """Deep fc networks (two hidden layers) in standard scaling approach the deep NNGP posterior
-(theory.kernels.deep_fc_gram, theory.md §2.2) with a gap that falls like 1/width, as the
+(theory.kernels.deep_fc_gram; the NNGP recursion of Lee et al., ICLR 2018) with a gap that falls like 1/width, as the
 two-layer test_gp_limit shows for one hidden layer; and the report's GP section is the deep
 recursion with the run's per-layer σ_l² and σ_b²."""
 import json

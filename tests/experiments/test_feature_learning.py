@@ -48,7 +48,7 @@ def gfl_allowance(section: dict, config: dict) -> float:
       κ₂ τ₁² of the per-neuron action, which GFL takes in the continuum limit Σ_μ → n∫dμ (on one
       data set of n points its relative error is O(1/√n)), and the mean-field decoupling of the
       neurons neglects one neuron's own kernel δK_c = (σ_a²/N)φφᵀ against the noise, a relative
-      O(ε_N) with ε_N = κ E[φ²]/N (the summary's `mean_field_expansion`; theory.md §3.1);
+      O(ε_N) with ε_N = κ E[φ²]/N (the summary's `mean_field_expansion`; Seroussi, Naveh & Ringel, Nat. Commun. 2023);
     - |E_Landau[q²] − b_GFL|: the error of the Gaussian closure at this d, measured by the exact
       1-D quadrature of the same per-neuron action (theory.cubic_teacher; exact as d → ∞);
     - b_GFL · step_size/2: Euler–Maruyama with the prior preconditioner inflates the variance of a

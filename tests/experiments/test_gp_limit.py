@@ -1,5 +1,5 @@
 """The sampled posterior of a wide standard-scaling network approaches the NNGP posterior,
-with a gap that falls like 1/width (theory.md §1: finite-width corrections are O(1/N))."""
+with a gap that falls like 1/width (Naveh et al., PRE 2021: finite-width corrections are O(1/N))."""
 import json
 
 import numpy as np

@@ -150,7 +150,7 @@ def test_perturbing_chain_0_leaves_the_other_chains_bit_identical(name, index, d
 
 
 def _stated_variance(config: dict, prior, chi: float) -> float:
-    """The prior rule written out from the config keys (design.md)."""
+    """The prior rule written out from the config keys (docs/conventions.md)."""
     post = config["posterior"]
     if prior.role == "bias":
         return post["sigma_b2"]

@@ -1,4 +1,4 @@
-"""The proportional-regime Q̄ comparison (experiments.compare.proportional_comparison, theory.md §5.2).
+"""The proportional-regime Q̄ comparison (experiments.compare.proportional_comparison, Pacelli et al., Nat. Mach. Intell. 2023).
 
 Fast: the wiring (the convention mapped onto the theory, the readout-norm estimator, where the
 section applies). Slow: a Langevin run of a one-hidden-layer linear network at α = P/N = 1 whose

@@ -1,5 +1,5 @@
 """The local kernel renormalization of a shallow CNN/LCN beside a run
-(experiments.compare.proportional_cnn_comparison, theory.md §5.5).
+(experiments.compare.proportional_cnn_comparison, Aiudi et al., arXiv 2307.11807).
 
 Fast: the conversion of the run's convention onto the theory's blocks (the one-patch network is
 the fc scalar theory on the same data; Q = I gives the registry's CNN-GP), the readout estimator

@@ -1,4 +1,4 @@
-"""The seed talk's ReLU learnability ratios (experiments.compare.relu_learnability): the relu_abs data
+"""The ReLU learnability ratios of Ringel et al. 2025 (experiments.compare.relu_learnability): the relu_abs data
 option, joint sweeps over several keys, the comparison section and figure, and (slow) sampled
 mean-field ReLU networks against the adaptive-kernel prediction."""
 import dataclasses

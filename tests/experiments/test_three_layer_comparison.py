@@ -1,5 +1,5 @@
 """The three-layer adaptive-kernel equations of state beside a run
-(experiments.compare.three_layer_comparison, theory.md §3.5).
+(experiments.compare.three_layer_comparison, Seroussi, Naveh & Ringel 2023, `AdaptiveGPs` notebook).
 
 Fast: where the section applies; the hidden-kernel observable on prior draws is the GP's K1 = Q1;
 the section on synthetic draws (estimators, both signs, GP); both signs reduce to the GP at

@@ -1,6 +1,6 @@
 """GP limit of the patch networks on digits: the sampled posterior mean of cnn and lcn
 approaches the CNN-GP posterior (theory.conv_kernels.cnn_gp_gram + theory.gaussian_process)
-with a gap that falls like 1/channels (finite-width corrections are O(1/K), theory.md §1)."""
+with a gap that falls like 1/channels (finite-width corrections are O(1/K), Naveh et al., PRE 2021)."""
 import numpy as np
 import pytest
 import torch

@@ -23,7 +23,7 @@ def test_round_trip_training_bayes_training():
 
 
 def test_fan_in_prior_gives_gamma_equal_T_fan_in_over_sigma2():
-    # design.md: to get σ_l²/fan_in set γ_l = T·fan_in/σ_l².
+    # docs/conventions.md: to get σ_l²/fan_in set γ_l = T·fan_in/σ_l².
     d, width, sigma_w2, sigma_a2, chi, noise = 150, 700, 0.5, 8.0, 700.0, 0.3
     variances = cv.two_layer_prior_variances(d, width, sigma_w2, sigma_a2, chi)
     T = cv.temperature_from_noise_variance(cv.scaled_noise_variance(noise, chi))

@@ -18,8 +18,8 @@ from langevin.potential import gaussian_potential, make_potential
 
 
 @pytest.mark.parametrize("k, temperature, eta, expected", [
-    (1.0, 1.0, 0.1, 1.0526315789),   # theory.md R0
-    (2.0, 0.5, 0.01, 0.2525252525),  # theory.md R0
+    (1.0, 1.0, 0.1, 1.0526315789),   # T/(k(1 − ηk/2))
+    (2.0, 0.5, 0.01, 0.2525252525),  # T/(k(1 − ηk/2))
 ])
 def test_ula_gaussian_stationary_variance_is_the_discrete_chain_law(k, temperature, eta, expected):
     assert expected == pytest.approx(temperature / (k * (1 - eta * k / 2)), rel=1e-9)
@@ -48,7 +48,7 @@ def test_bayesian_linear_regression_matches_exact_laws(preconditioner, step_size
     integrator = euler_maruyama(potential, sizes, temperature)
 
     X, Y = x.numpy(), y.numpy()
-    # Exact Bayesian posterior (theory.md R0).
+    # Exact Bayesian posterior (Bayesian linear regression).
     post_cov = np.linalg.inv(X.T @ X / noise_variance + np.eye(3) / prior_variance)
     post_mean = post_cov @ X.T @ Y / noise_variance
     # Exact law of the discrete chain θ' = Mθ + ηb + √(2ηT)ξ, M = I − ηA, A = XᵀX + γI:

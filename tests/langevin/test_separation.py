@@ -10,7 +10,7 @@ from langevin.separation import (
 
 
 def _reference(h, labels):
-    """The seed's definition, one chain, NumPy: Σ_w = Ave_k Cov_k, Σ_b = Cov(μ_k), pinv."""
+    """The definition of He & Su / Shi, Pan & Dokmanić, one chain, NumPy: Σ_w = Ave_k Cov_k, Σ_b = Cov(μ_k), pinv."""
     classes = np.unique(labels)
     means = np.stack([h[labels == k].mean(0) for k in classes])
     covs = [np.cov(h[labels == k].T, bias=True).reshape(h.shape[1], h.shape[1])

@@ -1,4 +1,4 @@
-"""Kernel adaptation on finite data (theory.adaptive_kernel, theory.md §3.1–3.2), the analytic ∇_Σ
+"""Kernel adaptation on finite data (theory.adaptive_kernel, Seroussi, Naveh & Ringel, Nat. Commun. 2023), the analytic ∇_Σ
 of the erf Gram (theory.erf_covariance_gradient) and the continuation driver (theory.continuation)."""
 from dataclasses import replace
 from types import SimpleNamespace
@@ -25,7 +25,7 @@ def _single_index_data(n, d, seed, epsilon=-0.3):
 # --- erf Gram under a general covariance and its gradient ---------------------------------------
 
 def test_erf_gram_r1_values_and_agreement_with_kernels():
-    # R1 (theory.md §7): Σ = diag(0.5, 1, 2), x = (1, 0.5, −1), y = (0.2, −1, 0.7).
+    # Exact value (Williams 1997 erf kernel): Σ = diag(0.5, 1, 2), x = (1, 0.5, −1), y = (0.2, −1, 0.7).
     X = np.array([[1.0, 0.5, -1.0], [0.2, -1.0, 0.7]])
     K = erf_gram(X, np.diag([0.5, 1.0, 2.0])).gram
     assert K[0, 1] == pytest.approx(-0.435105888128, abs=1e-11)

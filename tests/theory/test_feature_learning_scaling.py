@@ -16,7 +16,7 @@ COEF = sg.relu_abs_hermite_coefficients(1.0, DEGREES)
 
 
 def _mean_field(beta, ratio, sa2=1.0, s2=2.0):
-    """The talk's scaling N = 750β, d = 96β, n = ratio·d in mean-field scaling (χ = N): the ReLU
+    """The scaling of Ringel et al. 2025, N = 750β, d = 96β, n = ratio·d in mean-field scaling (χ = N): the ReLU
     network's prior and the data-side keywords."""
     N, d = round(750 * beta), round(96 * beta)
     prior = NetworkPrior(activation="relu", input_dim=d, widths=(N,), weight_variances=(1.0,),

@@ -93,7 +93,7 @@ def _project_on_first_cosine(values_on_grid, grid):
 
 
 def test_r9_grid_design_is_exactly_the_equivalent_kernel():
-    """On an equispaced grid the Gram is diagonal in Fourier modes: EK is exact (theory.md R9)."""
+    """On an equispaced grid the Gram is diagonal in Fourier modes: EK is exact."""
     eigenvalues = np.array([1.0, 0.5, 0.2, 0.05, 0.01])
     n, noise_variance = 64, 0.3
     x = 2 * math.pi * np.arange(n) / n

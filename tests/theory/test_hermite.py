@@ -79,7 +79,7 @@ def test_erf_and_relu_projection_closed_forms():
 
 
 def test_r1b_projections_monte_carlo():
-    """theory.md R1b: d = 5, w = (0.8, 0.3, −0.2, 0.1, 0.5), w* = e_1; formulas within 4 MCSE."""
+    """d = 5, w = (0.8, 0.3, −0.2, 0.1, 0.5), w* = e_1; formulas within 4 MCSE."""
     w = np.array([0.8, 0.3, -0.2, 0.1, 0.5])
     q, s = w[0], float(w @ w)
     expected = {("erf", 1): 0.516041, ("erf", 3): -0.215860, ("relu", 1): 0.4, ("relu", 2): 0.251577}

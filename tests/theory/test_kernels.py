@@ -10,7 +10,7 @@ import pytest
 from theory import kernels
 from theory.hermite import ACTIVATION_FUNCTIONS
 
-# ---------------------------------------------------------------- R1 exact values (theory.md §7)
+# ---------------------------------------------------------------- exact values (Williams 1997; Cho & Saul 2009)
 
 
 @pytest.mark.parametrize("sigma_w2, expected", [(0.5, 0.333333333333), (1.0, 0.464559054398),

@@ -1,4 +1,4 @@
-"""Modular-addition teacher (theory.md §4.2, regression case R5)."""
+"""Modular-addition teacher (Rubin, Seroussi & Ringel, ICLR 2024, Sec. 3.2 and App. B)."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Local kernel renormalization of a shallow CNN and the LCN (theory.proportional_cnn, theory.md §5.5)."""
+"""Local kernel renormalization of a shallow CNN and the LCN (theory.proportional_cnn, Aiudi et al., arXiv 2307.11807)."""
 import math
 
 import numpy as np

@@ -1,4 +1,4 @@
-"""Deep FC kernel renormalization (theory.proportional_deep, theory.md §5.3): nested = vanilla = BKR
+"""Deep FC kernel renormalization (theory.proportional_deep, Pacelli et al., Nat. Mach. Intell. 2023): nested = vanilla = BKR
 for linear networks, the R7 cases, one layer = the scalar theory, NNGP limits."""
 import math
 
@@ -17,7 +17,7 @@ def _data(P=30, d=40, m=8, seed=0):
     return X, X_test, np.tanh(2 * X @ w), np.tanh(2 * X_test @ w)
 
 
-# R7 of theory.md §7, re-derived: u = 1 − α + α r0 u^{−L}; e.g. L = 1: u² − ½u − 1 = 0 ⇒
+# Linear deep net at T → 0 (Li & Sompolinsky, PRX 2021), re-derived: u = 1 − α + α r0 u^{−L}; e.g. L = 1: u² − ½u − 1 = 0 ⇒
 # u = (½ + √(¼ + 4))/2 = 1.2807764064; the others are the unique positive roots of the same
 # monotone equation (checked below by substitution, independent of the solver).
 @pytest.mark.parametrize("L, alpha, r0, expected", [(1, 0.5, 2.0, 1.28077641), (2, 0.5, 2.0, 1.19742934),

@@ -1,6 +1,6 @@
 """Exact finite-width posterior of the one-hidden-layer linear network
 (theory.proportional_linear_exact): against an independent Monte Carlo over the readout norm,
-and its approach to the Q̄ saddle point (theory.md §5.2) like 1/N."""
+and its approach to the Q̄ saddle point (Pacelli et al., Nat. Mach. Intell. 2023) like 1/N."""
 import numpy as np
 
 from theory import proportional_one_layer as p1

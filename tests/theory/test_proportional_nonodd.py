@@ -1,4 +1,4 @@
-"""Non-odd activations, two order parameters (theory.proportional_nonodd, theory.md §5.4)."""
+"""Non-odd activations, two order parameters (theory.proportional_nonodd, Pacelli et al., Nat. Mach. Intell. 2023, `deepbays`)."""
 import math
 
 import numpy as np

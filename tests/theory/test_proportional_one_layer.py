@@ -1,5 +1,5 @@
 """One-hidden-layer proportional-regime kernel renormalization (theory.proportional_one_layer,
-theory.md §5.2): sanity identity, infinite-width limit and its 1/N rate, the T → 0 closed form,
+Pacelli et al., Nat. Mach. Intell. 2023): sanity identity, infinite-width limit and its 1/N rate, the T → 0 closed form,
 the readout-norm estimator (envelope identity), predictions."""
 import math
 

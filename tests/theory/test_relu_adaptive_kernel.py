@@ -27,7 +27,7 @@ def _relu_teacher_data(n, d, seed, epsilon=EPSILON):
 
 
 def test_relu_gram_r1_value_and_agreement_with_kernels():
-    # R1 (theory.md §7): c = [[1, .5], [.5, 2]] → 0.364298881694; diagonal c/2.
+    # Exact value (Cho & Saul 2009 arc-cosine kernel): c = [[1, .5], [.5, 2]] → 0.364298881694; diagonal c/2.
     X = np.array([[1.0, 0.0], [0.5, math.sqrt(1.75)]])
     K = relu_gram(X, np.eye(2)).gram
     assert K[0, 1] == pytest.approx(0.364298881694, abs=1e-12)
@@ -104,7 +104,7 @@ def test_relu_abs_hermite_coefficients_are_exact():
     teacher = lambda z: z + EPSILON * (np.abs(z) - math.sqrt(2 / math.pi))
     numeric = hermite_coefficients(teacher, 8, breakpoints=(0.0,)).unnormalized
     assert np.allclose(exact, numeric[list(degrees)], atol=1e-14)
-    assert exact[2] == pytest.approx(EPSILON / math.sqrt(2 * math.pi), rel=1e-15)      # theory.md §2.3
+    assert exact[2] == pytest.approx(EPSILON / math.sqrt(2 * math.pi), rel=1e-15)      # Rubin, Seroussi & Ringel 2024, App. A
     assert exact[4] == pytest.approx(-EPSILON / (12 * math.sqrt(2 * math.pi)), rel=1e-15)
     assert exact[6] == pytest.approx(EPSILON / (120 * math.sqrt(2 * math.pi)), rel=1e-15)
 

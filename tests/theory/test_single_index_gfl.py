@@ -1,5 +1,5 @@
 """Symmetric reduction Σ = a P_⊥ + b w*w*ᵀ of the adaptive-kernel (VGA) equations for a
-single-index target (theory.single_index_gfl, theory.md §3.3)."""
+single-index target (theory.single_index_gfl, Ringel et al. 2025)."""
 import math
 from dataclasses import replace
 
@@ -40,7 +40,7 @@ def test_nngp_limit_standard_scaling():
     tau = np.linalg.solve(np.eye(2) + kappa * moment, [1.0, 0.0])
     assert sol.scaled_kernel == pytest.approx(kappa * moment, rel=2e-3)
     assert sol.learnabilities[0] == pytest.approx(1 - tau[0], rel=1e-3)
-    # Leading order in 1/d: λ_1 = σ_a² E[v_1²] ≈ 4σ_a²σ_w²/(π d (1 + 2σ_w²)) (theory.md §2.3).
+    # Leading order in 1/d: λ_1 = σ_a² E[v_1²] ≈ 4σ_a²σ_w²/(π d (1 + 2σ_w²)) (Rubin, Seroussi & Ringel 2024, App. A).
     assert sa2 * moment[0, 0] == pytest.approx(4 * sa2 * sw2 / (math.pi * d * (1 + 2 * sw2)), rel=0.1)
 
 

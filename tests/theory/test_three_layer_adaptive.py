@@ -1,4 +1,4 @@
-"""Three-layer erf adaptive-kernel equations of state (theory.three_layer_adaptive, theory.md §3.5)."""
+"""Three-layer erf adaptive-kernel equations of state (theory.three_layer_adaptive, Seroussi, Naveh & Ringel 2023, `AdaptiveGPs` notebook)."""
 import math
 
 import numpy as np
@@ -113,7 +113,7 @@ def _notebook_data():
 @pytest.mark.slow
 def test_notebook_gp_limit_regression():
     # Expected values printed by the notebook's cell 15 ("At GP limit, alpha train is
-    # 24.73256055948508", "RMSE/y_std is 0.1213603845990778"); theory.md §3.5 rounds them to
+    # 24.73256055948508", "RMSE/y_std is 0.1213603845990778"); Seroussi, Naveh & Ringel 2023, `AdaptiveGPs` notebook rounds them to
     # 24.7326 / 0.12136. Tolerance 1e-6 relative: the labels are float32 outputs of a teacher
     # evaluated by another torch version (unit roundoff 6e-8); Qf + σ²I has condition number ≈ 190.
     X, y = _notebook_data()
