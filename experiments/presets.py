@@ -105,7 +105,7 @@ PRESETS.update({
         sweep=relu_lr.talk_sweep(relu_lr.CPU_BETAS),
     ),
     "relu_learnability_talk": Preset(
-        "relu_learnability at the talk's scales beta = 1/2, 1, 2 (N up to 1500, d up to 192, n up to 768); "
+        "relu_learnability at the scales of Ringel et al. 2025 beta = 1/2, 1, 2 (N up to 1500, d up to 192, n up to 768); "
         "GPU (sampler.device=cuda); the report's finite-data adaptive solve (Newton-Krylov for d > 48) is long",
         merged(_RELU_LEARNABILITY, {"sampler": {"num_chains": 32, "num_steps": 100_000, "burn_in": 50_000,
                                                 "thin": 100, "step_size": 0.01, "device": "cuda",
@@ -139,12 +139,6 @@ PRESETS["grokking_cubic_tempered"] = Preset(
 )
 
 
-def get_preset(name: str) -> Preset:
-    if name not in PRESETS:
-        raise ValueError(f"unknown preset {name!r}; presets are {sorted(PRESETS)} "
-                         "(or give a path to a .toml config)")
-    return PRESETS[name]
-
 # A sweep of seconds: the smoke preset over two noise variances (tests of the executors,
 # and a first check of a cluster setup: `langevin run smoke_sweep --executor slurm ...`).
 PRESETS["smoke_sweep"] = Preset(
@@ -159,19 +153,31 @@ PRESETS["smoke_sweep"] = Preset(
 # N1 = 20, theory average test variance about twice the NNGP's). Step 0.005: its ULA bias on
 # the test variance is ≈ 2 % (halving measured in tests/experiments/test_proportional.py). Each run's summary has
 # theory.proportional; the sweep table puts sampled, Q̄ and NNGP side by side.
+# Over T as well: the widths at T = σ² = 1, plus T = 0.25 and 4 at N1 = P = 20 (Q̄ falls towards
+# 1 as T grows: the labels' excess over the NNGP prior, yᵀ(K + TI)⁻¹y against Tr(K(K + TI)⁻¹),
+# shrinks). Step: ULA on p ∝ exp(−U/T) is θ' = θ + h∇log p + √(2h)ξ with h = η_l T =
+# step_size·(prior variance of layer l), so its relative bias is of order
+# step_size·(1 + prior variance·∇²L/T): the likelihood part grows like 1/T. Below T = 1 the step
+# is scaled by T (the bias stays at the ~2 % measured at T = 1); above, it is kept.
 PROPORTIONAL_FC_WIDTHS = (10, 20, 40)
+PROPORTIONAL_FC_TEMPERATURES = (0.25, 4.0)
+PROPORTIONAL_FC_STEP = 0.005
 PRESETS["proportional_fc"] = Preset(
-    "1HL linear and erf networks (standard scaling) at alpha = P/N1 = 1, N1 = P = 10, 20, 40, "
-    "d = 30, on 4 He1: sampled test variance/error and readout-norm Q vs the Q-bar "
-    "renormalized kernel and the NNGP; 6 runs, about 50 min in all on 2 busy CPU cores",
+    "1HL linear and erf networks (standard scaling) at alpha = P/N1 = 1, N1 = P = 10, 20, "
+    "40 at T = 1, and T = 0.25, 4 at N1 = P = 20, d = 30, on 4 He1: sampled test "
+    "variance/error and readout-norm Q vs the Q-bar renormalized kernel and the NNGP; "
+    "10 runs, about 80 min in all on 2 busy CPU cores",
     {"sampler": {"num_chains": 32, "num_steps": 30_000, "burn_in": 10_000, "thin": 20,
-                 "step_size": 0.005, "dtype": "float64", "threads": 1},
+                 "step_size": PROPORTIONAL_FC_STEP, "dtype": "float64", "threads": 1},
      "model": {"scaling": "standard"},
      "posterior": {"sigma_w2": 1.0, "sigma_a2": 1.0, "noise_variance": 1.0},
      "data": {"d": 30, "n_test": 64, "hermite_coefficients": [0.0, 4.0]}},
-    sweep={("model.activation", "model.width", "data.n_train"):
-           [(activation, width, width) for activation in ("linear", "erf")
-            for width in PROPORTIONAL_FC_WIDTHS]},
+    sweep={("model.activation", "model.width", "data.n_train", "posterior.noise_variance",
+            "sampler.step_size"):
+           [(activation, width, width, 1.0, PROPORTIONAL_FC_STEP)
+            for activation in ("linear", "erf") for width in PROPORTIONAL_FC_WIDTHS]
+           + [(activation, 20, 20, temperature, PROPORTIONAL_FC_STEP * min(1.0, temperature))
+              for activation in ("linear", "erf") for temperature in PROPORTIONAL_FC_TEMPERATURES]},
 )
 
 # Deep fc in the proportional regime (Pacelli et al., Nat. Mach. Intell. 2023, experiments.compare.proportional_deep_comparison):
@@ -209,27 +215,6 @@ PRESETS["proportional_cnn"] = Preset(
      "posterior": {"sigma_w2": 1.0, "sigma_a2": 1.0, "noise_variance": 0.05},
      "data": {"source": "digits", "digits_classes": [3, 8], "digits_n_train": 128}},
     sweep={"model.architecture": ["cnn", "lcn", "fc"]},
-)
-
-# proportional_fc over T as well: the widths at T = σ² = 1 as above, plus T = 0.25 and 4 at
-# N1 = P = 20 (Q̄ falls towards 1 as T grows: the labels' excess over the NNGP prior,
-# yᵀ(K + TI)⁻¹y against Tr(K(K + TI)⁻¹), shrinks). Step: ULA on p ∝ exp(−U/T) is
-# θ' = θ + h∇log p + √(2h)ξ with h = η_l T = step_size·(prior variance of layer l), so its relative
-# bias is of order step_size·(1 + prior variance·∇²L/T): the likelihood part grows like 1/T. Below
-# T = 1 the step is scaled by T (the bias stays at the ~2 % measured at T = 1); above, it is kept.
-PROPORTIONAL_FC_TEMPERATURES = (0.25, 4.0)
-_FC_STEP = PRESETS["proportional_fc"].overrides["sampler"]["step_size"]
-PRESETS["proportional_fc"] = PRESETS["proportional_fc"]._replace(
-    description="1HL linear and erf networks (standard scaling) at alpha = P/N1 = 1, N1 = P = 10, 20, "
-                "40 at T = 1, and T = 0.25, 4 at N1 = P = 20, d = 30, on 4 He1: sampled test "
-                "variance/error and readout-norm Q vs the Q-bar renormalized kernel and the NNGP; "
-                "10 runs, about 80 min in all on 2 busy CPU cores",
-    sweep={("model.activation", "model.width", "data.n_train", "posterior.noise_variance",
-            "sampler.step_size"):
-           [(activation, width, width, 1.0, _FC_STEP) for activation in ("linear", "erf")
-            for width in PROPORTIONAL_FC_WIDTHS]
-           + [(activation, 20, 20, temperature, _FC_STEP * min(1.0, temperature))
-              for activation in ("linear", "erf") for temperature in PROPORTIONAL_FC_TEMPERATURES]},
 )
 
 # The three-layer teacher-student setting of Seroussi, Naveh & Ringel 2023 (`AdaptiveGPs` notebook) at CPU scale
@@ -313,3 +298,10 @@ PRESETS["sparse_coding"] = Preset(
      "observables": {"dictionary_alignment": True}},
     sweep={"data.noise_std": list(sparse_coding_training.NOISE_STDS)},
 )
+
+
+def get_preset(name: str) -> Preset:
+    if name not in PRESETS:
+        raise ValueError(f"unknown preset {name!r}; presets are {sorted(PRESETS)} "
+                         "(or give a path to a .toml config)")
+    return PRESETS[name]

@@ -187,7 +187,7 @@ def compare_relu_learnability(inputs: TwoLayerTheoryInputs, config: dict, data: 
                 gap <= 4 * sampled["mcse"] + allowance * np.abs(np.asarray(theory[split]["adaptive"]))).tolist()
         elif split == "train":
             section["warnings"].append("f_train not recorded (observables.outputs_train = false): "
-                                       "the talk's training-set R_p are not sampled")
+                                       "the training-set R_p of Ringel et al. 2025 are not sampled")
         section[split] = entry
     for name, report in theory["solvers"].items():
         if not report["converged"]:

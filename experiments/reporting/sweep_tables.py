@@ -84,14 +84,6 @@ def feature_learning_columns(summary: dict) -> dict:
     return row
 
 
-ROW_BUILDERS = {"gfl_single_index": feature_learning_columns,
-                "grokking_cubic": feature_learning_columns,
-                "grokking_cubic_small": feature_learning_columns}
-# The ReLU learnability-ratio sweeps (experiments.compare.relu_learnability).
-ROW_BUILDERS.update({"relu_learnability": relu_learnability.table_columns,
-                     "relu_learnability_talk": relu_learnability.table_columns})
-
-
 def format_table(table: list[dict]) -> str:
     """Scalar columns (numbers, strings) of the table as fixed-width text."""
     if not table:
@@ -203,22 +195,29 @@ def draw_feature_learning(preset: str, key: str, table: list[dict], figures_dir:
     draw_neg_log_q(preset, key, table, figures_dir)
 
 
-FIGURE_DRAWERS = {"grokking_cubic": draw_feature_learning,
-                  "grokking_cubic_small": draw_feature_learning}
-FIGURE_DRAWERS.update({"relu_learnability": relu_learnability.draw_learnability_ratios,
-                       "relu_learnability_talk": relu_learnability.draw_learnability_ratios})
-# The proportional-regime Q̄ sweep (experiments.compare.proportional_comparison).
-ROW_BUILDERS["proportional_fc"] = proportional_comparison.table_columns
-FIGURE_DRAWERS["proportional_fc"] = proportional_comparison.draw_width_and_temperature
-ROW_BUILDERS["proportional_deep"] = proportional_deep_comparison.table_columns
-FIGURE_DRAWERS["proportional_deep"] = proportional_comparison.draw_variance_vs_width
-# The local kernel renormalization of the shallow CNN (experiments.compare.proportional_cnn_comparison).
-ROW_BUILDERS["proportional_cnn"] = proportional_cnn_comparison.table_columns
-FIGURE_DRAWERS["proportional_cnn"] = proportional_cnn_comparison.draw_test_errors
-# Classification presets (Geiger, Petrini & Wyart; He & Su / Shi, Pan & Dokmanić; Allen-Zhu & Li).
-ROW_BUILDERS["phase_diagram"] = phase_diagram.table_columns
-FIGURE_DRAWERS["phase_diagram"] = phase_diagram.draw
-ROW_BUILDERS["data_separation"] = data_separation.table_columns
-FIGURE_DRAWERS["data_separation"] = data_separation.draw
-ROW_BUILDERS["sparse_coding"] = sparse_coding_training.table_columns
-FIGURE_DRAWERS["sparse_coding"] = sparse_coding_training.draw
+# Each preset's own sweep-table columns and figures (module docstring), by preset name.
+ROW_BUILDERS = {
+    "gfl_single_index": feature_learning_columns,
+    "grokking_cubic": feature_learning_columns,
+    "grokking_cubic_small": feature_learning_columns,
+    "relu_learnability": relu_learnability.table_columns,
+    "relu_learnability_talk": relu_learnability.table_columns,
+    "proportional_fc": proportional_comparison.table_columns,
+    "proportional_deep": proportional_deep_comparison.table_columns,
+    "proportional_cnn": proportional_cnn_comparison.table_columns,
+    "phase_diagram": phase_diagram.table_columns,
+    "data_separation": data_separation.table_columns,
+    "sparse_coding": sparse_coding_training.table_columns,
+}
+FIGURE_DRAWERS = {
+    "grokking_cubic": draw_feature_learning,
+    "grokking_cubic_small": draw_feature_learning,
+    "relu_learnability": relu_learnability.draw_learnability_ratios,
+    "relu_learnability_talk": relu_learnability.draw_learnability_ratios,
+    "proportional_fc": proportional_comparison.draw_width_and_temperature,
+    "proportional_deep": proportional_comparison.draw_variance_vs_width,
+    "proportional_cnn": proportional_cnn_comparison.draw_test_errors,
+    "phase_diagram": phase_diagram.draw,
+    "data_separation": data_separation.draw,
+    "sparse_coding": sparse_coding_training.draw,
+}

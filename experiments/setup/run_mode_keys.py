@@ -41,7 +41,7 @@ KEYS = {
     },
     "model": {
         "output_scale": Key(float, 1.0, positive,
-                            "alpha: f = alpha f~ and the loss is divided by alpha^2 (seed 001)"),
+                            "alpha: f = alpha f~ and the loss is divided by alpha^2 (Geiger, Petrini & Wyart)"),
         "center_at_init": Key(bool, False, None,
                               "f = alpha [f~(theta) - f~(theta_0)], theta_0 the chain's start"),
     },
