@@ -130,7 +130,7 @@ def sampled_order_parameters(gram: np.ndarray, prior: NetworkPrior) -> tuple[np.
     """Q̂ = (χM/σ̃_a²) E[Σ_c a_c a_cᵀ] and its MCSE per entry, from readout_patch_gram
     (chain, draw, M, M)."""
     M = gram.shape[-1]
-    factor = prior.chi * M / prior.readout_variance_tilde
+    factor = M / prior.readout_variance  # χM/σ̃_a², σ_a² = σ̃_a²/χ from the record
     mean = order_parameters_from_readout(gram.mean(axis=(0, 1)), prior.readout_variance_tilde, prior.chi)
     return mean, factor * np.asarray(diagnostics.mcse_mean(gram))
 
