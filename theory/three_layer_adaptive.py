@@ -40,9 +40,12 @@ Numerical method (as the notebook): unknowns are the upper triangles of Σ and K
 F = [Σ − Σ_new, K1 − K1_new] (upper triangles), `scipy.optimize.newton_krylov` (max-norm f_tol);
 continuation in width from the GP solution Σ = σ_0²/d I, K1 = Q1(Σ) (`scan_three_layer`, warm-started;
 the notebook's schedule is 10⁵, 3·10⁴, 2·10⁴, ..., 100, 95, 90 with C1 = C2 = C). Cost: one residual
-evaluation is ≈ 7n³ flops (three n×n inversions, two products); Newton–Krylov needs tens of them per
-width. The notebook's printed numbers belong to n = 2048 (its emergent-scale cell, run before the solver,
-leaves n_train = 2048; theory.md §3.5 says 512), where one evaluation takes ~15 s on one busy CPU core.
+evaluation is ≈ 5.7n³ flops (three n×n inversions from one Cholesky factor each, n³ apiece, and the
+product Q1⁻¹K1Q1⁻¹ as PPᵀ with P = Q1⁻¹·chol(K1), ≈ 2.3n³) plus O(n²d) elementwise work; Newton–Krylov
+needs tens of evaluations per width. The notebook's printed numbers belong to n = 2048 (its emergent-scale
+cell, run before the solver, leaves n_train = 2048; theory.md §3.5 says 512), where one evaluation takes
+≈ 3.5 s on one CPU core (float64 OpenBLAS, one thread; it was ≈ 5 s with solves against the identity
+and two dense products).
 """
 from __future__ import annotations
 
@@ -51,6 +54,7 @@ from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 from scipy import linalg, optimize
+from scipy.linalg import blas, lapack
 
 from theory import continuation as cont
 from theory.erf_covariance_gradient import erf_gram, erf_gram_gradient
@@ -115,7 +119,35 @@ def _output_kernel(K1, sa):
 
 
 def _inverse_spd(A):
-    return linalg.cho_solve(linalg.cho_factor(A, lower=True), np.eye(A.shape[0]))
+    """A⁻¹ for a symmetric positive-definite A, from one Cholesky factor (LAPACK potrf + potri, ≈ n³ flops,
+    half of solving against the identity); exactly symmetric. LinAlgError if A is not positive definite,
+    ValueError if it is not finite."""
+    A = np.asarray(A, dtype=np.float64)
+    if not np.all(np.isfinite(A)):
+        raise ValueError("matrix to invert has non-finite entries")
+    factor, info = lapack.dpotrf(A, lower=1, clean=1)             # clean=1: strict upper triangle zeroed
+    if info > 0:
+        raise linalg.LinAlgError(f"{info}-th leading minor of the matrix is not positive definite")
+    lower, info = lapack.dpotri(factor, lower=1, overwrite_c=1)   # writes the lower triangle only
+    if info != 0:
+        raise linalg.LinAlgError(f"potri failed (info {info})")
+    inverse = lower + lower.T
+    inverse[np.diag_indices_from(inverse)] *= 0.5
+    return inverse
+
+
+def _sandwich(inverse, K1):
+    """inverse·K1·inverse for symmetric matrices: with the Cholesky factor K1 = MMᵀ it is PPᵀ, P = inverse·M
+    (trmm + syrk, ≈ 2.3n³ flops instead of two products' 4n³); two products when K1 is not positive definite
+    (a trial point of the root finder)."""
+    factor, info = lapack.dpotrf(K1, lower=1, clean=1)
+    if info != 0:
+        return inverse @ K1 @ inverse
+    P = blas.dtrmm(1.0, factor, inverse, side=1, lower=1)         # inverse @ M
+    product = blas.dsyrk(1.0, P, lower=1)                         # lower triangle of P Pᵀ, upper zero
+    full = product + product.T
+    full[np.diag_indices_from(full)] *= 0.5
+    return full
 
 
 def _updates(Sigma, K1, prm: _Params):
@@ -129,7 +161,7 @@ def _updates(Sigma, K1, prm: _Params):
     tbar = A_inv @ prm.y
     weights = np.outer(tbar, tbar) + prm.sign * A_inv
     K1_new = _inverse_spd(Q1_inv - (prm.sa / prm.C2) * erf_kernel_gradient(K1, weights))
-    W2 = Q1_inv @ K1 @ Q1_inv - Q1_inv
+    W2 = _sandwich(Q1_inv, K1) - Q1_inv
     # Weight C2/C1 of the Σ shift; it vanishes with the first-layer coupling 1/C1 (C1 = C2 = ∞: the GP).
     ratio = 0.0 if math.isinf(prm.C1) else prm.C2 / prm.C1
     shift = ratio * prm.s1 * erf_gram_gradient(state, W2) if ratio else np.zeros((d, d))

@@ -121,3 +121,25 @@ def test_notebook_gp_limit_regression():
     gp = t3.three_layer_gp(X, y, **PARAMS)
     assert t3.train_discrepancy_alignment(gp, y) == pytest.approx(24.73256055948508, rel=1e-6)
     assert t3.relative_train_rmse(gp, y, PARAMS["noise_variance"]) == pytest.approx(0.1213603845990778, rel=1e-6)
+
+
+def test_cholesky_inverse_and_sandwich_equal_the_plain_formulas():
+    # The residual's linear algebra (one Cholesky factor per inverse; Q1⁻¹K1Q1⁻¹ as PPᵀ) against
+    # numpy.linalg.inv and two dense products: equal up to rounding, |Δ| ≤ 50·cond·eps·max|·|.
+    rng = np.random.default_rng(3)
+    n = 40
+    B = rng.normal(size=(n, n))
+    A = B @ B.T / n + 0.05 * np.eye(n)
+    R = t3._inverse_spd(A)
+    cond = np.linalg.cond(A)
+    assert np.array_equal(R, R.T)
+    assert np.abs(R - np.linalg.inv(A)).max() <= 50 * cond * np.finfo(float).eps * np.abs(R).max()
+    C = rng.normal(size=(n, n))
+    for K in (C @ C.T / n, 0.5 * (C + C.T)):             # positive definite; indefinite (the fallback)
+        S = t3._sandwich(R, K)
+        assert np.allclose(S, S.T, rtol=0, atol=1e-12 * np.abs(S).max())
+        assert np.abs(S - R @ K @ R).max() <= 50 * cond * np.finfo(float).eps * np.abs(S).max()
+    with pytest.raises(np.linalg.LinAlgError):
+        t3._inverse_spd(-A)
+    with pytest.raises(ValueError, match="non-finite"):
+        t3._inverse_spd(np.full((3, 3), np.nan))
