@@ -49,6 +49,7 @@ and two dense products).
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple, Optional, Sequence
 
@@ -58,7 +59,7 @@ from scipy.linalg import blas, lapack
 
 from theory import continuation as cont
 from theory.erf_covariance_gradient import erf_gram, erf_gram_gradient
-from theory.kernels import activation_kernel
+from theory.kernels import _CORRELATION_SLACK, activation_kernel
 from theory.validation import check_positive
 
 __all__ = ["ThreeLayerSolution", "erf_kernel_gradient", "scan_three_layer", "solve_three_layer",
@@ -118,6 +119,59 @@ def _output_kernel(K1, sa):
     return 0.5 * (Qf + Qf.T)
 
 
+class _ErfOfHidden(NamedTuple):
+    """κ_erf(K1) pieces shared by Qf and ∇_{K1}: p = 1 + 2 diag K1 (n,), two_over_root = 2/√(ppᵀ) and
+    ρ = clip(2K1/√(ppᵀ)) (n, n)."""
+    norms: np.ndarray
+    two_over_root: np.ndarray
+    correlation: np.ndarray
+
+
+def _erf_of_hidden(K1) -> _ErfOfHidden:
+    """The intermediates of Qf(K1) and erf_kernel_gradient(K1, ·) for an exactly symmetric K1, computed once
+    with the same arithmetic (so the same values) and the same validity checks as activation_kernel."""
+    d = np.diagonal(K1)
+    if not np.all(np.isfinite(K1)):
+        raise ValueError("K1 must be finite")
+    if np.any(d < 0):
+        raise ValueError(f"K1 must have a non-negative diagonal, min is {d.min()!r}")
+    bound = np.outer(d, d)
+    bound *= 1.0 + _CORRELATION_SLACK
+    bound += 1e-300
+    if np.any(K1 * K1 > bound):
+        raise ValueError("K1 must satisfy K1_μν² ≤ K1_μμ K1_νν (a valid covariance); violated by more than rounding")
+    p = 1.0 + 2.0 * d
+    root = np.outer(p, p)
+    np.sqrt(root, out=root)
+    rho = 2.0 * K1
+    rho /= root
+    np.clip(rho, -1.0, 1.0, out=rho)
+    np.divide(2.0, root, out=root)
+    return _ErfOfHidden(p, root, rho)
+
+
+def _output_kernel_from(parts: _ErfOfHidden, sa):
+    """Qf = σ_a² (2/π) arcsin ρ (the value of _output_kernel)."""
+    Qf = np.arcsin(parts.correlation)
+    Qf *= 2.0 / math.pi
+    Qf *= sa
+    return Qf
+
+
+def _erf_kernel_gradient_from(parts: _ErfOfHidden, W):
+    """erf_kernel_gradient for exactly symmetric K1 and W (the same value, without the symmetrizations, which
+    are exact no-ops then)."""
+    rho = parts.correlation
+    E = rho * rho
+    np.subtract(1.0, E, out=E)
+    np.sqrt(E, out=E)
+    np.divide((2.0 / math.pi) * W, E, out=E)
+    diagonal = 2.0 * (E * rho).sum(axis=1) / parts.norms
+    E *= parts.two_over_root
+    E[np.diag_indices_from(E)] -= diagonal
+    return E
+
+
 def _inverse_spd(A):
     """A⁻¹ for a symmetric positive-definite A, from one Cholesky factor (LAPACK potrf + potri, ≈ n³ flops,
     half of solving against the identity); exactly symmetric. LinAlgError if A is not positive definite,
@@ -156,11 +210,12 @@ def _updates(Sigma, K1, prm: _Params):
     state = erf_gram(prm.X, Sigma)
     Q1 = prm.s1 * state.gram
     Q1_inv = _inverse_spd(Q1)
-    Qf = _output_kernel(K1, prm.sa)
+    parts = _erf_of_hidden(K1)
+    Qf = _output_kernel_from(parts, prm.sa)
     A_inv = _inverse_spd(Qf + prm.noise * np.eye(n))
     tbar = A_inv @ prm.y
     weights = np.outer(tbar, tbar) + prm.sign * A_inv
-    K1_new = _inverse_spd(Q1_inv - (prm.sa / prm.C2) * erf_kernel_gradient(K1, weights))
+    K1_new = _inverse_spd(Q1_inv - (prm.sa / prm.C2) * _erf_kernel_gradient_from(parts, weights))
     W2 = _sandwich(Q1_inv, K1) - Q1_inv
     # Weight C2/C1 of the Σ shift; it vanishes with the first-layer coupling 1/C1 (C1 = C2 = ∞: the GP).
     ratio = 0.0 if math.isinf(prm.C1) else prm.C2 / prm.C1
@@ -203,15 +258,22 @@ def three_layer_gp(X, y, *, input_variance, hidden_variance, readout_variance, n
     return ThreeLayerSolution(Sigma, K1, Qf, tbar, (math.inf, math.inf), -1, True, 0.0, 0, "GP limit")
 
 
+@functools.lru_cache(maxsize=8)
+def _upper(m):
+    """np.triu_indices(m), computed once per size (it is rebuilt at every residual evaluation otherwise)."""
+    return np.triu_indices(m)
+
+
 def _pack(Sigma, K1):
-    return np.concatenate([Sigma[np.triu_indices(Sigma.shape[0])], K1[np.triu_indices(K1.shape[0])]])
+    return np.concatenate([Sigma[_upper(Sigma.shape[0])], K1[_upper(K1.shape[0])]])
 
 
 def _unpack(z, d, n):
     def sym(v, m):
         S = np.zeros((m, m))
-        S[np.triu_indices(m)] = v
-        return S + S.T - np.diag(np.diag(S))
+        S[_upper(m)] = v
+        S.T[_upper(m)] = v          # the lower triangle (the diagonal is written twice with the same value)
+        return S
     k = d * (d + 1) // 2
     return sym(z[:k], d), sym(z[k:], n)
 

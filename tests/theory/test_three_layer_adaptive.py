@@ -143,3 +143,21 @@ def test_cholesky_inverse_and_sandwich_equal_the_plain_formulas():
         t3._inverse_spd(-A)
     with pytest.raises(ValueError, match="non-finite"):
         t3._inverse_spd(np.full((3, 3), np.nan))
+
+
+def test_shared_hidden_kernel_pieces_give_the_same_output_kernel_and_gradient():
+    # The residual computes ρ(K1) once for Qf and ∇_{K1}; for exactly symmetric K1 and W the values are
+    # those of _output_kernel and erf_kernel_gradient (same arithmetic; their symmetrizations are no-ops).
+    rng = np.random.default_rng(4)
+    A = rng.normal(size=(25, 25))
+    K = A @ A.T / 25
+    K = 0.5 * (K + K.T)
+    B = rng.normal(size=(25, 25))
+    W = B + B.T
+    parts = t3._erf_of_hidden(K)
+    assert np.array_equal(t3._output_kernel_from(parts, 0.3), t3._output_kernel(K, 0.3))
+    assert np.array_equal(t3._erf_kernel_gradient_from(parts, W), t3.erf_kernel_gradient(K, W))
+    bad = K.copy()
+    bad[0, 1] = bad[1, 0] = 2.0 * np.sqrt(K[0, 0] * K[1, 1])
+    with pytest.raises(ValueError, match="K1"):
+        t3._erf_of_hidden(bad)
