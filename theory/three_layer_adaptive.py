@@ -40,21 +40,29 @@ Numerical method (as the notebook): unknowns are the upper triangles of Σ and K
 F = [Σ − Σ_new, K1 − K1_new] (upper triangles), `scipy.optimize.newton_krylov` (max-norm f_tol);
 continuation in width from the GP solution Σ = σ_0²/d I, K1 = Q1(Σ) (`scan_three_layer`, warm-started;
 the notebook's schedule is 10⁵, 3·10⁴, 2·10⁴, ..., 100, 95, 90 with C1 = C2 = C). Cost: one residual
-evaluation is ≈ 7n³ flops (three n×n inversions, two products); Newton–Krylov needs tens of them per
-width. The notebook's printed numbers belong to n = 2048 (its emergent-scale cell, run before the solver,
-leaves n_train = 2048; the notebook's text says 512), where one evaluation takes ~15 s on one busy CPU core.
+evaluation is ≈ 5.7n³ flops (three n×n inversions from one Cholesky factor each, n³ apiece, and the
+product Q1⁻¹K1Q1⁻¹ as PPᵀ with P = Q1⁻¹·chol(K1), ≈ 2.3n³) plus O(n²d) elementwise work; Newton–Krylov
+needs tens of evaluations per width. The notebook's printed numbers belong to n = 2048 (its emergent-scale
+cell, run before the solver, leaves n_train = 2048; the notebook's text says 512), where one evaluation takes
+≈ 3.4 s on one CPU core (float64 OpenBLAS, one thread; it was ≈ 5 s with solves against the identity
+and two dense products). Measured there (logdet_sign=+1): GP → C = 30000 took 3 Newton steps, 82
+evaluations (≈ 290 s) to the notebook's criterion |F|∞ ≤ 6.06·10⁻⁶ and 2 more steps (≈ 220 s) to 10⁻⁸;
+the notebook's path to C = 1000 (16 widths, 2–5 Newton steps each in its log) is thus ≈ 1.5 h on one core,
+to C = 100 (47 widths, up to 40 steps each below C = 150) many hours.
 """
 from __future__ import annotations
 
+import functools
 import math
 from typing import NamedTuple, Optional, Sequence
 
 import numpy as np
 from scipy import linalg, optimize
+from scipy.linalg import blas, lapack
 
 from theory import continuation as cont
 from theory.erf_covariance_gradient import erf_gram, erf_gram_gradient
-from theory.kernels import activation_kernel
+from theory.kernels import _CORRELATION_SLACK, activation_kernel
 from theory.validation import check_positive
 
 __all__ = ["ThreeLayerSolution", "erf_kernel_gradient", "scan_three_layer", "solve_three_layer",
@@ -114,8 +122,89 @@ def _output_kernel(K1, sa):
     return 0.5 * (Qf + Qf.T)
 
 
+class _ErfOfHidden(NamedTuple):
+    """κ_erf(K1) pieces shared by Qf and ∇_{K1}: p = 1 + 2 diag K1 (n,), two_over_root = 2/√(ppᵀ) and
+    ρ = clip(2K1/√(ppᵀ)) (n, n)."""
+    norms: np.ndarray
+    two_over_root: np.ndarray
+    correlation: np.ndarray
+
+
+def _erf_of_hidden(K1) -> _ErfOfHidden:
+    """The intermediates of Qf(K1) and erf_kernel_gradient(K1, ·) for an exactly symmetric K1, computed once
+    with the same arithmetic (so the same values) and the same validity checks as activation_kernel."""
+    d = np.diagonal(K1)
+    if not np.all(np.isfinite(K1)):
+        raise ValueError("K1 must be finite")
+    if np.any(d < 0):
+        raise ValueError(f"K1 must have a non-negative diagonal, min is {d.min()!r}")
+    bound = np.outer(d, d)
+    bound *= 1.0 + _CORRELATION_SLACK
+    bound += 1e-300
+    if np.any(K1 * K1 > bound):
+        raise ValueError("K1 must satisfy K1_μν² ≤ K1_μμ K1_νν (a valid covariance); violated by more than rounding")
+    p = 1.0 + 2.0 * d
+    root = np.outer(p, p)
+    np.sqrt(root, out=root)
+    rho = 2.0 * K1
+    rho /= root
+    np.clip(rho, -1.0, 1.0, out=rho)
+    np.divide(2.0, root, out=root)
+    return _ErfOfHidden(p, root, rho)
+
+
+def _output_kernel_from(parts: _ErfOfHidden, sa):
+    """Qf = σ_a² (2/π) arcsin ρ (the value of _output_kernel)."""
+    Qf = np.arcsin(parts.correlation)
+    Qf *= 2.0 / math.pi
+    Qf *= sa
+    return Qf
+
+
+def _erf_kernel_gradient_from(parts: _ErfOfHidden, W):
+    """erf_kernel_gradient for exactly symmetric K1 and W (the same value, without the symmetrizations, which
+    are exact no-ops then)."""
+    rho = parts.correlation
+    E = rho * rho
+    np.subtract(1.0, E, out=E)
+    np.sqrt(E, out=E)
+    np.divide((2.0 / math.pi) * W, E, out=E)
+    diagonal = 2.0 * (E * rho).sum(axis=1) / parts.norms
+    E *= parts.two_over_root
+    E[np.diag_indices_from(E)] -= diagonal
+    return E
+
+
 def _inverse_spd(A):
-    return linalg.cho_solve(linalg.cho_factor(A, lower=True), np.eye(A.shape[0]))
+    """A⁻¹ for a symmetric positive-definite A, from one Cholesky factor (LAPACK potrf + potri, ≈ n³ flops,
+    half of solving against the identity); exactly symmetric. LinAlgError if A is not positive definite,
+    ValueError if it is not finite."""
+    A = np.asarray(A, dtype=np.float64)
+    if not np.all(np.isfinite(A)):
+        raise ValueError("matrix to invert has non-finite entries")
+    factor, info = lapack.dpotrf(A, lower=1, clean=1)             # clean=1: strict upper triangle zeroed
+    if info > 0:
+        raise linalg.LinAlgError(f"{info}-th leading minor of the matrix is not positive definite")
+    lower, info = lapack.dpotri(factor, lower=1, overwrite_c=1)   # writes the lower triangle only
+    if info != 0:
+        raise linalg.LinAlgError(f"potri failed (info {info})")
+    inverse = lower + lower.T
+    inverse[np.diag_indices_from(inverse)] *= 0.5
+    return inverse
+
+
+def _sandwich(inverse, K1):
+    """inverse·K1·inverse for symmetric matrices: with the Cholesky factor K1 = MMᵀ it is PPᵀ, P = inverse·M
+    (trmm + syrk, ≈ 2.3n³ flops instead of two products' 4n³); two products when K1 is not positive definite
+    (a trial point of the root finder)."""
+    factor, info = lapack.dpotrf(K1, lower=1, clean=1)
+    if info != 0:
+        return inverse @ K1 @ inverse
+    P = blas.dtrmm(1.0, factor, inverse, side=1, lower=1)         # inverse @ M
+    product = blas.dsyrk(1.0, P, lower=1)                         # lower triangle of P Pᵀ, upper zero
+    full = product + product.T
+    full[np.diag_indices_from(full)] *= 0.5
+    return full
 
 
 def _updates(Sigma, K1, prm: _Params):
@@ -124,12 +213,13 @@ def _updates(Sigma, K1, prm: _Params):
     state = erf_gram(prm.X, Sigma)
     Q1 = prm.s1 * state.gram
     Q1_inv = _inverse_spd(Q1)
-    Qf = _output_kernel(K1, prm.sa)
+    parts = _erf_of_hidden(K1)
+    Qf = _output_kernel_from(parts, prm.sa)
     A_inv = _inverse_spd(Qf + prm.noise * np.eye(n))
     tbar = A_inv @ prm.y
     weights = np.outer(tbar, tbar) + prm.sign * A_inv
-    K1_new = _inverse_spd(Q1_inv - (prm.sa / prm.C2) * erf_kernel_gradient(K1, weights))
-    W2 = Q1_inv @ K1 @ Q1_inv - Q1_inv
+    K1_new = _inverse_spd(Q1_inv - (prm.sa / prm.C2) * _erf_kernel_gradient_from(parts, weights))
+    W2 = _sandwich(Q1_inv, K1) - Q1_inv
     # Weight C2/C1 of the Σ shift; it vanishes with the first-layer coupling 1/C1 (C1 = C2 = ∞: the GP).
     ratio = 0.0 if math.isinf(prm.C1) else prm.C2 / prm.C1
     shift = ratio * prm.s1 * erf_gram_gradient(state, W2) if ratio else np.zeros((d, d))
@@ -171,15 +261,22 @@ def three_layer_gp(X, y, *, input_variance, hidden_variance, readout_variance, n
     return ThreeLayerSolution(Sigma, K1, Qf, tbar, (math.inf, math.inf), -1, True, 0.0, 0, "GP limit")
 
 
+@functools.lru_cache(maxsize=8)
+def _upper(m):
+    """np.triu_indices(m), computed once per size (it is rebuilt at every residual evaluation otherwise)."""
+    return np.triu_indices(m)
+
+
 def _pack(Sigma, K1):
-    return np.concatenate([Sigma[np.triu_indices(Sigma.shape[0])], K1[np.triu_indices(K1.shape[0])]])
+    return np.concatenate([Sigma[_upper(Sigma.shape[0])], K1[_upper(K1.shape[0])]])
 
 
 def _unpack(z, d, n):
     def sym(v, m):
         S = np.zeros((m, m))
-        S[np.triu_indices(m)] = v
-        return S + S.T - np.diag(np.diag(S))
+        S[_upper(m)] = v
+        S.T[_upper(m)] = v          # the lower triangle (the diagonal is written twice with the same value)
+        return S
     k = d * (d + 1) // 2
     return sym(z[:k], d), sym(z[k:], n)
 
