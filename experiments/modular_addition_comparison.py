@@ -241,9 +241,11 @@ def finished_point(params: dict, noise_variance: float, directory: Path) -> dict
     if not path.is_file():
         return None
     summary = rundir.read_json(path)
-    if summary.get("config_hash") != point_config_hash(params, noise_variance):
+    if "config_hash" not in summary:  # written before markers carried it: run_point re-checks the
+        return None                   # checkpoint's hash and rewrites the summary from its draws
+    if summary["config_hash"] != point_config_hash(params, noise_variance):
         raise ValueError(f"{str(path)!r} was written with other parameters (hash "
-                         f"{summary.get('config_hash')} != {point_config_hash(params, noise_variance)}); "
+                         f"{summary['config_hash']} != {point_config_hash(params, noise_variance)}); "
                          "use a new output directory")
     return summary
 

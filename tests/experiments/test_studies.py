@@ -195,3 +195,30 @@ def test_a_crash_loses_no_finished_point_and_resume_ends_as_an_uninterrupted_stu
     for point, content in markers.items():
         assert (out / point / "summary.json").read_bytes() == content
     assert _sampled(_read(out / "summary.json")) == _sampled(_read(tiny_study / "summary.json"))
+
+
+def test_ctrl_c_says_how_to_continue_and_resume_finishes(tiny_study, tmp_path, monkeypatch, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(tiny_study, out)
+    (out / POINTS[1] / "summary.json").unlink()
+    real = mac.run_point
+
+    def interrupted(*_args, **_kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(mac, "run_point", interrupted)
+    assert main(["resume", str(out)]) == 130
+    assert "interrupted; the finished points are kept" in capsys.readouterr().err
+    monkeypatch.setattr(mac, "run_point", real)
+    assert main(["resume", str(out)]) == 0
+    assert _sampled(_read(out / "summary.json")) == _sampled(_read(tiny_study / "summary.json"))
+
+
+def test_a_point_written_with_other_parameters_is_refused(tiny_study, tmp_path, capsys):
+    out = tmp_path / "copy"
+    shutil.copytree(tiny_study, out)
+    record = _read(out / studies.STUDY_FILE)
+    record["params"]["seed"] = 7
+    (out / studies.STUDY_FILE).write_text(json.dumps(record))
+    assert main(["resume", str(out)]) == 2
+    assert "noise_variance=0.06" in capsys.readouterr().err
