@@ -321,8 +321,11 @@ def solve_three_layer(X, y, *, widths, input_variance, hidden_variance, readout_
                               message or ("" if converged else f"residual {res:.3g} > f_tol"))
 
 
-def scan_three_layer(X, y, widths: Sequence[float], **params) -> cont.ContinuationResult:
+def scan_three_layer(X, y, widths: Sequence[float], *, predictor: str = "previous",
+                     **params) -> cont.ContinuationResult:
     """Continuation in width (C1 = C2 = C, largest first), warm-started from the GP solution.
+    `predictor`: "previous" (start each width from the last solution, as the notebook does) or
+    "secant" (extrapolate the last two solutions linearly in 1/C, `theory.continuation`).
     `params`: the keyword arguments of `solve_three_layer` other than widths and initial."""
     d, n = np.asarray(X).shape[1], np.asarray(X).shape[0]
     gp = three_layer_gp(X, y, **{k: params[k] for k in ("input_variance", "hidden_variance",
@@ -333,7 +336,8 @@ def scan_three_layer(X, y, widths: Sequence[float], **params) -> cont.Continuati
                                                     hidden_kernel=_unpack(guess, d, n)[1])
         return solve_three_layer(X, y, widths=C, initial=start, **params)
 
-    return cont.continuation(solve_at, widths, lambda s: _pack(s.covariance, s.hidden_kernel))
+    return cont.continuation(solve_at, widths, lambda s: _pack(s.covariance, s.hidden_kernel),
+                             predictor=predictor, coordinate=lambda C: 1.0 / C)
 
 
 def train_discrepancy_alignment(solution: ThreeLayerSolution, y) -> float:

@@ -1,7 +1,6 @@
 """Config of the architectures: clear errors naming the key before compute, both views of the
 posterior for deep nets, unchanged hashes of existing configs, and run directories written
 before the architecture keys existed still report and resume."""
-import hashlib
 import json
 
 import numpy as np
@@ -13,6 +12,7 @@ from experiments.rundirs.rundir import CONFIG_FILE
 from experiments.setup import architectures
 from experiments.setup import config as cfg
 from experiments.setup.build import resolve_physics
+from tests.experiments.config_hash_helpers import hash_without_keys, preset_sets_any
 
 NEW_KEYS = {"model.architecture", "observables.probe_points", "observables.preactivation_every",
             "observables.kernel_every", *architectures.owned_keys()}
@@ -80,25 +80,10 @@ def test_training_and_bayesian_views_agree_for_a_deep_net_with_biases(scaling):
     assert decays["w2"] == pytest.approx(p.temperature * 6 / 1.5)
 
 
-def _hash_without_new_keys(config: dict) -> str:
-    """config_hash as it was computed before the architecture keys existed."""
-    kept = {s: {k: v for k, v in values.items()
-                if f"{s}.{k}" not in NEW_KEYS and cfg._hashed(s, k, config)}
-            for s, values in config.items()}
-    kept = {s: v for s, v in kept.items() if v}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _sets_new_keys(name: str) -> bool:
-    """Whether the preset itself sets one of the new keys (e.g. model.widths of a deep net)."""
-    return any(f"{s}.{k}" in NEW_KEYS for s, values in presets.PRESETS[name].overrides.items()
-               for k in values)
-
-
-@pytest.mark.parametrize("name", [n for n in sorted(presets.PRESETS) if not _sets_new_keys(n)])
+@pytest.mark.parametrize("name", [n for n in sorted(presets.PRESETS) if not preset_sets_any(n, NEW_KEYS)])
 def test_new_keys_at_their_defaults_leave_the_config_hash_unchanged(name):
     config, _ = cfg.resolve([presets.PRESETS[name].overrides])
-    assert cfg.config_hash(config) == _hash_without_new_keys(config)
+    assert cfg.config_hash(config) == hash_without_keys(config, NEW_KEYS)
     alias, _ = cfg.resolve([presets.PRESETS[name].overrides,
                             {"model": {"architecture": "two_layer"}}])
     assert cfg.config_hash(alias) == cfg.config_hash(config)

@@ -2,7 +2,6 @@
 defaults, the ensemble predictor's errors on a hand case, the input separation's basis
 invariance through the run path, and tiny CLI runs with every observable on (sparse-coding
 data; binary digits with PCA to 10 components) that report."""
-import hashlib
 import json
 
 import numpy as np
@@ -17,6 +16,7 @@ from experiments.setup import config as cfg
 from experiments.setup.build import build_run, make_data
 from langevin.observables import evaluate
 from langevin.run import initial_constants
+from tests.experiments.config_hash_helpers import hash_without_keys, preset_sets_any
 
 NEW_KEYS = {*(f"observables.{k}" for k in classification_keys.OBSERVABLE_KEYS),
             *(f"data.{k}" for k in classification_keys.SPARSE_CODING_KEYS)}
@@ -53,25 +53,11 @@ def test_margin_and_separation_observables_refuse_regression_labels_before_writi
         assert not out.exists()
 
 
-def _hash_without_new_keys(config: dict) -> str:
-    """config_hash as it was computed before these keys existed."""
-    kept = {s: {k: v for k, v in values.items()
-                if f"{s}.{k}" not in NEW_KEYS and cfg._hashed(s, k, config)}
-            for s, values in config.items()}
-    kept = {s: v for s, v in kept.items() if v}
-    return hashlib.sha256(json.dumps(kept, sort_keys=True).encode()).hexdigest()[:16]
-
-
-def _sets_no_new_key(name: str) -> bool:
-    overrides = presets.PRESETS[name].overrides
-    return not any(f"{s}.{k}" in NEW_KEYS for s, values in overrides.items() for k in values)
-
-
 # presets that set the classification keys themselves (phase_diagram, ...) are new
-@pytest.mark.parametrize("name", sorted(n for n in presets.PRESETS if _sets_no_new_key(n)))
+@pytest.mark.parametrize("name", sorted(n for n in presets.PRESETS if not preset_sets_any(n, NEW_KEYS)))
 def test_new_keys_at_their_defaults_leave_the_config_hash_unchanged(name):
     config, _ = cfg.resolve([presets.PRESETS[name].overrides])
-    assert cfg.config_hash(config) == _hash_without_new_keys(config)
+    assert cfg.config_hash(config) == hash_without_keys(config, NEW_KEYS)
     on, _ = cfg.resolve([presets.PRESETS[name].overrides, {"observables": {"n_delta": True}}])
     assert cfg.config_hash(on) != cfg.config_hash(config)
 

@@ -1,5 +1,6 @@
 """Kernel adaptation on finite data (theory.adaptive_kernel, Seroussi, Naveh & Ringel, Nat. Commun. 2023), the analytic ∇_Σ
 of the erf Gram (theory.erf_covariance_gradient) and the continuation driver (theory.continuation)."""
+import math
 from dataclasses import replace
 from types import SimpleNamespace
 
@@ -232,6 +233,43 @@ def test_continuation_halves_failed_steps_and_reports_failures():
     # Without refinement the same walk fails, and says so.
     path = cont.continuation(_toy_solver([]), [0.0, 1.0], lambda s: np.array([s.x]), max_refinements=0)
     assert not path.converged and path.failed_values == (1.0,)
+
+
+def test_secant_predictor_extrapolates_in_the_given_coordinate():
+    # x(v) = v is linear in v: from the converged 0.75 and 1.0 the secant predicts x(2) = 2 exactly, so the
+    # unit step that the zeroth-order start must halve is taken at once.
+    values = [0.0, 0.25, 0.5, 0.75, 1.0, 2.0]
+    plain, secant = [], []
+    cont.continuation(_toy_solver(plain), values, lambda s: np.array([s.x]))
+    path = cont.continuation(_toy_solver(secant), values, lambda s: np.array([s.x]), predictor="secant")
+    assert path.converged and [s.x for s in path.solutions] == values
+    assert secant == values and len(plain) > len(values)
+    # x(C) = 1/C is linear in s = 1/C: extrapolating in that coordinate is exact.
+    widths = [8.0, 4.0, 2.0, 1.0, 0.5]
+    guesses = []
+
+    def inverse(C, guess):
+        guesses.append(None if guess is None else float(guess[0]))
+        return SimpleNamespace(converged=True, x=1.0 / C)
+    cont.continuation(inverse, widths, lambda s: np.array([s.x]), predictor="secant", coordinate=lambda C: 1.0 / C)
+    assert guesses[2:] == [pytest.approx(1.0 / C, rel=1e-12) for C in widths[2:]]
+
+
+def test_secant_predictor_falls_back_to_the_last_solution():
+    # x(v) = √v, a solver that converges only when started below the root: the secant of a concave path
+    # overshoots (from 1 and 2 at v = 1, 4 it predicts 3.67 > 3 at v = 9), so the solve is repeated from 2.
+    starts = []
+
+    def from_below(value, guess):
+        start = 0.0 if guess is None else float(guess[0])
+        starts.append(start)
+        ok = start <= math.sqrt(value)
+        return SimpleNamespace(converged=ok, x=math.sqrt(value) if ok else start)
+    path = cont.continuation(from_below, [1.0, 4.0, 9.0], lambda s: np.array([s.x]), predictor="secant")
+    assert path.converged and [s.x for s in path.solutions] == [1.0, 2.0, 3.0]
+    assert starts == [0.0, 1.0, pytest.approx(2.0 + 5.0 / 3.0), 2.0] and path.solves == 4
+    with pytest.raises(ValueError, match="predictor"):
+        cont.continuation(from_below, [1.0], lambda s: np.array([s.x]), predictor="tangent")
 
 
 def test_locate_crossing_on_a_path():

@@ -46,10 +46,11 @@ def test_infinite_width_is_the_gp_and_large_width_approaches_it_as_one_over_widt
     assert deviations[0] / deviations[1] == pytest.approx(10.0, rel=0.05)
 
 
-def test_continuation_in_width_converges_for_both_signs():
+@pytest.mark.parametrize("predictor", ["previous", "secant"])
+def test_continuation_in_width_converges_for_both_signs(predictor):
     X, y = _data()
     for sign in (-1, 1):
-        path = t3.scan_three_layer(X, y, [1e4, 1e3, 300.0], logdet_sign=sign, **PARAMS)
+        path = t3.scan_three_layer(X, y, [1e4, 1e3, 300.0], logdet_sign=sign, predictor=predictor, **PARAMS)
         assert path.converged, path.failed_values
         alphas = [t3.train_discrepancy_alignment(s, y) for s in path.solutions]
         gp_alpha = t3.train_discrepancy_alignment(t3.three_layer_gp(X, y, **PARAMS), y)
