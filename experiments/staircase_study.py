@@ -1,0 +1,440 @@
+"""Staircase sample complexity with SAMPLED mean-field networks (Ringel et al. 2025, arXiv:2502.18553, "Example:
+staircase learning"; the theory side is `theory.staircase` and `experiments.compare.staircase`).
+
+For each input dimension d, a grid of training-set sizes P around the theory thresholds; per (d, P) one
+ordinary run directory `OUT/d=<d>,P=<P>/` (`experiments.runner.start_run` / `execute`: resumable, reused when
+finished) of a two-layer erf network in mean-field scaling (χ = N = width_per_dim·d) on y = z + εz³ =
+(1 + 3ε)He_1(z) + εHe_3(z), z = w*·x, x ~ N(0, I_d), sampled by BAOAB. From its draws the learnability of the
+cubic component
+
+    L_3 = E_x[f̄ He_3(z)] / E_x[y He_3(z)] = E_x[f̄ He_3(z)] / (6ε),
+
+with the SAME definition as the theory: the population (continuum, x ~ N(0, I_d)) projection of the posterior
+mean, not a training- or test-set ratio. Each draw's E_x[f He_3] is computed exactly from its weights
+(`langevin.observables.erf_hermite_projections`, Stein's lemma: Σ_i a_i q_i³ (−4)/(√π (1 + 2|w_i|²)^{3/2})),
+so no test-set noise enters. The MCSE is that of the per-chain means over the independent chains
+(`experiments.compare.staircase.sampled_learnabilities`). The training-set ratio f̄·He_3/y·He_3 over the P
+training points is reported beside it for reference. The sampled P*(d) (L_3 = 0.9) interpolates L_3 linearly
+in log P between the bracketing grid points, its uncertainty from the two MCSEs through the crossing's slope
+(`threshold_crossing`); P*(d) of sampled, GP and adaptive kernel are fitted by `theory.staircase.fit_exponent`.
+
+Parameters chosen from the theory (`DEFAULTS`; computed by `theory_thresholds`). ε = −0.1 (the GP-side
+branch of the Gaussian closure is continuous only for ε < 0, see `experiments.compare.staircase`), σ_w² = 1,
+readout numerator σ̃_a² = 1 and noise numerator σ̃² = 0.1. The continuum theory at fixed numerators does not
+depend on N; lowering σ̃² at fixed σ̃_a² raises the feature-learning strength u = P²σ̃_a²/(σ̃⁴d) and moves both
+thresholds down. At σ̃² = 1 (the compare module's defaults) the adaptive P*(8) ≈ 1.6·10³; at σ̃² = 0.1:
+
+    d                      4       6       8      12
+    adaptive P* (0.9)   103.7   137.1   164.7   210.4     (fit exponent 0.64)
+    GP P* (σ_a²/σ² = 10) 1300    3060    5905   15875     (local exponent → 3)
+
+so P* of the adapting network is a few hundred while the GP needs 13-75x more. Width N = 16d (64, 96, 128).
+
+Finite-width size. The per-neuron theory drops one neuron's self-interaction, of relative size
+ε_N = κ E[φ²]/N with κ = Pσ̃_a²/σ̃² and E[erf²] = (2/π) arcsin(2/3) = 0.465 at the prior
+(`experiments.compare.feature_learning_comparison.mean_field_expansion`); at the adaptive threshold κ ≈ 1.6·10³
+for every choice of the numerators (κ* = P*σ̃_a²/σ̃² stays near 1.6·10³ at d = 8 from σ̃² = 1 to 0.1), so
+ε_N ≈ 770/N at d = 8: N ≫ 10³ would be needed for the theory's leading order to be accurate, beyond a CPU
+sweep. Each point reports ε_N; the sampled-vs-adaptive gap is recorded, not forced.
+
+Sampler. BAOAB (`sampler.integrator = "baoab"`, friction 1 in the prior's time units), prior preconditioner
+(η_l = step_size·v_l/T with v_l the prior variance of one weight). Stability: the readout's likelihood
+curvature along a coherent direction of the N features is at most P N E[φ²], and η_a = step_size (σ̃_a²/N²)/(σ̃²/N),
+so η_a k_a ≤ step_size κ E[φ²]; the step is set per point as step_size = step_scale/κ (step_scale = 1.6:
+η k ≤ 0.74 < 2). Measured at d = 8, P = 160, N = 128 (8 chains, step 10⁻³): τ(L_3) ≈ 80 steps, τ of the weight
+statistics (mean of q²) ≈ 800 steps; burn_in 6000 and num_steps 8000 give ≈ 10 τ of the slow weight statistics
+before recording and ≈ 100 τ(L_3) recorded at that point (each run reports its τ(L_3) and warns if
+burn_in < 10 τ or num_steps < 50 τ; at larger P the step is smaller and τ longer).
+
+Width check: at the smallest d and P = round(P*_adaptive), the widths width_per_dim·d × `width_factors`, to
+see whether the sampled-vs-adaptive gap closes like ε_N.
+
+Study interface (registered by name for `langevin run/resume/report NAME`):
+    DEFAULTS; check_parameters(params) -> dict; run_study(out, params) -> dict;
+    write_study_report(out, params) -> Path.
+
+    python -m experiments.staircase_study --out DIR [--set key=value ...]   (value as JSON)
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from experiments.compare import staircase as compare
+from experiments.rundirs import rundir
+from experiments.runner import execute, start_run
+from experiments.setup import config as cfg
+from langevin.export import open_samples
+from theory import staircase
+
+NAME = "staircase"
+
+
+def erf_second_moment(sigma_w2: float) -> float:
+    """E[erf(w·x)²] at the prior |w|² ≈ σ_w²: (2/π) arcsin(2σ_w²/(1 + 2σ_w²))."""
+    return 2.0 / math.pi * math.asin(2.0 * sigma_w2 / (1.0 + 2.0 * sigma_w2))
+
+STUDY_FILE = "study.json"
+
+DEFAULTS: dict[str, object] = {
+    "dims": [4, 6, 8],
+    "samples_factors": [1.0, 2.0, 4.0],        # P grid = round(factor × adaptive P*(d))
+    "width_factors": [2, 4],                   # width check at min(dims), P = round(adaptive P*)
+    "epsilon": -0.1,
+    "sigma_w2": 1.0,
+    "readout_variance": 1.0,                   # σ̃_a²
+    "noise_variance": 0.1,                     # σ̃²
+    "width_per_dim": 16,
+    "fraction": 0.9,
+    "num_chains": 8,
+    "burn_in": 6000,
+    "num_steps": 8000,
+    "thin": 10,
+    "step_scale": 1.6,                         # step_size = step_scale / κ, κ = P σ̃_a²/σ̃²
+    "friction": 1.0,
+    "seed": 0,
+    "data_seed": 1,
+    "gp_dims": [4, 6, 8, 12, 16, 32],
+    "adaptive_dims": [4, 6, 8, 12, 16],
+}
+
+
+def _check_int_list(key, value, low):
+    if (not isinstance(value, (list, tuple)) or not value or any(isinstance(v, bool) or not isinstance(v, int)
+                                                               or v < low for v in value)
+            or len(set(value)) != len(value)):
+        raise ValueError(f"study parameter {key!r} = {value!r}: must be a non-empty list of distinct integers >= {low}")
+    return sorted(int(v) for v in value)
+
+
+def _check_number(key, value, low=0.0, strict=True, integer=False, high=math.inf):
+    bad = isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value)
+    bad = bad or (value <= low if strict else value < low) or value >= high
+    if integer and not bad and int(value) != value:
+        bad = True
+    if bad:
+        kind = "an integer" if integer else "a finite number"
+        bound = f"> {low}" if strict else f">= {low}"
+        raise ValueError(f"study parameter {key!r} = {value!r}: must be {kind} {bound}"
+                         + (f" and < {high}" if math.isfinite(high) else ""))
+    return int(value) if integer else float(value)
+
+
+def check_parameters(params: dict | None) -> dict:
+    """DEFAULTS merged with `params`, validated; ValueError naming the parameter and its value."""
+    params = dict(params or {})
+    unknown = sorted(set(params) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown study parameter {unknown[0]!r} = {params[unknown[0]]!r}; "
+                         f"known: {sorted(DEFAULTS)}")
+    p = {**DEFAULTS, **params}
+    out = {"dims": _check_int_list("dims", p["dims"], 2),
+           "gp_dims": _check_int_list("gp_dims", p["gp_dims"], 2),
+           "adaptive_dims": _check_int_list("adaptive_dims", p["adaptive_dims"], 2)}
+    widths = p["width_factors"]
+    if (not isinstance(widths, (list, tuple)) or any(isinstance(f, bool) or not isinstance(f, int) or f < 2
+                                                     for f in widths) or len(set(widths)) != len(widths)):
+        raise ValueError(f"study parameter 'width_factors' = {widths!r}: must be a list of distinct integers >= 2")
+    out["width_factors"] = sorted(widths)
+    factors = p["samples_factors"]
+    if (not isinstance(factors, (list, tuple)) or len(factors) < 2
+            or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not (0 < f < math.inf) for f in factors)
+            or list(factors) != sorted(set(factors))):
+        raise ValueError(f"study parameter 'samples_factors' = {factors!r}: must be >= 2 increasing positive numbers")
+    out["samples_factors"] = [float(f) for f in factors]
+    eps = p["epsilon"]
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)) or not (-1.0 / 3.0 < eps < 0.0):
+        raise ValueError(f"study parameter 'epsilon' = {eps!r}: must be in (-1/3, 0) (the Gaussian closure's "
+                         "GP-side branch is continuous for ε < 0; ε = -1/3 removes He_1)")
+    out["epsilon"] = float(eps)
+    for key in ("sigma_w2", "readout_variance", "noise_variance", "step_scale", "friction"):
+        out[key] = _check_number(key, p[key])
+    out["fraction"] = _check_number("fraction", p["fraction"], high=1.0)
+    out["width_per_dim"] = _check_number("width_per_dim", p["width_per_dim"], integer=True)
+    out["num_chains"] = _check_number("num_chains", p["num_chains"], low=2, strict=False, integer=True)
+    out["thin"] = _check_number("thin", p["thin"], integer=True)
+    out["burn_in"] = _check_number("burn_in", p["burn_in"], strict=False, integer=True)
+    out["num_steps"] = _check_number("num_steps", p["num_steps"], integer=True)
+    if out["num_steps"] < 4 * out["thin"]:
+        raise ValueError(f"study parameter 'num_steps' = {out['num_steps']!r}: must be >= 4 × thin "
+                         f"({4 * out['thin']}) for 4 draws per chain")
+    for key in ("seed", "data_seed"):
+        out[key] = _check_number(key, p[key], strict=False, integer=True)
+    return out
+
+
+def theory_thresholds(params: dict) -> dict:
+    """{d: {"adaptive": P*, "gp": P*}} on the union of the study's and the fits' dims."""
+    kw = dict(epsilon=params["epsilon"], fraction=params["fraction"])
+    adaptive_dims = sorted(set(params["dims"]) | set(params["adaptive_dims"]))
+    gp_dims = sorted(set(params["dims"]) | set(params["gp_dims"]))
+    adaptive = {d: staircase.gfl_threshold(d, noise_variance=params["noise_variance"],
+                                           readout_variance=params["readout_variance"],
+                                           width_per_dim=params["width_per_dim"], input_variance=params["sigma_w2"],
+                                           steps=24, **kw).samples for d in adaptive_dims}
+    gp = {d: staircase.gp_threshold(d, noise_variance=params["noise_variance"] / params["readout_variance"],
+                                    sigma_w2=params["sigma_w2"], **kw) for d in gp_dims}
+    return {"adaptive": adaptive, "gp": gp}
+
+
+def sample_grid(params: dict, adaptive: dict) -> list[tuple[int, int, int]]:
+    """The points (d, P, N): P = round(factor × adaptive P*(d)) (distinct, ≥ 2) at N = width_per_dim·d, then the
+    width check (min d, P = round(adaptive P*), N = width_per_dim·d × width_factors)."""
+    points = [(d, P, params["width_per_dim"] * d) for d in params["dims"]
+              for P in sorted({max(2, round(f * adaptive[d])) for f in params["samples_factors"]})]
+    d0 = params["dims"][0]
+    P0 = max(2, round(adaptive[d0]))
+    return points + [(d0, P0, params["width_per_dim"] * d0 * f) for f in params["width_factors"]]
+
+
+def is_width_check(params: dict, d: int, width: int) -> bool:
+    return width != params["width_per_dim"] * d
+
+
+def point_config(params: dict, d: int, samples: int, width: int) -> dict:
+    """The run config of one (d, P) point (sampler.step_size = step_scale/κ, module docstring)."""
+    kappa = samples * params["readout_variance"] / params["noise_variance"]
+    eps = params["epsilon"]
+    return {
+        "sampler": {"num_chains": params["num_chains"], "num_steps": params["num_steps"],
+                    "burn_in": params["burn_in"], "thin": params["thin"], "step_size": params["step_scale"] / kappa,
+                    "integrator": "baoab", "friction": params["friction"], "seed": params["seed"],
+                    "checkpoint_every": max(params["num_steps"], params["burn_in"], 1), "threads": 1,
+                    "progress": False},
+        "model": {"architecture": "fc", "activation": "erf", "scaling": "mean_field", "width": width},
+        "posterior": {"sigma_w2": params["sigma_w2"], "sigma_a2": params["readout_variance"],
+                      "noise_variance": params["noise_variance"]},
+        # The population L_3 needs no test set (n_test = 1, not recorded).
+        "data": {"d": d, "n_train": samples, "n_test": 1, "seed": params["data_seed"],
+                 "hermite_coefficients": [0.0, 1.0 + 3.0 * eps, 0.0, eps]},
+        "observables": {"outputs_test": False, "outputs_train": True, "hermite_projections": True,
+                        "control_directions": 0},
+        "diagnostics": {"bias_check": "off"},
+    }
+
+
+def point_dir(params: dict, out: Path, d: int, samples: int, width: int) -> Path:
+    suffix = f",N={width}" if is_width_check(params, d, width) else ""
+    return Path(out) / f"d={d},P={samples}{suffix}"
+
+
+def _is_finished(run_dir: Path) -> bool:
+    meta = run_dir / rundir.META_FILE
+    return meta.is_file() and rundir.read_json(meta).get("status") == "completed"
+
+
+def ensure_run(run_dir: Path, config: dict) -> None:
+    """Sample one point: reuse a finished run directory, resume an unfinished one, or start it. A stored
+    config that differs from the requested one is refused (a different study in the same OUT)."""
+    run_dir = Path(run_dir)
+    if (run_dir / rundir.CONFIG_FILE).is_file():
+        stored = rundir.load_config(run_dir)
+        wanted, _ = cfg.resolve([config], [])
+        if cfg.config_hash(stored) != cfg.config_hash(wanted):
+            raise ValueError(f"run directory {str(run_dir)!r} holds a different configuration than these study "
+                             "parameters; use another --out")
+        if _is_finished(run_dir):
+            return
+        code = execute(run_dir, stored, NAME, report=False)
+    else:
+        run_dir, resolved = start_run(NAME, [config], [], run_dir)
+        code = execute(run_dir, resolved, NAME, report=False)
+    if code != 0:
+        raise RuntimeError(f"sampling {str(run_dir)!r} failed with exit code {code}")
+
+
+def measure_point(params: dict, d: int, samples: int, width: int, run_dir: Path) -> dict:
+    """The sampled L_1, L_3 (population, MCSE over chains), the training-set ratio, τ and ε_N of one run."""
+    ds = open_samples(run_dir / rundir.SAMPLES_DIR)
+    projection = ds["hermite_projection"].transpose("chain", "draw", "hermite_degree").values
+    sampled = compare.sampled_learnabilities(projection, params["epsilon"])
+    data = rundir.read_run_data(run_dir)
+    f_train = ds["f_train"].transpose("chain", "draw", "train_point").values
+    ratio = compare.training_set_ratio(f_train, data.x_train, data.y_train, data.teacher_direction)
+    meta = rundir.read_json(run_dir / rundir.META_FILE)
+    seconds = sum(s.get("seconds", 0.0) for s in meta.get("segments", []))
+    tau_steps = float(sampled["tau_draws"][1] * params["thin"])
+    kappa = samples * params["readout_variance"] / params["noise_variance"]
+    warnings = []
+    if params["burn_in"] < 10 * tau_steps or params["num_steps"] < 50 * tau_steps:
+        warnings.append(f"tau(L_3) = {tau_steps:.0f} steps: burn_in {params['burn_in']} < 10 tau or num_steps "
+                        f"{params['num_steps']} < 50 tau")
+    if max(sampled["rhat"]) > 1.01:
+        warnings.append(f"R-hat of (L_1, L_3) = {np.round(sampled['rhat'], 4).tolist()} > 1.01")
+    return {"d": d, "P": samples, "run_dir": run_dir.name, "width": width,
+            "width_check": is_width_check(params, d, width),
+            "epsilon_N": kappa * erf_second_moment(params["sigma_w2"]) / width,
+            "L3": {"sampled": sampled["L3"], "mcse": sampled["L3_mcse"], "training_set_ratio": ratio["ratio"],
+                   "training_set_ratio_mcse": ratio["mcse"]},
+            "L1": {"sampled": sampled["L1"], "mcse": sampled["L1_mcse"]},
+            "rhat": sampled["rhat"], "tau_L3_steps": tau_steps, "seconds": seconds, "warnings": warnings}
+
+
+def _fit(dims, thresholds) -> dict | None:
+    pairs = [(d, t) for d, t in zip(dims, thresholds) if t is not None]
+    if len(pairs) < 2:
+        return None
+    fit = staircase.fit_exponent(*zip(*pairs))
+    return {"dims": [d for d, _ in pairs], "exponent": fit.exponent,
+            "exponent_se": fit.exponent_se if math.isfinite(fit.exponent_se) else None,
+            "intercept": fit.intercept, "local_exponents": fit.local_exponents.tolist()}
+
+
+def build_summary(params: dict, theory: dict, points: list[dict]) -> dict:
+    """The study table: per point sampled ± MCSE beside the theories, per d the three P*, the three fits."""
+    kw = dict(epsilon=params["epsilon"], noise_variance=params["noise_variance"])
+    for d in params["dims"]:
+        rows = [pt for pt in points if pt["d"] == d]
+        if not rows:
+            continue
+        unique = sorted({r["P"] for r in rows})
+        path = staircase.gfl_cubic_learnability_path(unique, d, readout_variance=params["readout_variance"],
+                                                     width_per_dim=params["width_per_dim"],
+                                                     input_variance=params["sigma_w2"], **kw)
+        for r in rows:
+            a = path[unique.index(r["P"])]
+            r["L3"]["adaptive"] = float(a)
+            r["L3"]["gp"] = staircase.gp_cubic_learnability(
+                r["P"], d, epsilon=params["epsilon"], noise_variance=params["noise_variance"] / params[
+                    "readout_variance"], sigma_w2=params["sigma_w2"])
+            r["L3"]["gap_in_mcse"] = (r["L3"]["sampled"] - a) / r["L3"]["mcse"] if r["L3"]["mcse"] > 0 else None
+    thresholds = []
+    for d in params["dims"]:
+        rows = sorted((pt for pt in points if pt["d"] == d and not pt["width_check"]), key=lambda pt: pt["P"])
+        entry = {"d": d, "adaptive": theory["adaptive"][d], "gp": theory["gp"][d], "sampled": None, "se": None,
+                 "status": "missing"}
+        if len(rows) >= 2:
+            crossing = compare.threshold_crossing([r["P"] for r in rows], [r["L3"]["sampled"] for r in rows],
+                                                  [r["L3"]["mcse"] for r in rows], params["fraction"])
+            entry.update(sampled=crossing["samples"], se=crossing["se"], status=crossing["status"],
+                         bracket=crossing["bracket"], grid=[r["P"] for r in rows])
+        thresholds.append(entry)
+    adaptive_dims = sorted(theory["adaptive"])
+    gp_dims = sorted(theory["gp"])
+    table = {
+        "parameters": params,
+        "definition": "L_3 = E_x[f_bar He_3(w*.x)] / E_x[y He_3(w*.x)], x ~ N(0, I_d): the population projection "
+                      "of the theory (exact per draw from the weights), MCSE over independent chains",
+        "points": sorted(points, key=lambda pt: (pt["d"], pt["P"], pt["width"])),
+        "thresholds": thresholds,
+        "fits": {"sampled": _fit([t["d"] for t in thresholds], [t["sampled"] for t in thresholds]),
+                 "adaptive": _fit(adaptive_dims, [theory["adaptive"][d] for d in adaptive_dims]),
+                 "gp": _fit(gp_dims, [theory["gp"][d] for d in gp_dims])},
+        # The shape `experiments.compare.staircase.draw_staircase` reads.
+        "gp": {"dims": gp_dims, "thresholds": [theory["gp"][d] for d in gp_dims]},
+        "adaptive": {"dims": adaptive_dims, "thresholds": [theory["adaptive"][d] for d in adaptive_dims]},
+        "sampled": {"dims": [t["d"] for t in thresholds], "thresholds": [t["sampled"] for t in thresholds],
+                    "se": [t["se"] for t in thresholds]},
+        "sampling_seconds": sum(pt["seconds"] for pt in points),
+        "warnings": [f"d={pt['d']}, P={pt['P']}: {w}" for pt in points for w in pt["warnings"]],
+    }
+    for name in ("gp", "adaptive", "sampled"):
+        table[name]["fit"] = table["fits"][name]
+    return rundir.json_ready(table)
+
+
+def _prepare(out: Path, params: dict) -> tuple[dict, dict, dict]:
+    params = check_parameters(params)
+    theory = theory_thresholds(params)
+    return params, theory, sample_grid(params, theory["adaptive"])
+
+
+def run_study(out: Path, params: dict) -> dict:
+    """Sample every (d, P) point (reusing finished runs, resuming unfinished ones), then write the report;
+    returns the summary."""
+    out = Path(out)
+    params, theory, grid = _prepare(out, params)
+    out.mkdir(parents=True, exist_ok=True)
+    study_file = out / STUDY_FILE
+    if study_file.is_file() and rundir.read_json(study_file).get("parameters") != params:
+        raise ValueError(f"{str(study_file)!r} holds other study parameters; use another --out")
+    rundir.write_json_atomic(study_file, {"study": NAME, "parameters": params})
+    configs = {point: point_config(params, *point) for point in grid}
+    for config in configs.values():  # every run config is valid before anything samples
+        cfg.resolve([config], [])
+    for point, config in configs.items():
+        ensure_run(point_dir(params, out, *point), config)
+    _write_report(out, params, theory, grid)
+    return rundir.read_json(out / rundir.SUMMARY_FILE)
+
+
+def write_study_report(out: Path, params: dict) -> Path:
+    """summary.json and figures/ from the stored runs alone (no sampling; unfinished points are skipped and
+    named in the warnings)."""
+    out = Path(out)
+    return _write_report(out, *_prepare(out, params))
+
+
+def _write_report(out: Path, params: dict, theory: dict, grid: list) -> Path:
+    points, missing = [], []
+    for point in grid:
+        run_dir = point_dir(params, out, *point)
+        if _is_finished(run_dir):
+            points.append(measure_point(params, *point, run_dir))
+        else:
+            missing.append(run_dir.name)
+    table = build_summary(params, theory, points)
+    table["warnings"] += [f"{name}: not sampled (run the study to finish it)" for name in missing]
+    figures = out / rundir.FIGURES_DIR
+    figures.mkdir(parents=True, exist_ok=True)
+    compare.draw_staircase(table, figures / "staircase.png")
+    compare.draw_learnability_curves(table["points"], figures / "staircase_learnability.png", params["fraction"])
+    path = out / rundir.SUMMARY_FILE
+    rundir.write_json_atomic(path, table)
+    return path
+
+
+def format_summary(table: dict) -> str:
+    """The study table as text: per point sampled ± MCSE beside adaptive and GP; per d the three P*."""
+    lines = ["  d     P    N   eps_N   L3 sampled ± MCSE     adaptive      GP   train-set ratio  tau(L3)"]
+    for pt in table["points"]:
+        l3 = pt["L3"]
+        lines.append(f"{pt['d']:3d} {pt['P']:5d} {pt['width']:4d} {pt['epsilon_N']:7.1f}   {l3['sampled']:.4f} ± "
+                     f"{l3['mcse']:.4f}   {l3['adaptive']:9.4f} {l3['gp']:7.4f}   {l3['training_set_ratio']:.4f}"
+                     f"   {pt['tau_L3_steps']:6.0f}")
+    lines.append("  d   P* sampled ± se        adaptive        GP   status")
+    for t in table["thresholds"]:
+        s = "—" if t["sampled"] is None else f"{t['sampled']:.1f} ± {t['se']:.1f}"
+        lines.append(f"{t['d']:3d}   {s:>18s}   {t['adaptive']:9.1f} {t['gp']:9.1f}   {t['status']}")
+    for name, fit in table["fits"].items():
+        if fit:
+            se = "n/a" if fit["exponent_se"] is None else f"{fit['exponent_se']:.3f}"
+            lines.append(f"fit {name:9s} exponent {fit['exponent']:.3f} ± {se} over d = {fit['dims']}")
+    lines.append(f"sampling: {table['sampling_seconds']:.0f} s")
+    lines += [f"warning: {w}" for w in table["warnings"]]
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
+    parser.add_argument("--report", action="store_true", help="rebuild the report from the stored runs only")
+    args = parser.parse_args(argv)
+    params = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            params[key] = json.loads(value)
+        except json.JSONDecodeError:
+            print(f"error: study parameter {key!r} = {value!r} is not JSON", file=sys.stderr)
+            return 2
+    started = time.time()
+    if args.report:
+        write_study_report(args.out, params)
+        table = rundir.read_json(args.out / rundir.SUMMARY_FILE)
+    else:
+        table = run_study(args.out, params)
+    print(format_summary(table))
+    print(f"wall time {time.time() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
