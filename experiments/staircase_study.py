@@ -85,7 +85,8 @@ STUDY_FILE = "study.json"
 DEFAULTS: dict[str, object] = {
     "dims": [4, 6, 8],
     "samples_factors": [1.0, 2.0, 4.0],        # P grid = round(factor × adaptive P*(d))
-    "width_factors": [2, 4],                   # width check at min(dims), P = round(adaptive P*)
+    "width_factors": [2, 4, 8],                # width check at min(dims), P = round(adaptive P*)
+    "data_seed_checks": [2, 3],                # other training sets at the same point
     "epsilon": -0.1,
     "sigma_w2": 1.0,
     "readout_variance": 1.0,                   # σ̃_a²
@@ -142,6 +143,14 @@ def check_parameters(params: dict | None) -> dict:
                                                      for f in widths) or len(set(widths)) != len(widths)):
         raise ValueError(f"study parameter 'width_factors' = {widths!r}: must be a list of distinct integers >= 2")
     out["width_factors"] = sorted(widths)
+    out["data_seed"] = _check_number("data_seed", p["data_seed"], strict=False, integer=True)
+    seeds = p["data_seed_checks"]
+    if (not isinstance(seeds, (list, tuple)) or any(isinstance(v, bool) or not isinstance(v, int) or v < 0
+                                                    or v == out["data_seed"] for v in seeds)
+            or len(set(seeds)) != len(seeds)):
+        raise ValueError(f"study parameter 'data_seed_checks' = {seeds!r}: must be distinct non-negative integers "
+                         "other than data_seed")
+    out["data_seed_checks"] = sorted(seeds)
     factors = p["samples_factors"]
     if (not isinstance(factors, (list, tuple)) or len(factors) < 2
             or any(isinstance(f, bool) or not isinstance(f, (int, float)) or not (0 < f < math.inf) for f in factors)
@@ -164,8 +173,7 @@ def check_parameters(params: dict | None) -> dict:
     if out["num_steps"] < 4 * out["thin"]:
         raise ValueError(f"study parameter 'num_steps' = {out['num_steps']!r}: must be >= 4 × thin "
                          f"({4 * out['thin']}) for 4 draws per chain")
-    for key in ("seed", "data_seed"):
-        out[key] = _check_number(key, p[key], strict=False, integer=True)
+    out["seed"] = _check_number("seed", p["seed"], strict=False, integer=True)
     return out
 
 
@@ -183,21 +191,27 @@ def theory_thresholds(params: dict) -> dict:
     return {"adaptive": adaptive, "gp": gp}
 
 
-def sample_grid(params: dict, adaptive: dict) -> list[tuple[int, int, int]]:
-    """The points (d, P, N): P = round(factor × adaptive P*(d)) (distinct, ≥ 2) at N = width_per_dim·d, then the
-    width check (min d, P = round(adaptive P*), N = width_per_dim·d × width_factors)."""
-    points = [(d, P, params["width_per_dim"] * d) for d in params["dims"]
+def sample_grid(params: dict, adaptive: dict) -> list[tuple[int, int, int, int]]:
+    """The points (d, P, N, data seed): P = round(factor × adaptive P*(d)) (distinct, ≥ 2) at N = width_per_dim·d
+    and data_seed; then the checks at min d and P = round(adaptive P*): the widths width_per_dim·d × width_factors,
+    and the other training sets data_seed_checks."""
+    seed = params["data_seed"]
+    points = [(d, P, params["width_per_dim"] * d, seed) for d in params["dims"]
               for P in sorted({max(2, round(f * adaptive[d])) for f in params["samples_factors"]})]
     d0 = params["dims"][0]
-    P0 = max(2, round(adaptive[d0]))
-    return points + [(d0, P0, params["width_per_dim"] * d0 * f) for f in params["width_factors"]]
+    P0, N0 = max(2, round(adaptive[d0])), params["width_per_dim"] * d0
+    return (points + [(d0, P0, N0 * f, seed) for f in params["width_factors"]]
+            + [(d0, P0, N0, s) for s in params["data_seed_checks"]])
 
 
-def is_width_check(params: dict, d: int, width: int) -> bool:
-    return width != params["width_per_dim"] * d
+def point_kind(params: dict, d: int, width: int, data_seed: int) -> str:
+    """"grid" (a point of the P grid), "width" (width check) or "data_seed" (another training set)."""
+    if width != params["width_per_dim"] * d:
+        return "width"
+    return "grid" if data_seed == params["data_seed"] else "data_seed"
 
 
-def point_config(params: dict, d: int, samples: int, width: int) -> dict:
+def point_config(params: dict, d: int, samples: int, width: int, data_seed: int) -> dict:
     """The run config of one (d, P) point (sampler.step_size = step_scale/κ, module docstring)."""
     kappa = samples * params["readout_variance"] / params["noise_variance"]
     eps = params["epsilon"]
@@ -211,7 +225,7 @@ def point_config(params: dict, d: int, samples: int, width: int) -> dict:
         "posterior": {"sigma_w2": params["sigma_w2"], "sigma_a2": params["readout_variance"],
                       "noise_variance": params["noise_variance"]},
         # The population L_3 needs no test set (n_test = 1, not recorded).
-        "data": {"d": d, "n_train": samples, "n_test": 1, "seed": params["data_seed"],
+        "data": {"d": d, "n_train": samples, "n_test": 1, "seed": data_seed,
                  "hermite_coefficients": [0.0, 1.0 + 3.0 * eps, 0.0, eps]},
         "observables": {"outputs_test": False, "outputs_train": True, "hermite_projections": True,
                         "control_directions": 0},
@@ -219,8 +233,9 @@ def point_config(params: dict, d: int, samples: int, width: int) -> dict:
     }
 
 
-def point_dir(params: dict, out: Path, d: int, samples: int, width: int) -> Path:
-    suffix = f",N={width}" if is_width_check(params, d, width) else ""
+def point_dir(params: dict, out: Path, d: int, samples: int, width: int, data_seed: int) -> Path:
+    kind = point_kind(params, d, width, data_seed)
+    suffix = {"grid": "", "width": f",N={width}", "data_seed": f",data_seed={data_seed}"}[kind]
     return Path(out) / f"d={d},P={samples}{suffix}"
 
 
@@ -229,16 +244,24 @@ def _is_finished(run_dir: Path) -> bool:
     return meta.is_file() and rundir.read_json(meta).get("status") == "completed"
 
 
+def _check_stored(run_dir: Path, config: dict) -> dict | None:
+    """The stored config of `run_dir` (None if it has none); ValueError if it differs from `config`."""
+    if not (Path(run_dir) / rundir.CONFIG_FILE).is_file():
+        return None
+    stored = rundir.load_config(run_dir)
+    wanted, _ = cfg.resolve([config], [])
+    if cfg.config_hash(stored) != cfg.config_hash(wanted):
+        raise ValueError(f"run directory {str(run_dir)!r} holds a different configuration than these study "
+                         "parameters; use another --out")
+    return stored
+
+
 def ensure_run(run_dir: Path, config: dict) -> None:
     """Sample one point: reuse a finished run directory, resume an unfinished one, or start it. A stored
     config that differs from the requested one is refused (a different study in the same OUT)."""
     run_dir = Path(run_dir)
     if (run_dir / rundir.CONFIG_FILE).is_file():
-        stored = rundir.load_config(run_dir)
-        wanted, _ = cfg.resolve([config], [])
-        if cfg.config_hash(stored) != cfg.config_hash(wanted):
-            raise ValueError(f"run directory {str(run_dir)!r} holds a different configuration than these study "
-                             "parameters; use another --out")
+        stored = _check_stored(run_dir, config)
         if _is_finished(run_dir):
             return
         code = execute(run_dir, stored, NAME, report=False)
@@ -249,7 +272,7 @@ def ensure_run(run_dir: Path, config: dict) -> None:
         raise RuntimeError(f"sampling {str(run_dir)!r} failed with exit code {code}")
 
 
-def measure_point(params: dict, d: int, samples: int, width: int, run_dir: Path) -> dict:
+def measure_point(params: dict, d: int, samples: int, width: int, data_seed: int, run_dir: Path) -> dict:
     """The sampled L_1, L_3 (population, MCSE over chains), the training-set ratio, τ and ε_N of one run."""
     ds = open_samples(run_dir / rundir.SAMPLES_DIR)
     projection = ds["hermite_projection"].transpose("chain", "draw", "hermite_degree").values
@@ -268,7 +291,7 @@ def measure_point(params: dict, d: int, samples: int, width: int, run_dir: Path)
     if max(sampled["rhat"]) > 1.01:
         warnings.append(f"R-hat of (L_1, L_3) = {np.round(sampled['rhat'], 4).tolist()} > 1.01")
     return {"d": d, "P": samples, "run_dir": run_dir.name, "width": width,
-            "width_check": is_width_check(params, d, width),
+            "check": point_kind(params, d, width, data_seed), "data_seed": data_seed,
             "epsilon_N": kappa * erf_second_moment(params["sigma_w2"]) / width,
             "L3": {"sampled": sampled["L3"], "mcse": sampled["L3_mcse"], "training_set_ratio": ratio["ratio"],
                    "training_set_ratio_mcse": ratio["mcse"]},
@@ -306,7 +329,7 @@ def build_summary(params: dict, theory: dict, points: list[dict]) -> dict:
             r["L3"]["gap_in_mcse"] = (r["L3"]["sampled"] - a) / r["L3"]["mcse"] if r["L3"]["mcse"] > 0 else None
     thresholds = []
     for d in params["dims"]:
-        rows = sorted((pt for pt in points if pt["d"] == d and not pt["width_check"]), key=lambda pt: pt["P"])
+        rows = sorted((pt for pt in points if pt["d"] == d and pt["check"] == "grid"), key=lambda pt: pt["P"])
         entry = {"d": d, "adaptive": theory["adaptive"][d], "gp": theory["gp"][d], "sampled": None, "se": None,
                  "status": "missing"}
         if len(rows) >= 2:
@@ -321,7 +344,7 @@ def build_summary(params: dict, theory: dict, points: list[dict]) -> dict:
         "parameters": params,
         "definition": "L_3 = E_x[f_bar He_3(w*.x)] / E_x[y He_3(w*.x)], x ~ N(0, I_d): the population projection "
                       "of the theory (exact per draw from the weights), MCSE over independent chains",
-        "points": sorted(points, key=lambda pt: (pt["d"], pt["P"], pt["width"])),
+        "points": sorted(points, key=lambda pt: (pt["d"], pt["P"], pt["width"], pt["data_seed"])),
         "thresholds": thresholds,
         "fits": {"sampled": _fit([t["d"] for t in thresholds], [t["sampled"] for t in thresholds]),
                  "adaptive": _fit(adaptive_dims, [theory["adaptive"][d] for d in adaptive_dims]),
@@ -351,13 +374,11 @@ def run_study(out: Path, params: dict) -> dict:
     out = Path(out)
     params, theory, grid = _prepare(out, params)
     out.mkdir(parents=True, exist_ok=True)
-    study_file = out / STUDY_FILE
-    if study_file.is_file() and rundir.read_json(study_file).get("parameters") != params:
-        raise ValueError(f"{str(study_file)!r} holds other study parameters; use another --out")
-    rundir.write_json_atomic(study_file, {"study": NAME, "parameters": params})
     configs = {point: point_config(params, *point) for point in grid}
-    for config in configs.values():  # every run config is valid before anything samples
+    for point, config in configs.items():  # every run config is valid, and no stored run differs, before sampling
         cfg.resolve([config], [])
+        _check_stored(point_dir(params, out, *point), config)
+    rundir.write_json_atomic(out / STUDY_FILE, {"study": NAME, "parameters": params})
     for point, config in configs.items():
         ensure_run(point_dir(params, out, *point), config)
     _write_report(out, params, theory, grid)
@@ -392,10 +413,10 @@ def _write_report(out: Path, params: dict, theory: dict, grid: list) -> Path:
 
 def format_summary(table: dict) -> str:
     """The study table as text: per point sampled ± MCSE beside adaptive and GP; per d the three P*."""
-    lines = ["  d     P    N   eps_N   L3 sampled ± MCSE     adaptive      GP   train-set ratio  tau(L3)"]
+    lines = ["  d     P    N seed   eps_N   L3 sampled ± MCSE     adaptive      GP   train-set ratio  tau(L3)"]
     for pt in table["points"]:
         l3 = pt["L3"]
-        lines.append(f"{pt['d']:3d} {pt['P']:5d} {pt['width']:4d} {pt['epsilon_N']:7.1f}   {l3['sampled']:.4f} ± "
+        lines.append(f"{pt['d']:3d} {pt['P']:5d} {pt['width']:4d} {pt['data_seed']:4d} {pt['epsilon_N']:7.1f}   {l3['sampled']:.4f} ± "
                      f"{l3['mcse']:.4f}   {l3['adaptive']:9.4f} {l3['gp']:7.4f}   {l3['training_set_ratio']:.4f}"
                      f"   {pt['tau_L3_steps']:6.0f}")
     lines.append("  d   P* sampled ± se        adaptive        GP   status")

@@ -185,7 +185,7 @@ def draw_learnability_curves(points: list[dict], path: Path, fraction: float = s
     dims = sorted({pt["d"] for pt in points})
     colors = plt.cm.viridis(np.linspace(0.0, 0.85, max(len(dims), 1)))
     for d, color in zip(dims, colors):
-        rows = sorted((pt for pt in points if pt["d"] == d and not pt.get("width_check")), key=lambda pt: pt["P"])
+        rows = sorted((pt for pt in points if pt["d"] == d and pt.get("check", "grid") == "grid"), key=lambda pt: pt["P"])
         P = [r["P"] for r in rows]
         sampled = [r["L3"]["sampled"] for r in rows]
         if all(v is not None for v in sampled):
@@ -193,11 +193,13 @@ def draw_learnability_curves(points: list[dict], path: Path, fraction: float = s
                         capsize=2, label=f"d = {d} sampled")
         ax.plot(P, [r["L3"]["adaptive"] for r in rows], "--", color=color, lw=1, label=f"d = {d} adaptive")
         ax.plot(P, [r["L3"]["gp"] for r in rows], ":", color=color, lw=1)
-    checks = [pt for pt in points if pt.get("width_check")]
-    if checks:
-        ax.errorbar([pt["P"] for pt in checks], [pt["L3"]["sampled"] for pt in checks],
-                    yerr=[2 * pt["L3"]["mcse"] for pt in checks], fmt="x", color="tab:red", capsize=2,
-                    label="width check: N = " + ", ".join(str(pt["width"]) for pt in checks))
+    for kind, marker, color, text in (("width", "x", "tab:red", "width check: N = "),
+                                      ("data_seed", "+", "tab:purple", "other training sets: seed ")):
+        checks = [pt for pt in points if pt.get("check") == kind]
+        if checks:
+            ax.errorbar([pt["P"] for pt in checks], [pt["L3"]["sampled"] for pt in checks],
+                        yerr=[2 * pt["L3"]["mcse"] for pt in checks], fmt=marker, color=color, capsize=2,
+                        label=text + ", ".join(str(pt["width" if kind == "width" else "data_seed"]) for pt in checks))
     ax.axhline(fraction, color="k", lw=0.6)
     ax.set_xscale("log")
     ax.set_xlabel("P (training samples)")

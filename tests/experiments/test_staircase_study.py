@@ -16,7 +16,7 @@ from experiments.setup.build import build_run, make_data
 @pytest.mark.parametrize("key, value", [
     ("dims", [4, 4]), ("dims", []), ("epsilon", 0.1), ("epsilon", True), ("noise_variance", -1.0),
     ("num_chains", 1), ("width_per_dim", 2.5), ("samples_factors", [2.0, 1.0]), ("width_factors", [1]),
-    ("fraction", 1.5), ("num_steps", 10), ("no_such_key", 3),
+    ("fraction", 1.5), ("num_steps", 10), ("data_seed_checks", [1]), ("no_such_key", 3),
 ])
 def test_bad_parameters_name_key_and_value(key, value):
     with pytest.raises(ValueError) as info:
@@ -75,7 +75,7 @@ def test_hermite_projections_refused_for_other_networks():
         build_run(config, make_data(config))
 
 
-TINY = {"dims": [3], "samples_factors": [0.5, 1.0], "width_factors": [2], "num_chains": 2, "burn_in": 100,
+TINY = {"dims": [3], "samples_factors": [0.5, 1.0], "width_factors": [2], "data_seed_checks": [], "num_chains": 2, "burn_in": 100,
         "num_steps": 200, "thin": 10, "gp_dims": [3, 4], "adaptive_dims": [3, 4]}
 
 
@@ -83,7 +83,7 @@ def test_tiny_study_writes_summary_and_figures_and_reuses_its_runs(tmp_path, mon
     out = tmp_path / "study"
     table = study.run_study(out, TINY)
     json.dumps(table, allow_nan=False)
-    assert len(table["points"]) == 3 and sum(pt["width_check"] for pt in table["points"]) == 1
+    assert [pt["check"] for pt in table["points"]] == ["grid", "grid", "width"]
     for pt in table["points"]:
         assert 0 < pt["L3"]["mcse"] and pt["L3"]["adaptive"] > pt["L3"]["gp"]
     assert [t["d"] for t in table["thresholds"]] == [3]
@@ -102,5 +102,14 @@ def test_tiny_study_writes_summary_and_figures_and_reuses_its_runs(tmp_path, mon
     (out / rundir.SUMMARY_FILE).unlink()
     study.write_study_report(out, TINY)
     assert rundir.read_json(out / rundir.SUMMARY_FILE)["points"] == again["points"]
-    with pytest.raises(ValueError, match="other study parameters"):
+    with pytest.raises(ValueError, match="different configuration"):
         study.run_study(out, {**TINY, "num_steps": 300})
+
+
+def test_hermite_projections_key_at_its_default_leaves_the_config_hash_unchanged():
+    config, _ = cfg.resolve([{}], [])
+    before = {s: {k: v for k, v in values.items() if (s, k) != ("observables", "hermite_projections")}
+              for s, values in config.items()}
+    assert cfg.config_hash(config) == cfg.config_hash(before)
+    recorded, _ = cfg.resolve([{}], ["observables.hermite_projections=true"])
+    assert cfg.config_hash(recorded) != cfg.config_hash(config)
