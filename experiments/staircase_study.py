@@ -87,6 +87,7 @@ DEFAULTS: dict[str, object] = {
     "samples_factors": [1.0, 2.0, 4.0],        # P grid = round(factor × adaptive P*(d))
     "width_factors": [2, 4, 8],                # width check at min(dims), P = round(adaptive P*)
     "data_seed_checks": [2, 3],                # other training sets at the same point
+    "aligned_start_q": 1.0,                    # start at w·w* = ±1 at the same point (0: no such check)
     "epsilon": -0.1,
     "sigma_w2": 1.0,
     "readout_variance": 1.0,                   # σ̃_a²
@@ -174,6 +175,7 @@ def check_parameters(params: dict | None) -> dict:
         raise ValueError(f"study parameter 'num_steps' = {out['num_steps']!r}: must be >= 4 × thin "
                          f"({4 * out['thin']}) for 4 draws per chain")
     out["seed"] = _check_number("seed", p["seed"], strict=False, integer=True)
+    out["aligned_start_q"] = _check_number("aligned_start_q", p["aligned_start_q"], strict=False)
     return out
 
 
@@ -191,27 +193,32 @@ def theory_thresholds(params: dict) -> dict:
     return {"adaptive": adaptive, "gp": gp}
 
 
-def sample_grid(params: dict, adaptive: dict) -> list[tuple[int, int, int, int]]:
-    """The points (d, P, N, data seed): P = round(factor × adaptive P*(d)) (distinct, ≥ 2) at N = width_per_dim·d
-    and data_seed; then the checks at min d and P = round(adaptive P*): the widths width_per_dim·d × width_factors,
-    and the other training sets data_seed_checks."""
+def sample_grid(params: dict, adaptive: dict) -> list[tuple[int, int, int, int, float]]:
+    """The points (d, P, N, data seed, init_q): P = round(factor × adaptive P*(d)) (distinct, ≥ 2) at
+    N = width_per_dim·d, data_seed, chains started from the prior (init_q = 0); then the checks at min d and
+    P = round(adaptive P*): the widths width_per_dim·d × width_factors, the other training sets data_seed_checks,
+    and the aligned start (every neuron at w·w* = ±aligned_start_q, `sampler.init_q`; none if 0)."""
     seed = params["data_seed"]
-    points = [(d, P, params["width_per_dim"] * d, seed) for d in params["dims"]
+    points = [(d, P, params["width_per_dim"] * d, seed, 0.0) for d in params["dims"]
               for P in sorted({max(2, round(f * adaptive[d])) for f in params["samples_factors"]})]
     d0 = params["dims"][0]
     P0, N0 = max(2, round(adaptive[d0])), params["width_per_dim"] * d0
-    return (points + [(d0, P0, N0 * f, seed) for f in params["width_factors"]]
-            + [(d0, P0, N0, s) for s in params["data_seed_checks"]])
+    aligned = [(d0, P0, N0, seed, params["aligned_start_q"])] if params["aligned_start_q"] > 0 else []
+    return (points + [(d0, P0, N0 * f, seed, 0.0) for f in params["width_factors"]]
+            + [(d0, P0, N0, s, 0.0) for s in params["data_seed_checks"]] + aligned)
 
 
-def point_kind(params: dict, d: int, width: int, data_seed: int) -> str:
-    """"grid" (a point of the P grid), "width" (width check) or "data_seed" (another training set)."""
+def point_kind(params: dict, d: int, width: int, data_seed: int, init_q: float) -> str:
+    """"grid" (a point of the P grid), "width" (width check), "data_seed" (another training set) or
+    "aligned_start"."""
     if width != params["width_per_dim"] * d:
         return "width"
+    if init_q > 0:
+        return "aligned_start"
     return "grid" if data_seed == params["data_seed"] else "data_seed"
 
 
-def point_config(params: dict, d: int, samples: int, width: int, data_seed: int) -> dict:
+def point_config(params: dict, d: int, samples: int, width: int, data_seed: int, init_q: float) -> dict:
     """The run config of one (d, P) point (sampler.step_size = step_scale/κ, module docstring)."""
     kappa = samples * params["readout_variance"] / params["noise_variance"]
     eps = params["epsilon"]
@@ -220,7 +227,7 @@ def point_config(params: dict, d: int, samples: int, width: int, data_seed: int)
                     "burn_in": params["burn_in"], "thin": params["thin"], "step_size": params["step_scale"] / kappa,
                     "integrator": "baoab", "friction": params["friction"], "seed": params["seed"],
                     "checkpoint_every": max(params["num_steps"], params["burn_in"], 1), "threads": 1,
-                    "progress": False},
+                    "progress": False, **({"init_q": init_q} if init_q > 0 else {})},
         "model": {"architecture": "fc", "activation": "erf", "scaling": "mean_field", "width": width},
         "posterior": {"sigma_w2": params["sigma_w2"], "sigma_a2": params["readout_variance"],
                       "noise_variance": params["noise_variance"]},
@@ -233,9 +240,10 @@ def point_config(params: dict, d: int, samples: int, width: int, data_seed: int)
     }
 
 
-def point_dir(params: dict, out: Path, d: int, samples: int, width: int, data_seed: int) -> Path:
-    kind = point_kind(params, d, width, data_seed)
-    suffix = {"grid": "", "width": f",N={width}", "data_seed": f",data_seed={data_seed}"}[kind]
+def point_dir(params: dict, out: Path, d: int, samples: int, width: int, data_seed: int, init_q: float) -> Path:
+    kind = point_kind(params, d, width, data_seed, init_q)
+    suffix = {"grid": "", "width": f",N={width}", "data_seed": f",data_seed={data_seed}",
+              "aligned_start": f",init_q={init_q:g}"}[kind]
     return Path(out) / f"d={d},P={samples}{suffix}"
 
 
@@ -272,7 +280,8 @@ def ensure_run(run_dir: Path, config: dict) -> None:
         raise RuntimeError(f"sampling {str(run_dir)!r} failed with exit code {code}")
 
 
-def measure_point(params: dict, d: int, samples: int, width: int, data_seed: int, run_dir: Path) -> dict:
+def measure_point(params: dict, d: int, samples: int, width: int, data_seed: int, init_q: float,
+                  run_dir: Path) -> dict:
     """The sampled L_1, L_3 (population, MCSE over chains), the training-set ratio, τ and ε_N of one run."""
     ds = open_samples(run_dir / rundir.SAMPLES_DIR)
     projection = ds["hermite_projection"].transpose("chain", "draw", "hermite_degree").values
@@ -291,7 +300,7 @@ def measure_point(params: dict, d: int, samples: int, width: int, data_seed: int
     if max(sampled["rhat"]) > 1.01:
         warnings.append(f"R-hat of (L_1, L_3) = {np.round(sampled['rhat'], 4).tolist()} > 1.01")
     return {"d": d, "P": samples, "run_dir": run_dir.name, "width": width,
-            "check": point_kind(params, d, width, data_seed), "data_seed": data_seed,
+            "check": point_kind(params, d, width, data_seed, init_q), "data_seed": data_seed, "init_q": init_q,
             "epsilon_N": kappa * erf_second_moment(params["sigma_w2"]) / width,
             "L3": {"sampled": sampled["L3"], "mcse": sampled["L3_mcse"], "training_set_ratio": ratio["ratio"],
                    "training_set_ratio_mcse": ratio["mcse"]},
@@ -344,7 +353,7 @@ def build_summary(params: dict, theory: dict, points: list[dict]) -> dict:
         "parameters": params,
         "definition": "L_3 = E_x[f_bar He_3(w*.x)] / E_x[y He_3(w*.x)], x ~ N(0, I_d): the population projection "
                       "of the theory (exact per draw from the weights), MCSE over independent chains",
-        "points": sorted(points, key=lambda pt: (pt["d"], pt["P"], pt["width"], pt["data_seed"])),
+        "points": sorted(points, key=lambda pt: (pt["d"], pt["P"], pt["width"], pt["data_seed"], pt["init_q"])),
         "thresholds": thresholds,
         "fits": {"sampled": _fit([t["d"] for t in thresholds], [t["sampled"] for t in thresholds]),
                  "adaptive": _fit(adaptive_dims, [theory["adaptive"][d] for d in adaptive_dims]),
@@ -353,13 +362,33 @@ def build_summary(params: dict, theory: dict, points: list[dict]) -> dict:
         "gp": {"dims": gp_dims, "thresholds": [theory["gp"][d] for d in gp_dims]},
         "adaptive": {"dims": adaptive_dims, "thresholds": [theory["adaptive"][d] for d in adaptive_dims]},
         "sampled": {"dims": [t["d"] for t in thresholds], "thresholds": [t["sampled"] for t in thresholds],
-                    "se": [t["se"] for t in thresholds]},
+                    "se": [t["se"] for t in thresholds],
+                    # P* > the largest grid P where L_3 stays below the fraction on the whole grid
+                    "lower_bounds": [max(t["grid"]) if t["status"] == "below" else None for t in thresholds]},
+        "training_sets": training_set_spread(params, points),
         "sampling_seconds": sum(pt["seconds"] for pt in points),
         "warnings": [f"d={pt['d']}, P={pt['P']}: {w}" for pt in points for w in pt["warnings"]],
     }
     for name in ("gp", "adaptive", "sampled"):
         table[name]["fit"] = table["fits"][name]
     return rundir.json_ready(table)
+
+
+def training_set_spread(params: dict, points: list[dict]) -> dict | None:
+    """L_3 over the training sets at the data-seed check point (grid seed and data_seed_checks): the values, their
+    mean, standard deviation and the standard error of the mean. The chains of one run share one training set, so
+    its MCSE does not contain this data-set fluctuation, which the theory (a data average) does not have."""
+    checks = [pt for pt in points if pt["check"] == "data_seed"]
+    if not checks:
+        return None
+    d, P, width = checks[0]["d"], checks[0]["P"], checks[0]["width"]
+    rows = sorted((pt for pt in points if (pt["d"], pt["P"], pt["width"]) == (d, P, width)
+                   and pt["check"] in ("grid", "data_seed")), key=lambda pt: pt["data_seed"])
+    values = np.array([pt["L3"]["sampled"] for pt in rows])
+    sd = float(values.std(ddof=1)) if values.size > 1 else math.nan
+    return {"d": d, "P": P, "width": width, "data_seeds": [pt["data_seed"] for pt in rows], "L3": values.tolist(),
+            "mean": float(values.mean()), "sd": sd, "se": sd / math.sqrt(values.size),
+            "adaptive": rows[0]["L3"]["adaptive"], "gp": rows[0]["L3"]["gp"]}
 
 
 def _prepare(out: Path, params: dict) -> tuple[dict, dict, dict]:
@@ -413,10 +442,10 @@ def _write_report(out: Path, params: dict, theory: dict, grid: list) -> Path:
 
 def format_summary(table: dict) -> str:
     """The study table as text: per point sampled ± MCSE beside adaptive and GP; per d the three P*."""
-    lines = ["  d     P    N seed   eps_N   L3 sampled ± MCSE     adaptive      GP   train-set ratio  tau(L3)"]
+    lines = ["  d     P    N seed q0   eps_N   L3 sampled ± MCSE     adaptive      GP   train-set ratio  tau(L3)"]
     for pt in table["points"]:
         l3 = pt["L3"]
-        lines.append(f"{pt['d']:3d} {pt['P']:5d} {pt['width']:4d} {pt['data_seed']:4d} {pt['epsilon_N']:7.1f}   {l3['sampled']:.4f} ± "
+        lines.append(f"{pt['d']:3d} {pt['P']:5d} {pt['width']:4d} {pt['data_seed']:4d} {pt['init_q']:2g} {pt['epsilon_N']:7.1f}   {l3['sampled']:.4f} ± "
                      f"{l3['mcse']:.4f}   {l3['adaptive']:9.4f} {l3['gp']:7.4f}   {l3['training_set_ratio']:.4f}"
                      f"   {pt['tau_L3_steps']:6.0f}")
     lines.append("  d   P* sampled ± se        adaptive        GP   status")
@@ -427,6 +456,11 @@ def format_summary(table: dict) -> str:
         if fit:
             se = "n/a" if fit["exponent_se"] is None else f"{fit['exponent_se']:.3f}"
             lines.append(f"fit {name:9s} exponent {fit['exponent']:.3f} ± {se} over d = {fit['dims']}")
+    spread = table.get("training_sets")
+    if spread:
+        lines.append(f"training sets at d={spread['d']}, P={spread['P']}, N={spread['width']}: L3 = "
+                     f"{np.round(spread['L3'], 4).tolist()}, mean {spread['mean']:.4f} ± {spread['se']:.4f} "
+                     f"(sd {spread['sd']:.4f}) vs adaptive {spread['adaptive']:.4f}, GP {spread['gp']:.4f}")
     lines.append(f"sampling: {table['sampling_seconds']:.0f} s")
     lines += [f"warning: {w}" for w in table["warnings"]]
     return "\n".join(lines)

@@ -56,7 +56,8 @@ def staircase_table(gp_dims=GP_DIMS, adaptive_dims=ADAPTIVE_DIMS, steps: int = 4
 
 def draw_staircase(table: dict, path: Path) -> None:
     """Log-log P*(d) of the GP and the adaptive kernel with their fits; with a "sampled" entry (dims,
-    thresholds, se; None where the grid did not bracket 90 %) also the sampled P* ± se and its fit."""
+    thresholds, se; None where the grid did not bracket 90 %) also the sampled P* ± se and its fit, and its
+    lower_bounds (the largest grid P where 90 % was not reached) as open triangles."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     for name, label, color in (("gp", "GP (NNGP)", "tab:red"), ("adaptive", "adaptive kernel", "tab:orange")):
@@ -76,6 +77,10 @@ def draw_staircase(table: dict, path: Path) -> None:
             ax.errorbar(d_s, t_s, yerr=e_s, fmt="s", color="tab:blue", capsize=3, label=label)
             if fit:
                 ax.loglog(d_s, np.exp(fit["intercept"]) * d_s ** fit["exponent"], "-", color="tab:blue", lw=1)
+        bounds = [(d, b) for d, b in zip(sampled["dims"], sampled.get("lower_bounds") or []) if b is not None]
+        if bounds:
+            ax.loglog(*zip(*bounds), "^", color="tab:blue", mfc="none",
+                      label="sampled networks: P* > largest grid P (L_3 < 90 % on the grid)")
     dims = np.array(table["gp"]["dims"], dtype=float)
     ax.loglog(dims, table["gp"]["thresholds"][-1] * (dims / dims[-1]) ** 3, "k:", label="∝ d³")
     ax.set_xlabel("input dimension d")
@@ -194,12 +199,14 @@ def draw_learnability_curves(points: list[dict], path: Path, fraction: float = s
         ax.plot(P, [r["L3"]["adaptive"] for r in rows], "--", color=color, lw=1, label=f"d = {d} adaptive")
         ax.plot(P, [r["L3"]["gp"] for r in rows], ":", color=color, lw=1)
     for kind, marker, color, text in (("width", "x", "tab:red", "width check: N = "),
-                                      ("data_seed", "+", "tab:purple", "other training sets: seed ")):
+                                      ("data_seed", "+", "tab:purple", "other training sets: seed "),
+                                      ("aligned_start", "d", "tab:gray", "aligned start: |w·w*| = ")):
         checks = [pt for pt in points if pt.get("check") == kind]
         if checks:
             ax.errorbar([pt["P"] for pt in checks], [pt["L3"]["sampled"] for pt in checks],
                         yerr=[2 * pt["L3"]["mcse"] for pt in checks], fmt=marker, color=color, capsize=2,
-                        label=text + ", ".join(str(pt["width" if kind == "width" else "data_seed"]) for pt in checks))
+                        label=text + ", ".join(str(pt[{"width": "width", "data_seed": "data_seed"}.get(kind, "init_q")])
+                                          for pt in checks))
     ax.axhline(fraction, color="k", lw=0.6)
     ax.set_xscale("log")
     ax.set_xlabel("P (training samples)")

@@ -16,7 +16,7 @@ from experiments.setup.build import build_run, make_data
 @pytest.mark.parametrize("key, value", [
     ("dims", [4, 4]), ("dims", []), ("epsilon", 0.1), ("epsilon", True), ("noise_variance", -1.0),
     ("num_chains", 1), ("width_per_dim", 2.5), ("samples_factors", [2.0, 1.0]), ("width_factors", [1]),
-    ("fraction", 1.5), ("num_steps", 10), ("data_seed_checks", [1]), ("no_such_key", 3),
+    ("fraction", 1.5), ("num_steps", 10), ("data_seed_checks", [1]), ("aligned_start_q", -1.0), ("no_such_key", 3),
 ])
 def test_bad_parameters_name_key_and_value(key, value):
     with pytest.raises(ValueError) as info:
@@ -75,7 +75,8 @@ def test_hermite_projections_refused_for_other_networks():
         build_run(config, make_data(config))
 
 
-TINY = {"dims": [3], "samples_factors": [0.5, 1.0], "width_factors": [2], "data_seed_checks": [], "num_chains": 2, "burn_in": 100,
+TINY = {"dims": [3], "samples_factors": [0.5, 1.0], "width_factors": [2], "data_seed_checks": [], "aligned_start_q": 0.0,
+        "num_chains": 2, "burn_in": 100,
         "num_steps": 200, "thin": 10, "gp_dims": [3, 4], "adaptive_dims": [3, 4]}
 
 
