@@ -11,7 +11,9 @@ so a negative ε makes the staircase cooperative and the Gaussian-closure branch
 ε > 0 the reduction crosses a first-order point and its GP-side branch is lost), the NNGP with
 σ_w² = σ_a² = 1 and noise σ² = 1, and the mean-field network with σ̃_a² = σ̃² = 1 (the same
 σ_a²/σ² ratio, so the N → ∞ limit of the network is exactly this NNGP) and N = 8d.
-Sampled networks at these thresholds (P* ≈ 1.6·10³ at d = 8) are beyond this CPU-sized sweep.
+Sampled networks at these thresholds (P* ≈ 1.6·10³ at d = 8) are beyond a CPU-sized sweep; the sampled study
+`experiments.staircase_study` takes σ̃² = 0.1 (adaptive P*(8) ≈ 165) and uses the estimators below
+(`sampled_learnabilities`, `training_set_ratio`, `threshold_crossing`, `draw_learnability_curves`).
 """
 from __future__ import annotations
 
