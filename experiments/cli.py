@@ -5,6 +5,8 @@
     langevin report DIR
     langevin status DIR [--json]
     langevin presets
+    langevin run STUDY [--set key=value ...] [--out DIR]   a study (experiments.studies); resume
+                                                            and report take its directory too
     langevin reference [NAME|CONFIG.toml] [--set ...] [--out DIR]   (needs the [jax] extra)
 
 Every expected failure prints one line `error: ...` naming the file or config key and
@@ -18,7 +20,7 @@ import sys
 import traceback
 from pathlib import Path
 
-from experiments import presets, reference_check, sweep
+from experiments import presets, reference_check, studies, sweep
 from experiments.launch import plan
 from experiments.launch.status import add_parser as add_status_parser
 from experiments.reporting.report import print_report
@@ -42,6 +44,9 @@ def _resolve_source(source: str | None) -> tuple[str, list[dict], presets.Preset
 
 
 def cmd_run(args) -> int:
+    if args.source in studies.STUDIES and not Path(args.source).is_file():
+        studies.refuse_executor(args.executor)
+        return studies.run_study_dir(studies.start_study(args.source, args.set or [], args.out))
     name, overrides, preset = _resolve_source(args.source)
     out = Path(args.out) if args.out else None
     if args.executor:
@@ -62,6 +67,9 @@ def cmd_run(args) -> int:
 
 def cmd_resume(args) -> int:
     run_dir = Path(args.run_dir)
+    if studies.is_study_dir(run_dir):
+        studies.refuse_executor(args.executor)
+        return studies.run_study_dir(run_dir)
     if args.executor != "inline" and (sweep.is_sweep_dir(run_dir)
                                       or (run_dir / rundir.CONFIG_FILE).is_file()):
         if args.executor is not None or plan.with_executor(run_dir, None)["executor"] != "inline":
@@ -75,11 +83,14 @@ def cmd_resume(args) -> int:
 def cmd_report(args) -> int:
     run_dir = Path(args.run_dir)
     is_sweep = sweep.is_sweep_dir(run_dir)
-    if not is_sweep:
+    is_study = studies.is_study_dir(run_dir)
+    if not (is_sweep or is_study):
         rundir.check_run_dir(run_dir)
     try:
         with RunDirectoryLock(run_dir, "report"):
-            if is_sweep:
+            if is_study:
+                summary_path = studies.report_study_dir(run_dir)
+            elif is_sweep:
                 summary_path = sweep.write_sweep_report(run_dir)
             else:
                 summary_path = print_report(run_dir)
@@ -100,9 +111,11 @@ def cmd_report(args) -> int:
 
 
 def cmd_presets(_args) -> int:
-    width = max(map(len, presets.PRESETS))
+    width = max(map(len, [*presets.PRESETS, *studies.STUDIES]))
     for name, preset in presets.PRESETS.items():
         print(f"{name:{width}s}  {preset.description}")
+    for name, study in studies.STUDIES.items():  # not one run: experiments.studies
+        print(f"{name:{width}s}  [study] {study.description}")
     return 0
 
 

@@ -1,7 +1,7 @@
 """The layers of experiments/ import only downward (README, "experiments/").
 
 Order, bottom to top: setup < rundirs < compare < reporting < the top modules (runner,
-presets, sweep, reference_check, launch/, cli, the modular-addition sweep). Every import
+presets, studies, sweep, reference_check, launch/, cli, the modular-addition sweep). Every import
 of an experiments module is read from the source with `ast`, at any depth (an import
 inside a function counts too), so a cycle cannot hide in a function body.
 """

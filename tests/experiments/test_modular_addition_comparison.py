@@ -1,5 +1,6 @@
-"""The sampled modular-addition sweep (experiments.modular_addition_comparison): a tiny run end to
-end, its observables against the data module's definitions, resumption, and bad input."""
+"""The sampled modular-addition sweep (experiments.modular_addition_comparison, the study
+`modular_addition`): a tiny run end to end, its observables against the data module's definitions,
+resumption, and bad input (the command line's study tests: tests/experiments/test_studies.py)."""
 import json
 import math
 
@@ -44,7 +45,7 @@ def test_well_threshold_is_the_barrier_of_the_degenerate_action():
 
 
 def test_tiny_sweep_end_to_end_and_resumes(tmp_path):
-    table = mac.sweep(tmp_path, **TINY)
+    table = mac.run_study(tmp_path, TINY)
     (point,) = table["points"]
     assert point["noise_variance"] == 0.08
     d = point["discrepancy"]
@@ -54,14 +55,16 @@ def test_tiny_sweep_end_to_end_and_resumes(tmp_path):
     assert len(point["mode_product_by_k"]) == 4
     on_disk = json.loads((tmp_path / "summary.json").read_text())
     assert on_disk["points"][0]["discrepancy"] == d
-    again = mac.sweep(tmp_path, **TINY)  # finished: the same draws are read back
+    again = mac.run_study(tmp_path, TINY)  # finished: the same draws are read back
     assert again["points"][0]["discrepancy"] == d
     assert "| 0.08 |" in mac.format_table(table)
 
 
 @pytest.mark.parametrize("key, value", [("modulus", 1), ("width", 0), ("sextic_decay", -1.0),
                                         ("train_fraction", 1.5), ("noise_variances", []),
-                                        ("dtype", "half"), ("init", "cold"), ("bogus", 1)])
+                                        ("dtype", "half"), ("init", "cold"), ("bogus", 1),
+                                        ("noise_variances", 0.05), ("integrator", [1]), ("seed", "x"),
+                                        ("train_fraction", "all"), ("step_size", True)])
 def test_bad_parameters_name_the_key(key, value):
     with pytest.raises(ValueError, match=key):
         mac.check_parameters({key: value})
@@ -95,7 +98,7 @@ def test_prior_and_well_starts_agree_below_the_theory_boundary(tmp_path):
     with a mode per neuron in the well sample one posterior: their a agree within 4 combined MCSE
     (both have the same step-size bias, so no allowance), i.e. no metastable branch at this size."""
     common = {"step_size": 0.01, "noise_variances": [0.04]}
-    prior = mac.sweep(tmp_path / "prior", **common)["points"][0]["discrepancy"]
-    well = mac.sweep(tmp_path / "well", init="well", **common)["points"][0]["discrepancy"]
+    prior = mac.run_study(tmp_path / "prior", common)["points"][0]["discrepancy"]
+    well = mac.run_study(tmp_path / "well", {**common, "init": "well"})["points"][0]["discrepancy"]
     combined = math.hypot(prior["sampled_mcse"], well["sampled_mcse"])
     assert abs(prior["sampled"] - well["sampled"]) < 4 * combined, (prior, well)
