@@ -57,19 +57,16 @@ with sd 0.045 (data seeds 1-3), far above the MCSE (2·10⁻⁴). No allowance d
 covers it, so no sampled-vs-adaptive agreement test exists; the GP L_3 at P*_adaptive falls from 0.40 (d = 4) to
 0.18 (d = 8) while the sampled stays at 0.61-0.63.
 
-Study interface (registered by name for `langevin run/resume/report NAME`):
+Study interface (`experiments.studies`, registered as "staircase"):
     DEFAULTS; check_parameters(params) -> dict; run_study(out, params) -> dict;
     write_study_report(out, params) -> Path.
 
-    python -m experiments.staircase_study --out DIR [--set key=value ...]   (value as JSON)
+    langevin run staircase [--set key=value ...] --out DIR      (values as TOML: --set dims=[4,6])
+    langevin resume DIR / langevin report DIR
 """
 from __future__ import annotations
 
-import argparse
-import json
 import math
-import sys
-import time
 from pathlib import Path
 
 from experiments.compare import staircase as compare
@@ -82,7 +79,6 @@ from theory import staircase
 NAME = "staircase"
 
 
-STUDY_FILE = "study.json"
 
 DEFAULTS: dict[str, object] = {
     "dims": [4, 6, 8],
@@ -298,7 +294,6 @@ def run_study(out: Path, params: dict) -> dict:
     for point, config in configs.items():  # every run config is valid, and no stored run differs, before sampling
         cfg.resolve([config], [])
         _check_stored(point_dir(params, out, *point), config)
-    rundir.write_json_atomic(out / STUDY_FILE, {"study": NAME, "parameters": params})
     for point, config in configs.items():
         ensure_run(point_dir(params, out, *point), config)
     _write_report(out, params, theory, grid)
@@ -329,33 +324,5 @@ def _write_report(out: Path, params: dict, theory: dict, grid: list) -> Path:
     compare.draw_learnability_curves(table["points"], figures / "staircase_learnability.png", params["fraction"])
     path = out / rundir.SUMMARY_FILE
     rundir.write_json_atomic(path, table)
-    return path
-
-
-def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", required=True, type=Path)
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=JSON")
-    parser.add_argument("--report", action="store_true", help="rebuild the report from the stored runs only")
-    args = parser.parse_args(argv)
-    params = {}
-    for item in args.set:
-        key, _, value = item.partition("=")
-        try:
-            params[key] = json.loads(value)
-        except json.JSONDecodeError:
-            print(f"error: study parameter {key!r} = {value!r} is not JSON", file=sys.stderr)
-            return 2
-    started = time.time()
-    if args.report:
-        write_study_report(args.out, params)
-        table = rundir.read_json(args.out / rundir.SUMMARY_FILE)
-    else:
-        table = run_study(args.out, params)
     print(format_summary(table))
-    print(f"wall time {time.time() - started:.0f} s")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+    return path

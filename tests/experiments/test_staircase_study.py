@@ -6,7 +6,9 @@ import math
 import numpy as np
 import pytest
 
+from experiments import presets, studies
 from experiments import staircase_study as study
+from experiments.cli import main
 from experiments.compare import staircase as compare
 from experiments.rundirs import rundir
 from experiments.setup import config as cfg
@@ -76,13 +78,24 @@ def test_hermite_projections_refused_for_other_networks():
 
 
 TINY = {"dims": [3], "samples_factors": [0.5, 1.0], "width_factors": [2], "data_seed_checks": [], "aligned_start_q": 0.0,
-        "num_chains": 2, "burn_in": 100,
-        "num_steps": 200, "thin": 10, "gp_dims": [3, 4], "adaptive_dims": [3, 4]}
+        "num_chains": 2, "burn_in": 100, "num_steps": 200, "thin": 10, "gp_dims": [3, 4], "adaptive_dims": [3, 4]}
+
+
+def _set_args(params: dict) -> list[str]:
+    return [a for key, value in params.items() for a in ("--set", f"{key}={json.dumps(value)}")]
+
+
+def test_staircase_is_a_registered_study():
+    assert studies.STUDIES["staircase"].module is study
+    assert "staircase" not in presets.PRESETS
 
 
 def test_tiny_study_writes_summary_and_figures_and_reuses_its_runs(tmp_path, monkeypatch):
+    """`langevin run staircase`, then `langevin resume` (every run finished: nothing is sampled) and `langevin report`
+    (rebuilt from the stored runs)."""
     out = tmp_path / "study"
-    table = study.run_study(out, TINY)
+    assert main(["run", "staircase", *_set_args(TINY), "--out", str(out)]) == 0
+    table = rundir.read_json(out / rundir.SUMMARY_FILE)
     json.dumps(table, allow_nan=False)
     assert [pt["check"] for pt in table["points"]] == ["grid", "grid", "width"]
     for pt in table["points"]:
@@ -91,17 +104,17 @@ def test_tiny_study_writes_summary_and_figures_and_reuses_its_runs(tmp_path, mon
     assert table["fits"]["gp"]["dims"] == [3, 4] and table["fits"]["adaptive"]["dims"] == [3, 4]
     for name in ("staircase.png", "staircase_learnability.png"):
         assert (out / rundir.FIGURES_DIR / name).stat().st_size > 0
-    assert (out / rundir.SUMMARY_FILE).is_file()
 
     def refuse(*_args, **_kwargs):
         raise AssertionError("a finished run was sampled again")
 
     monkeypatch.setattr(study, "execute", refuse)
     monkeypatch.setattr(study, "start_run", refuse)
-    again = study.run_study(out, TINY)
+    assert main(["resume", str(out)]) == 0
+    again = rundir.read_json(out / rundir.SUMMARY_FILE)
     assert [pt["L3"]["sampled"] for pt in again["points"]] == [pt["L3"]["sampled"] for pt in table["points"]]
     (out / rundir.SUMMARY_FILE).unlink()
-    study.write_study_report(out, TINY)
+    assert main(["report", str(out)]) == 0
     assert rundir.read_json(out / rundir.SUMMARY_FILE)["points"] == again["points"]
     with pytest.raises(ValueError, match="different configuration"):
         study.run_study(out, {**TINY, "num_steps": 300})
