@@ -45,7 +45,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import NamedTuple
 
-from experiments import modular_addition_comparison
+from experiments import modular_addition_comparison, staircase_study
 from experiments.presets import PRESETS
 from experiments.rundirs import failures, rundir
 from experiments.rundirs.lock import RunDirectoryLock
@@ -69,6 +69,14 @@ STUDIES: dict[str, Study] = {
         "against theory.modular_addition and the NNGP; 8 points of about 1.5 min on 2 busy CPU cores",
         modular_addition_comparison),
 }
+
+# The sampled staircase (experiments.staircase_study): P*(d) of mean-field erf networks against the GP
+# and adaptive-kernel thresholds of theory.staircase.
+STUDIES["staircase"] = Study(
+    "sampled mean-field erf networks (N = 16d) on y = z - 0.1 z^3 for d = 4, 6, 8 at P = 1, 2, 4 x the "
+    "adaptive-kernel threshold: population L_3 +- MCSE, sampled P*(d) and the fits beside the GP and the "
+    "adaptive kernel, with width, training-set and aligned-start checks; about 17 min on 2 busy CPU cores",
+    staircase_study)
 
 
 def check_registry(studies: dict[str, Study], presets: dict) -> None:

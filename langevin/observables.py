@@ -7,6 +7,7 @@ needs (test inputs, the teacher direction, control directions) as explicit tenso
 """
 from __future__ import annotations
 
+import math
 from typing import Callable, Mapping, NamedTuple
 
 import torch
@@ -130,6 +131,32 @@ def weight_second_moments(teacher_direction: Tensor) -> Observable:
         }
 
     return Observable(fn, {"w_second_moment_parallel": (), "w_second_moment_perp": ()})
+
+
+def erf_hermite_projections(teacher_direction: Tensor) -> Observable:
+    """Exact Gaussian projections of a two-layer erf network f(x) = Σ_i a_i erf(w_i·x) on the
+    Hermite polynomials of the teacher coordinate z* = w*·x (|w*| = 1), x ~ N(0, I_d):
+
+        E_x[f He_1(z*)] = Σ_i a_i q_i · 2/√(π g_i),
+        E_x[f He_3(z*)] = Σ_i a_i q_i³ · (−4)/(√π g_i^{3/2}),      q_i = w_i·w*, g_i = 1 + 2|w_i|²,
+
+    by Stein's lemma E[φ(h) He_k(z*)] = q^k E[φ^{(k)}(h)], h ~ N(0, |w|²), with E[erf′(h)] =
+    2/√(π g) and E[erf‴(h)] = −4/(√π g^{3/2}) (unnormalized He_k, E[He_k²] = k!). These are the
+    population ("continuum") Hermite coefficients × k! that the single-index theories
+    (`theory.single_index_gfl`) predict; no test set enters. Variable `hermite_projection`,
+    dims (hermite_degree,) with degrees (1, 3); per chain (C, 2). Needs theta "w" (C, N, d)
+    and "a" (C, N) (one hidden erf layer, no bias).
+    """
+
+    def fn(state: LangevinState) -> dict[str, Tensor]:
+        w, a = state.theta["w"], state.theta["a"]
+        q = torch.matmul(w, teacher_direction)                      # (C, N)
+        g = 1.0 + 2.0 * (w * w).sum(-1)
+        he1 = (a * q * (2.0 / math.sqrt(math.pi)) * g.rsqrt()).sum(-1)
+        he3 = (a * q ** 3 * (-4.0 / math.sqrt(math.pi)) * g.rsqrt() ** 3).sum(-1)
+        return {"hermite_projection": torch.stack([he1, he3], dim=-1)}
+
+    return Observable(fn, {"hermite_projection": ("hermite_degree",)})
 
 
 def hidden_preactivation_kernel(preactivations: Callable[[dict, Tensor], list[Tensor]],

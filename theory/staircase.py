@@ -48,6 +48,7 @@ __all__ = [
     "cubic_target_coefficients",
     "fit_exponent",
     "gfl_cubic_learnability",
+    "gfl_cubic_learnability_path",
     "gfl_threshold",
     "gp_cubic_learnability",
     "gp_threshold",
@@ -126,6 +127,25 @@ def gfl_cubic_learnability(num_samples, input_dim, *, epsilon, noise_variance, r
     """
     prior, kw = _gfl_problem(input_dim, epsilon, noise_variance, readout_variance, width_per_dim, input_variance)
     return solve_single_index_gfl(prior, num_samples=num_samples, initial_guess=initial_guess, **kw)
+
+
+def gfl_cubic_learnability_path(samples, input_dim, *, epsilon, noise_variance, readout_variance,
+                                width_per_dim, input_variance=1.0, start_per_dim: float = 0.25,
+                                steps: int = 24) -> np.ndarray:
+    """Adaptive-kernel L_3 at each P of `samples` (any order), continued in P from the GP side:
+    geomspace(start_per_dim·d, min P) (`steps` points), then the sorted P values; nan where the
+    continuation failed."""
+    prior, kw = _gfl_problem(input_dim, epsilon, noise_variance, readout_variance, width_per_dim, input_variance)
+    targets = np.asarray(samples, dtype=np.float64)
+    if targets.ndim != 1 or not targets.size or not np.all(np.isfinite(targets) & (targets > 0)):
+        raise ValueError(f"samples must be a non-empty sequence of positive numbers, got {samples!r}")
+    order = np.argsort(targets)
+    lead = np.geomspace(min(start_per_dim * prior.input_dim, targets[order[0]]), targets[order[0]], int(steps))[:-1]
+    path = scan_single_index_gfl_in_samples(prior, np.concatenate([lead, targets[order]]), **kw)
+    learn = np.array([s.learnabilities[1] if s.converged else np.nan for s in path.solutions])[lead.size:]
+    out = np.empty_like(targets)
+    out[order] = learn
+    return out
 
 
 def gfl_threshold(input_dim, *, epsilon, noise_variance, readout_variance, width_per_dim, input_variance=1.0,

@@ -193,6 +193,9 @@ def build_observables(config: dict, model: Model, data: DataSet, device, dtype) 
     if spec["hidden_kernel"]:  # K1 of the three-layer equations of state
         out["hidden_kernel"] = obs.hidden_preactivation_kernel(model.preactivations,
                                                                tensor(data.x_train))
+    if spec["hermite_projections"]:  # exact E_x[f He_k(w*.x)] (experiments.staircase_study)
+        _check_hermite_projections(config, model, data)
+        out["hermite_projections"] = obs.erf_hermite_projections(tensor(data.teacher_direction))
     if canonical_name(config["model"]["architecture"]) in PATCH_ARCHITECTURES:
         out["readout_patch_gram"] = obs.readout_patch_gram()  # local order parameter Q_pq
     if spec["probe_points"] > 0:
@@ -205,6 +208,17 @@ def build_observables(config: dict, model: Model, data: DataSet, device, dtype) 
                 probe, spec["kernel_every"])
     out.update(classification_observables(config, model, data, device, dtype))
     return out
+
+
+def _check_hermite_projections(config: dict, model: Model, data: DataSet) -> None:
+    """observables.hermite_projections needs one hidden erf layer without bias and a teacher."""
+    names = tuple(model.layer_names)
+    if (config["model"]["activation"] != "erf" or names != ("w", "a")
+            or data.teacher_direction is None):
+        raise ValueError(
+            "config key 'observables.hermite_projections' = true needs one hidden erf layer without "
+            f"bias and single-index data; got model.activation = {config['model']['activation']!r}, "
+            f"layers {list(names)}, teacher {'present' if data.teacher_direction is not None else 'absent'}")
 
 
 def probe_inputs(data: DataSet, num_points: int) -> np.ndarray:

@@ -436,3 +436,12 @@ SCHEMA["observables"]["hidden_kernel"] = Key(
     bool, False, None, "record the last hidden layer's pre-activation kernel (1/N_L) h hᵀ on the "
     "training inputs, dims (train_point, train_point_other), every sampler.thin steps")
 _HASHED_WHEN_NOT_DEFAULT.add(("observables", "hidden_kernel"))
+
+# observables.hermite_projections (experiments.staircase_study): the exact Gaussian projections
+# E_x[f He_k(w*.x)], k = 1, 3, of a one-hidden-layer erf network (langevin.observables.
+# erf_hermite_projections), every sampler.thin steps. Added after runs existed: hashed only away
+# from its default.
+SCHEMA["observables"]["hermite_projections"] = Key(
+    bool, False, None, "record E_x[f He_k(w*.x)], k = 1, 3, exactly (one hidden erf layer, no bias, "
+    "single-index data), dims (hermite_degree,)")
+_HASHED_WHEN_NOT_DEFAULT.add(("observables", "hermite_projections"))

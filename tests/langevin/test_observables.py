@@ -67,3 +67,28 @@ def test_duplicate_variable_names_are_refused():
 
     with pytest.raises(ValueError, match="train_loss"):
         obs.check_unique_names({"one": obs.train_loss(), "two": obs.train_loss()})
+
+
+def test_erf_hermite_projections_equal_gaussian_quadrature():
+    """E_x[f He_k(w*·x)] of a two-layer erf net against a 2-D Gauss–Hermite quadrature of the exact law of
+    (w_i·x, w*·x): h = q z + √(|w|² − q²) u with z, u independent standard normals."""
+    from scipy.special import erf
+    from theory.hermite import gauss_hermite_normal, hermite_he
+
+    generator = torch.Generator().manual_seed(5)
+    d, width, num_chains = 6, 5, 3
+    model = TwoLayerNetwork(d, width, "erf", {"w": 1.5 / d, "a": 1.0})
+    theta = model.sample_prior(num_chains, generator, torch.float64)
+    teacher = torch.randn(d, generator=generator, dtype=torch.float64)
+    teacher /= teacher.norm()
+    got = obs.erf_hermite_projections(teacher).fn(_state(theta))["hermite_projection"].numpy()
+    rule = gauss_hermite_normal(80)
+    z, u = np.meshgrid(rule.nodes, rule.nodes, indexing="ij")
+    weights = np.outer(rule.weights, rule.weights)
+    w, a = theta["w"].numpy(), theta["a"].numpy()
+    q = w @ teacher.numpy()
+    r = np.sqrt((w * w).sum(-1) - q ** 2)
+    for k, column in ((1, 0), (3, 1)):
+        expected = np.einsum("cn,cnij,ij,ij->c", a, erf(q[..., None, None] * z + r[..., None, None] * u),
+                             hermite_he(k, z), weights)
+        np.testing.assert_allclose(got[:, column], expected, rtol=1e-10, atol=1e-12)
