@@ -46,6 +46,8 @@ import math
 import numpy as np
 import xarray as xr
 
+from experiments.compare import kernel_ladder
+from experiments.compare.kernel_ladder import hermite_probes
 from experiments.compare.theory_inputs import TwoLayerTheoryInputs
 from experiments.rundirs.run_draws import chain_draw
 from experiments.setup.data import DataSet
@@ -53,7 +55,6 @@ from experiments.setup.plotting import pyplot
 from langevin import diagnostics
 from theory.adaptive_kernel import projection_ratio, solve_adaptive_kernel
 from theory.feature_learning_scaling import scaling_prediction
-from theory.hermite import hermite_he
 from theory.kernels import two_layer_gram
 from theory.single_index_gfl import relu_abs_hermite_coefficients, scan_single_index_gfl
 
@@ -92,12 +93,6 @@ def talk_sweep(betas=CPU_BETAS, ratios=RATIOS) -> dict:
 def applies(inputs: TwoLayerTheoryInputs, config: dict, data: DataSet) -> bool:
     return (inputs.activation == "relu" and config["data"].get("target") == "relu_abs"
             and data.teacher_direction is not None)
-
-
-def hermite_probes(x: np.ndarray, teacher: np.ndarray, degrees=PROBE_DEGREES) -> np.ndarray:
-    """He_p(X v*) for p in degrees: (n, k)."""
-    z = x @ teacher
-    return np.stack([hermite_he(p, z) for p in degrees], axis=1)
 
 
 def sampled_ratios(f: np.ndarray, y: np.ndarray, probes: np.ndarray) -> dict:
@@ -150,6 +145,7 @@ def theory_ratios(inputs: TwoLayerTheoryInputs, epsilon: float, data: DataSet) -
                                    "message": reduced.message},
             "scaling": {"converged": scaling.converged, "residual": scaling.residual, "message": scaling.message},
         },
+        "adaptive_covariance": adaptive.covariance,
         "sigma_parallel": {"adaptive": float(teacher @ adaptive.covariance @ teacher),
                            "adaptive_continuum": reduced.sigma_parallel, "scaling": scaling.sigma_parallel,
                            "prior": inputs.sigma_w2 / d},
@@ -189,6 +185,9 @@ def compare_relu_learnability(inputs: TwoLayerTheoryInputs, config: dict, data: 
             section["warnings"].append("f_train not recorded (observables.outputs_train = false): "
                                        "the training-set R_p of Ringel et al. 2025 are not sampled")
         section[split] = entry
+    if kernel_ladder.WEIGHTS in ds:  # observables.first_layer_weights: sampled → VGA one step at a time
+        section["kernel_ladder"] = kernel_ladder.ladder_of_draws(inputs, data, ds,
+                                                                 vga_covariance=theory["adaptive_covariance"])
     for name, report in theory["solvers"].items():
         if not report["converged"]:
             section["warnings"].append(f"{name} did not converge: {report['message']} "
