@@ -25,13 +25,20 @@ The ladder (R_p = g·h_p / y·h_p of each predictor g on the training set, h_p =
   marginal, the neurons being exchangeable); (ii) − (i) is the effect of the posterior fluctuations of
   the kernel K_W around its mean, second order in them: E[g(K)] − g(K̄) = −σ² E[RδK RδK R] y + …,
   R = (K̄ + σ²)⁻¹;
-- gaussian_second_moment (iii): K̄ of a zero-mean Gaussian w ~ N(0, M) with the sampled second moment
-  M = E[w wᵀ] (the closure's family, `COVARIANCE_KERNELS[φ].gram`); (iii) − (ii) is the non-Gaussian
-  shape of p₁ at fixed second moment;
+- gaussian_given_q_binned (ii″, with a teacher direction v*): K̄ of the weights w̃ = q v* + r that keep
+  every sampled q = w·v* (its full, non-Gaussian law) and draw the rest r from a Gaussian with the sampled
+  mean and covariance of r in the quantile bin of q (Q_BINS bins; seeded): p₁ as a family of Gaussians
+  indexed by q. (ii″) − (ii) is the non-Gaussian shape of r given q;
+- gaussian_given_q_linear (ii′): the same with r | q Gaussian of the sampled moments, linear in q
+  (regression on q, conditional covariance independent of q). If p₁ were Gaussian, (ii′) and (ii″) would
+  equal (iii′) up to the draws' noise: (ii′) − (ii″) is the nonlinear dependence of r's mean and
+  covariance on q, (iii′) − (ii′) the non-Gaussian shape of p(q) itself;
 - gaussian_mean_covariance (iii′, relu only): a Gaussian N(m, C) with the sampled mean m = E[w] and
   covariance C = M − m mᵀ (`theory.relu_shifted_gram`): a ReLU network has no w → −w symmetry, so p₁
-  can have a mean; (iii) − (iii′) is that mean's part of the shape effect (for an odd φ, erf, m = 0 by
-  the symmetry (w, a) → (−w, −a), and the rung is omitted);
+  can have a mean (for an odd φ, erf, m = 0 by the symmetry (w, a) → (−w, −a), and the rung is omitted);
+- gaussian_second_moment (iii): a zero-mean Gaussian w ~ N(0, M) with the sampled second moment
+  M = E[w wᵀ] (the closure's family, `COVARIANCE_KERNELS[φ].gram`); (iii) − (ii) is the whole
+  non-Gaussian shape of p₁ at fixed second moment, (iii) − (iii′) the part of it carried by the mean;
 - vga (iv): the closure's own Σ (`theory.adaptive_kernel`); (iv) − (iii) is the closure's covariance error;
 - gp: the prior Σ = σ_w²/d I (the NNGP posterior mean), for scale.
 
@@ -59,9 +66,11 @@ from theory.relu_shifted_gram import relu_gram_with_mean
 
 WEIGHTS = "first_layer_weights"   # langevin.observables.first_layer_weights
 PROBE_DEGREES = (1, 2)
-RUNGS = ("sampled", "rao_blackwell", "mean_kernel", "gaussian_second_moment", "gaussian_mean_covariance",
-         "vga", "gp")
+RUNGS = ("sampled", "rao_blackwell", "mean_kernel", "gaussian_given_q_binned", "gaussian_given_q_linear",
+         "gaussian_mean_covariance", "gaussian_second_moment", "vga", "gp")
+Q_BINS = 100                       # quantile bins of q (at most: ≥ 20·d neurons per bin)
 CHUNK = 512                        # draws per batched solve
+SEED = 20260                       # the Gaussian part of the sampled_q rung
 
 
 def predictor(kernel: np.ndarray, y: np.ndarray, noise_variance: float) -> np.ndarray:
@@ -83,8 +92,62 @@ def _jackknife(values: np.ndarray) -> np.ndarray:
     return np.sqrt((C - 1) / C * ((values - values.mean(0)) ** 2).sum(0))
 
 
+def _draw_kernels(W, X, y, H, phi, readout_variance, noise_variance):
+    """Per draw R_p of K_W(K_W + σ²)⁻¹y (chain, draw, k) and the per-chain mean kernel E_draws[K_W]
+    (chain, n, n), K_W = v_a φ(XWᵀ)φ(XWᵀ)ᵀ, for W (chain, draw, N, d), in batches of CHUNK draws."""
+    C, D, N, d = W.shape
+    flat = W.reshape(C * D, N, d)
+    per_draw, chain_kernel = np.empty((C * D, H.shape[1])), np.zeros((C, len(y), len(y)))
+    for start in range(0, C * D, CHUNK):
+        features = phi(np.einsum("nd,bid->bni", X, flat[start:start + CHUNK]))
+        K = readout_variance * np.einsum("bni,bmi->bnm", features, features)
+        per_draw[start:start + CHUNK] = ratios(predictor(K, y, noise_variance), y, H)
+        np.add.at(chain_kernel, np.arange(start, start + len(K)) // D, K / D)
+    return per_draw.reshape(C, D, -1), chain_kernel
+
+
+def _gaussian_given_q(W, v):
+    """The weights w̃ = q v + r with the sampled q = w·v of every stored neuron and r drawn (seed SEED) from the
+    Gaussian law of the rest given q with the pooled moments: r | q ~ N(m_⊥ + β(q − m_q), C_⊥ − β βᵀ var_q),
+    m_⊥ = P_⊥m, β = P_⊥Cv/var_q, C_⊥ = P_⊥CP_⊥ (m, C the mean and covariance of one neuron's w)."""
+    d = W.shape[-1]
+    flat = W.reshape(-1, d)
+    m = flat.mean(0)
+    cov = np.cov(flat, rowvar=False)
+    P = np.eye(d) - np.outer(v, v)
+    q = W @ v
+    var_q = float(v @ cov @ v)
+    beta = P @ cov @ v / var_q
+    conditional = P @ cov @ P - np.outer(beta, beta) * var_q
+    values, vectors = np.linalg.eigh(0.5 * (conditional + conditional.T))
+    root = vectors * np.sqrt(np.clip(values, 0.0, None))
+    noise = np.random.default_rng(SEED).standard_normal(W.shape) @ root.T
+    return q[..., None] * v + (P @ m) + (q - m @ v)[..., None] * beta + noise
+
+
+def _gaussian_given_binned_q(W, v):
+    """w̃ = q v + r with the sampled q = w·v of every stored neuron and r drawn (seed SEED) from a Gaussian with
+    the mean and covariance of the sampled r = w − q v in the quantile bin of q that holds it (Q_BINS bins,
+    fewer when a bin would hold under 20·d neurons): the rest r Gaussian given q, with any dependence of
+    its mean and covariance on q."""
+    d = W.shape[-1]
+    q = (W @ v).ravel()
+    rest = W.reshape(-1, d) - q[:, None] * v
+    bins = max(1, min(Q_BINS, len(q) // (20 * d)))
+    edges = np.quantile(q, np.linspace(0.0, 1.0, bins + 1))
+    which = np.clip(np.searchsorted(edges, q, side="right") - 1, 0, bins - 1)
+    rng = np.random.default_rng(SEED)
+    out = np.empty_like(rest)
+    for b in range(bins):
+        members = rest[which == b]
+        values, vectors = np.linalg.eigh(np.cov(members, rowvar=False))
+        root = vectors * np.sqrt(np.clip(values, 0.0, None))
+        out[which == b] = members.mean(0) + rng.standard_normal(members.shape) @ root.T
+    return (q[:, None] * v + out).reshape(W.shape)
+
+
 def kernel_ladder(weights, x, y, probes, *, readout_variance: float, noise_variance: float, activation: str,
-                  f_train=None, vga_covariance=None, prior_covariance=None) -> dict:
+                  f_train=None, vga_covariance=None, prior_covariance=None, teacher=None) -> dict:
     """The ladder of the module docstring. readout_variance: v_a = σ̃_a²/(χN), the prior variance of one
     readout weight (so K_W = v_a Φ_WΦ_Wᵀ); noise_variance: σ² = T. Returns {"rungs": [...], "R": {rung: [R_p]},
     "mcse": {rung: [...]}, "se": {rung: [...]}, "differences": {"b-a": {"value", "se"}} (consecutive rungs
@@ -102,13 +165,7 @@ def kernel_ladder(weights, x, y, probes, *, readout_variance: float, noise_varia
     C, D, N, d = W.shape
     phi = COVARIANCE_KERNELS[activation].activation
     sa2 = readout_variance * N                                  # σ_a² = σ̃_a²/χ
-    flat = W.reshape(C * D, N, d)
-    per_draw, chain_kernel = np.empty((C * D, H.shape[1])), np.zeros((C, len(y), len(y)))
-    for start in range(0, C * D, CHUNK):
-        features = phi(np.einsum("nd,bid->bni", X, flat[start:start + CHUNK]))
-        K = readout_variance * np.einsum("bni,bmi->bnm", features, features)
-        per_draw[start:start + CHUNK] = ratios(predictor(K, y, noise_variance), y, H)
-        np.add.at(chain_kernel, np.arange(start, start + len(K)) // D, K / D)
+    per_draw, chain_kernel = _draw_kernels(W, X, y, H, phi, readout_variance, noise_variance)
     per_draw = per_draw.reshape(C, D, -1)
     chain_mean = W.mean(axis=(1, 2))                             # (C, d)
     chain_moment = np.einsum("cbid,cbie->cde", W, W) / (D * N)   # (C, d, d)
@@ -132,6 +189,12 @@ def kernel_ladder(weights, x, y, probes, *, readout_variance: float, noise_varia
         rungs["sampled"] = (sampled.mean((0, 1)), np.stack([sampled[keep[c]].mean((0, 1)) for c in range(C)]))
         mcse["sampled"] = diagnostics.mcse_mean(sampled)
         mcse["rao_blackwell-sampled"] = diagnostics.mcse_mean(per_draw - sampled)
+    if teacher is not None:
+        v = np.asarray(teacher, dtype=np.float64)
+        for name, synthetic in (("gaussian_given_q_binned", _gaussian_given_binned_q(W, v)),
+                                ("gaussian_given_q_linear", _gaussian_given_q(W, v))):
+            kernel = _draw_kernels(synthetic, X, y, H, phi, readout_variance, noise_variance)[1]
+            rungs[name] = plug_in(lambda s, kernel=kernel: kernel[s].mean(0))
     if activation == "relu":
         def shifted(s):
             m, M = chain_mean[s].mean(0), chain_moment[s].mean(0)
@@ -207,7 +270,7 @@ def ladder_of_draws(inputs, data, ds, *, vga_covariance=None, logdet_term: bool 
     out = kernel_ladder(W, data.x_train, data.y_train, hermite_probes(data.x_train, data.teacher_direction),
                         readout_variance=inputs.gp_sigma_a2 / inputs.width, noise_variance=inputs.noise_variance,
                         activation=inputs.activation, f_train=f, vga_covariance=vga_covariance,
-                        prior_covariance=inputs.sigma_w2 / d * np.eye(d))
+                        prior_covariance=inputs.sigma_w2 / d * np.eye(d), teacher=data.teacher_direction)
     v = data.teacher_direction
     out["degrees"] = list(PROBE_DEGREES)
     out["moments"]["mean_parallel"] = float(np.asarray(out["moments"]["mean"]) @ v)

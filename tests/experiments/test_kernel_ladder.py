@@ -80,12 +80,12 @@ def test_ladder_on_gaussian_weights_with_known_covariance():
     vga = solve_adaptive_kernel(X, y, prior, probes=H)
     assert vga.converged
     out = kl.kernel_ladder(W, X, y, H, readout_variance=v_a, noise_variance=s2, activation="relu",
-                           f_train=f, vga_covariance=vga.covariance, prior_covariance=Sigma)
+                           f_train=f, vga_covariance=vga.covariance, prior_covariance=Sigma, teacher=teacher)
     assert out["rungs"] == list(kl.RUNGS)
     assert np.allclose(out["R"]["vga"], vga.learnabilities, rtol=1e-10)
     R, se = ({k: np.asarray(v) for k, v in out[key].items()} for key in ("R", "se"))
     diff = out["differences"]
-    for a, b in (("mean_kernel", "gaussian_second_moment"), ("gaussian_second_moment", "gaussian_mean_covariance")):
+    for a, b in zip(kl.RUNGS[2:6], kl.RUNGS[3:7]):         # mean_kernel → … → gaussian_second_moment
         gap = diff[f"{b}-{a}"]
         assert np.all(np.abs(np.asarray(gap["value"])) < 4 * np.asarray(gap["se"])), (a, b, gap)
     # "gp" here is the Gaussian rung at the true Σ: the sampled-moment rung scatters around it.
