@@ -125,6 +125,20 @@ def _gaussian_given_q(W, v):
     return q[..., None] * v + (P @ m) + (q - m @ v)[..., None] * beta + noise
 
 
+def _q_deciles(W, v, input_mean):
+    """Per decile of q = w·v over all stored neurons: the mean of q, of r·x̄ and of |r|², r = w − q v the rest,
+    x̄ the mean training input (how the rest's law moves with the alignment q)."""
+    d = W.shape[-1]
+    q = (W @ v).ravel()
+    rest = W.reshape(-1, d) - q[:, None] * v
+    edges = np.quantile(q, np.linspace(0.0, 1.0, 11))
+    which = np.clip(np.searchsorted(edges, q, side="right") - 1, 0, 9)
+    pick = [which == b for b in range(10)]
+    return {"q": [float(q[p].mean()) for p in pick],
+            "rest_along_input_mean": [float((rest[p] @ input_mean).mean()) for p in pick],
+            "rest_squared_norm": [float((rest[p] ** 2).sum(-1).mean()) for p in pick]}
+
+
 def _gaussian_given_binned_q(W, v):
     """w̃ = q v + r with the sampled q = w·v of every stored neuron and r drawn (seed SEED) from a Gaussian with
     the mean and covariance of the sampled r = w − q v in the quantile bin of q that holds it (Q_BINS bins,
@@ -149,10 +163,11 @@ def _gaussian_given_binned_q(W, v):
 def kernel_ladder(weights, x, y, probes, *, readout_variance: float, noise_variance: float, activation: str,
                   f_train=None, vga_covariance=None, prior_covariance=None, teacher=None) -> dict:
     """The ladder of the module docstring. readout_variance: v_a = σ̃_a²/(χN), the prior variance of one
-    readout weight (so K_W = v_a Φ_WΦ_Wᵀ); noise_variance: σ² = T. Returns {"rungs": [...], "R": {rung: [R_p]},
+    readout weight (so K_W = v_a Φ_WΦ_Wᵀ); noise_variance: σ² = T; teacher: the unit v* (d,) of the q rungs
+    (omitted without it); vga_covariance / prior_covariance: Σ of the vga / gp rungs (omitted when None). Returns {"rungs": [...], "R": {rung: [R_p]},
     "mcse": {rung: [...]}, "se": {rung: [...]}, "differences": {"b-a": {"value", "se"}} (consecutive rungs
     and rao_blackwell − sampled), "variance_ratio": per-draw variance of R_p, Rao-Blackwellized / sampled,
-    "moments": {"mean", "second_moment"} of one neuron's w}."""
+    "moments": {"mean", "second_moment"} of one neuron's w, and with a `teacher` v* "q_deciles" (`_q_deciles`)}."""
     if activation not in COVARIANCE_KERNELS:
         raise ValueError(f"activation must be one of {sorted(COVARIANCE_KERNELS)}, got {activation!r}")
     W = np.asarray(weights, dtype=np.float64)
@@ -189,8 +204,10 @@ def kernel_ladder(weights, x, y, probes, *, readout_variance: float, noise_varia
         rungs["sampled"] = (sampled.mean((0, 1)), np.stack([sampled[keep[c]].mean((0, 1)) for c in range(C)]))
         mcse["sampled"] = diagnostics.mcse_mean(sampled)
         mcse["rao_blackwell-sampled"] = diagnostics.mcse_mean(per_draw - sampled)
+    deciles = None
     if teacher is not None:
         v = np.asarray(teacher, dtype=np.float64)
+        deciles = _q_deciles(W, v, X.mean(0))
         for name, synthetic in (("gaussian_given_q_binned", _gaussian_given_binned_q(W, v)),
                                 ("gaussian_given_q_linear", _gaussian_given_q(W, v))):
             kernel = _draw_kernels(synthetic, X, y, H, phi, readout_variance, noise_variance)[1]
@@ -216,6 +233,8 @@ def kernel_ladder(weights, x, y, probes, *, readout_variance: float, noise_varia
                                         "se": _jackknife(rungs[b][1] - rungs[a][1]).tolist()} for a, b in pairs},
            "moments": {"mean": chain_mean.mean(0).tolist(), "second_moment": chain_moment.mean(0).tolist()},
            "num_draws": int(C * D), "width": int(N)}
+    if deciles is not None:
+        out["q_deciles"] = deciles
     if "sampled" in rungs:
         out["variance_ratio"] = (per_draw.reshape(C * D, -1).var(0) / sampled.reshape(C * D, -1).var(0)).tolist()
     return out

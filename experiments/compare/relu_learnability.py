@@ -32,8 +32,11 @@ comparison reports |ΔR_p| against 4 MCSE + ε_N·|R_p| (the first-order size of
 Measured (n = 2d; 16 chains, 2·10⁴ steps after 10⁴ burn-in): β = 1/8 (d = 12, N = 94): training
 R_1 = 0.5675 ± 0.0005 (0.5707 ± 0.0004 at N = 188: the gap is not a width effect) against adaptive
 0.494, scaling 0.523, GP 0.307; test R_1 0.318 vs adaptive 0.289; the weight covariance agrees
-(b = 0.202 vs 0.199), but p(q) is heavy-tailed (kurtosis ratio 1.30), which the Gaussian closure
-misses. β = 1/4 (d = 24, N = 188): training R_1 0.705 vs adaptive 0.633, test R_1 0.351 vs 0.344
+(b = 0.202 vs 0.199). The kernel ladder (`experiments.compare.kernel_ladder`, with
+observables.first_layer_weights; docs/results.md) puts the whole training-set gap (−0.077 of R_1) in the
+non-Gaussian shape of one neuron's law at fixed second moment: not the heavy tail of p(q) (kurtosis ratio
+1.30, no effect on R_1 at fixed moments) but how the rest of w depends on q, and the mean of w (a ReLU net
+has no w → −w symmetry); kernel fluctuations (+0.007) and the VGA's covariance (−0.004) are small. β = 1/4 (d = 24, N = 188): training R_1 0.705 vs adaptive 0.633, test R_1 0.351 vs 0.344
 (within the allowance); p(q) kurtosis ratio 4.5 (a few strongly aligned neurons) and q mixes
 slowly (R-hat 1.26 at this run length). The training-set R_2 at n ≤ 48 is dominated by the
 sampling noise of y·He_2 over so few points (the finite-data theories give negative values).
