@@ -70,7 +70,7 @@ RUNGS = ("sampled", "rao_blackwell", "mean_kernel", "gaussian_given_q_binned", "
          "gaussian_mean_covariance", "gaussian_second_moment", "vga", "gp")
 Q_BINS = 100                       # quantile bins of q (at most: ≥ 20·d neurons per bin)
 CHUNK = 512                        # draws per batched solve
-SEED = 20260                       # the Gaussian part of the sampled_q rung
+SEED = 20260                       # the Gaussian rests of the gaussian_given_q_* rungs
 
 
 def predictor(kernel: np.ndarray, y: np.ndarray, noise_variance: float) -> np.ndarray:
@@ -164,8 +164,8 @@ def kernel_ladder(weights, x, y, probes, *, readout_variance: float, noise_varia
                   f_train=None, vga_covariance=None, prior_covariance=None, teacher=None) -> dict:
     """The ladder of the module docstring. readout_variance: v_a = σ̃_a²/(χN), the prior variance of one
     readout weight (so K_W = v_a Φ_WΦ_Wᵀ); noise_variance: σ² = T; teacher: the unit v* (d,) of the q rungs
-    (omitted without it); vga_covariance / prior_covariance: Σ of the vga / gp rungs (omitted when None). Returns {"rungs": [...], "R": {rung: [R_p]},
-    "mcse": {rung: [...]}, "se": {rung: [...]}, "differences": {"b-a": {"value", "se"}} (consecutive rungs
+    (omitted without it); vga_covariance / prior_covariance: Σ of the vga / gp rungs (omitted when None);
+    at least 2 chains and 4 draws. Returns {"rungs": [...], "R": {rung: [R_p]}, "mcse": {rung: [...]}, "se": {rung: [...]}, "differences": {"b-a": {"value", "se"}} (consecutive rungs
     and rao_blackwell − sampled), "variance_ratio": per-draw variance of R_p, Rao-Blackwellized / sampled,
     "moments": {"mean", "second_moment"} of one neuron's w, and with a `teacher` v* "q_deciles" (`_q_deciles`)}."""
     if activation not in COVARIANCE_KERNELS:
