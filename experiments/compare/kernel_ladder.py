@@ -55,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from experiments.compare.theory_inputs import is_two_layer, two_layer_inputs
-from experiments.rundirs import rundir
+from experiments.rundirs import rundir, shards
 from experiments.rundirs.run_draws import chain_draw
 from experiments.setup.run_mode_setup import theory_skip_reason
 from langevin import diagnostics
@@ -252,6 +252,9 @@ def kernel_ladder_from_run(run_dir, *, logdet_term: bool = True) -> dict:
     solved on the run's training set (`logdet_term` as `theory.adaptive_kernel`), started from the sampled
     second moment; its convergence is reported under "vga_solver"."""
     run_dir = Path(run_dir)
+    if shards.is_sharded_dir(run_dir):
+        raise ValueError(f"{str(run_dir)!r} is a sharded run: its report's relu_learnability section holds the "
+                         "kernel ladder of the merged draws (`langevin report`)")
     config = rundir.load_config(run_dir)
     if not config["observables"]["first_layer_weights"]:
         raise ValueError(f"{str(run_dir)!r}: config key 'observables.first_layer_weights' is false: "
