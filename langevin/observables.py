@@ -159,6 +159,16 @@ def erf_hermite_projections(teacher_direction: Tensor) -> Observable:
     return Observable(fn, {"hermite_projection": ("hermite_degree",)})
 
 
+def first_layer_weights(every: int | None = None) -> Observable:
+    """The input-layer weights w_{c,i} of every neuron (theta["w"], (C, N, d)): variable
+    first_layer_weights, dims (neuron, input). Opt-in (N·d numbers per chain and draw): the
+    readout posterior given W is Gaussian, so these draws give the Rao-Blackwellized posterior
+    mean and the kernel ladder of `experiments.compare.kernel_ladder`.
+    """
+    return Observable(lambda state: {"first_layer_weights": state.theta["w"]},
+                      {"first_layer_weights": ("neuron", "input")}, every)
+
+
 def hidden_preactivation_kernel(preactivations: Callable[[dict, Tensor], list[Tensor]],
                                 x_train: Tensor, every: int | None = None) -> Observable:
     """Kernel of the last hidden layer's pre-activations on the training inputs,

@@ -190,6 +190,8 @@ def build_observables(config: dict, model: Model, data: DataSet, device, dtype) 
         out["teacher_projections"] = obs.teacher_projections(
             tensor(data.teacher_direction), control, every)
         out["weight_second_moments"] = obs.weight_second_moments(tensor(data.teacher_direction))
+    if spec["first_layer_weights"]:  # W draws: Rao-Blackwellized readout, kernel ladder
+        out["first_layer_weights"] = obs.first_layer_weights()
     if spec["hidden_kernel"]:  # K1 of the three-layer equations of state
         out["hidden_kernel"] = obs.hidden_preactivation_kernel(model.preactivations,
                                                                tensor(data.x_train))

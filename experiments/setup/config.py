@@ -300,6 +300,16 @@ def validate(config: dict, user_keys: set[str] | frozenset = frozenset()) -> Non
                           f"model.scaling = 'mean_field' (chi = readout width = {readout_width})")
     launch_keys.validate_launch(config)
     step_options.validate(config)
+    _check_first_layer_keys(config, entry)
+
+
+def _check_first_layer_keys(config: dict, entry) -> None:
+    """observables.first_layer_weights needs an input layer theta['w'] (C, N, d)."""
+    observables = config["observables"]
+    if observables["first_layer_weights"] and not entry.first_layer_sees_input:
+        raise ConfigError(f"config key 'observables.first_layer_weights' needs an input layer "
+                          f"that multiplies the raw input (fc), got model.architecture = "
+                          f"{config['model']['architecture']!r}")
 
 
 def _check_architecture_keys(config: dict, entry, user_keys: frozenset) -> None:
@@ -445,3 +455,11 @@ SCHEMA["observables"]["hermite_projections"] = Key(
     bool, False, None, "record E_x[f He_k(w*.x)], k = 1, 3, exactly (one hidden erf layer, no bias, "
     "single-index data), dims (hermite_degree,)")
 _HASHED_WHEN_NOT_DEFAULT.add(("observables", "hermite_projections"))
+
+# observables.first_layer_weights (experiments.compare.kernel_ladder): record the input-layer
+# weights W (N·d numbers per chain and draw) every sampler.thin steps, in the root group beside
+# f_train. Added after runs existed: hashed only away from its default.
+SCHEMA["observables"]["first_layer_weights"] = Key(
+    bool, False, None, "record the input-layer weights theta['w'], dims (neuron, input), every "
+    "sampler.thin steps, for the Rao-Blackwellized readout and the kernel ladder (two-layer networks)")
+_HASHED_WHEN_NOT_DEFAULT.add(("observables", "first_layer_weights"))
