@@ -26,8 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from experiments.setup import (
-    architectures, classification_keys, digits_keys, launch_keys, run_mode_keys, step_options,
-    tempering_config,
+    architectures, classification_keys, digits_keys, launch_keys, recorded_observable_keys, run_mode_keys,
+    step_options, tempering_config,
 )
 from experiments.setup.config_keys import NUMBER_OR_LIST, ConfigError, Key, non_negative, one_of, positive
 from langevin.activations import ACTIVATIONS
@@ -439,27 +439,7 @@ _HASHED_WHEN_NOT_DEFAULT |= run_mode_keys.HASHED_WHEN_NOT_DEFAULT
 SCHEMA["sampler"].update(step_options.STEP_KEYS)
 _HASHED_WHEN_NOT_DEFAULT |= {("sampler", key) for key in step_options.STEP_KEYS}
 
-# observables.hidden_kernel (experiments.compare.three_layer_comparison): record the kernel of the last
-# hidden layer's pre-activations on the training inputs, (1/N_L) h^L h^Lᵀ, every sampler.thin steps
-# (n² numbers per chain and draw). Added after runs existed: hashed only away from its default.
-SCHEMA["observables"]["hidden_kernel"] = Key(
-    bool, False, None, "record the last hidden layer's pre-activation kernel (1/N_L) h hᵀ on the "
-    "training inputs, dims (train_point, train_point_other), every sampler.thin steps")
-_HASHED_WHEN_NOT_DEFAULT.add(("observables", "hidden_kernel"))
-
-# observables.hermite_projections (experiments.staircase_study): the exact Gaussian projections
-# E_x[f He_k(w*.x)], k = 1, 3, of a one-hidden-layer erf network (langevin.observables.
-# erf_hermite_projections), every sampler.thin steps. Added after runs existed: hashed only away
-# from its default.
-SCHEMA["observables"]["hermite_projections"] = Key(
-    bool, False, None, "record E_x[f He_k(w*.x)], k = 1, 3, exactly (one hidden erf layer, no bias, "
-    "single-index data), dims (hermite_degree,)")
-_HASHED_WHEN_NOT_DEFAULT.add(("observables", "hermite_projections"))
-
-# observables.first_layer_weights (experiments.compare.kernel_ladder): record the input-layer
-# weights W (N·d numbers per chain and draw) every sampler.thin steps, in the root group beside
-# f_train. Added after runs existed: hashed only away from its default.
-SCHEMA["observables"]["first_layer_weights"] = Key(
-    bool, False, None, "record the input-layer weights theta['w'], dims (neuron, input), every "
-    "sampler.thin steps, for the Rao-Blackwellized readout and the kernel ladder (two-layer networks)")
-_HASHED_WHEN_NOT_DEFAULT.add(("observables", "first_layer_weights"))
+# Opt-in recorded observables added after runs existed (experiments.setup.recorded_observable_keys:
+# hidden_kernel, hermite_projections, first_layer_weights): hashed only away from their default.
+SCHEMA["observables"].update(recorded_observable_keys.RECORDED_OBSERVABLE_KEYS)
+_HASHED_WHEN_NOT_DEFAULT |= {("observables", key) for key in recorded_observable_keys.RECORDED_OBSERVABLE_KEYS}
