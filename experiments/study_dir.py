@@ -107,10 +107,10 @@ def run_in_study_dir(study_dir: Path, name: str, run_study: Callable[[Path, dict
 
 
 def lock_holder(study_dir: Path) -> dict | None:
-    """{"pid", "purpose", "alive"} of the last process that took DIR/.lock (read from the
-    file, never locked: the holder keeps it), None if it was never taken. `alive`: whether
-    that pid is a live process of this host (a lock is released when its holder exits, so
-    a live pid holds it, up to pid reuse)."""
+    """{"pid", "purpose", "alive"} of the process holding DIR/.lock, read from the file (never
+    locked here: the holder keeps it); None when nobody holds it (a released lock empties the
+    file, experiments.rundirs.lock). `alive`: whether that pid is a live process of this host
+    (False: its holder was killed, the kernel released the lock)."""
     path = Path(study_dir) / LOCK_FILE
     try:
         fields = path.read_text(errors="replace").split()
