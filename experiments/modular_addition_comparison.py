@@ -72,13 +72,13 @@ from experiments.reporting.modular_addition_report import draw_sweep, format_tab
 from experiments.rundirs import faults, rundir, stop
 from experiments.setup.config import parse_override
 from experiments.setup.modular_addition_data import gp_discrepancy, modular_addition_data
+from langevin.checkpoint import CHECKPOINT_FILE
 from langevin.diagnostics import summarize
 from langevin.integrators import per_layer_step_sizes
 from langevin.models.modular_quadratic import (
     ModularQuadraticNetwork, mode_squared_amplitudes, sextic_mode_decay,
 )
 from langevin.observables import Observable, train_loss
-from langevin.checkpoint import CHECKPOINT_FILE
 from langevin.potential import make_potential
 from langevin.run import RunPlan, run_chains
 from langevin.schemes import INTEGRATORS

@@ -28,8 +28,9 @@ preset (experiments.presets.PRESETS).
 Stopping. `run_study` runs under the stop flag of runs (experiments.rundirs.stop, installed
 by `run_study_dir`): its sampler loop passes `stop_requested=stop.requested` to
 `langevin.run.run_chains` (or runs each point through experiments.runner.execute, which shares
-the flag) and, when a point returned status "interrupted" (checkpoint written), raises
-`stop.Interrupted(where, step)` without writing that point's finished marker. Ctrl-C or
+the flag and returns exit code 130 when it stopped) and, when a point returned status
+"interrupted" (checkpoint written), raises `stop.Interrupted(where, step)` without writing that
+point's finished marker. Ctrl-C or
 SIGTERM then print `interrupted at step S of point P; continue with: langevin resume DIR`
 (exit code 130), and `langevin resume DIR` continues bit-identically.
 

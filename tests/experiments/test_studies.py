@@ -50,7 +50,7 @@ def tiny_study(tmp_path_factory):
 
 
 @pytest.mark.parametrize("name", sorted(studies.STUDIES))
-def test_every_study_provides_the_interface(name):
+def test_every_study_provides_the_interface(name, tmp_path):
     study = studies.STUDIES[name]
     module = study.module
     assert isinstance(study.description, str) and study.description
@@ -64,6 +64,10 @@ def test_every_study_provides_the_interface(name):
     assert set(merged) == set(module.DEFAULTS)
     with pytest.raises(ValueError, match="no_such_key"):
         module.check_parameters({"no_such_key": 1})
+    if study.progress is not None:  # optional: `langevin status` on an empty study directory
+        points = study.progress(tmp_path, merged)
+        assert points and all(set(pt) == {"label", "finished", "step", "total_steps"} for pt in points)
+        assert not any(pt["finished"] for pt in points) and all(pt["step"] is None for pt in points)
 
 
 def test_registry_check_refuses_a_missing_name_and_a_preset_name():
