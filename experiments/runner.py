@@ -71,7 +71,9 @@ def execute(run_dir: Path, config: dict, name: str, report: bool = True) -> int:
     turn, each under its own lock.
 
     A failure while sampling (a full or read-only disk, memory, a second Ctrl-C) becomes
-    a `RunFailure` that says the last checkpoint is intact and how to resume."""
+    a `RunFailure` that says the last checkpoint is intact and how to resume. A stop request
+    (Ctrl-C/SIGTERM, experiments.rundirs.stop) checkpoints and returns exit code 130, or,
+    for a run inside a study's stop flag, raises `stop.Interrupted` (the study stops)."""
     run_dir = Path(run_dir)
     if config["sampler"]["shards"] > 1:
         return shards.execute_inline(run_dir, execute, name, write_report)
@@ -145,6 +147,7 @@ def _sample(run_dir: Path, config: dict) -> int:
     try:  # Ctrl-C/SIGTERM/SIGUSR2: checkpoint and stop (experiments.rundirs.stop; a study's flag if nested)
         with stop_request.stop_on_signals() as stop, \
                 step_options.matmul_precision(config["sampler"]["matmul_precision"]):
+            in_study = stop_request.nested()  # a run of a study: a stop raises stop.Interrupted
             result = run_chains(
                 integrator=integrator, initial_theta=setup.initial_theta,
                 generator=setup.generator, observables=setup.observables, plan=setup.plan,
@@ -169,6 +172,8 @@ def _sample(run_dir: Path, config: dict) -> int:
                              "step": step_meta})
     rundir.write_json_atomic(meta_path, meta)
     if result.status == "interrupted":
+        if in_study:
+            raise stop_request.Interrupted(f"run {run_dir.name}", result.step)
         print(f"interrupted at step {result.step}; continue with: langevin resume {run_dir}",
               file=sys.stderr)
         return failures.EXIT_INTERRUPTED

@@ -10,7 +10,9 @@ the last checkpoint); repeated SIGTERM/SIGUSR2 (a cluster signals every process)
 
 One flag per process: a `stop_on_signals()` inside another (a run executed by a study,
 experiments.runner inside experiments.studies) returns the outer flag and installs nothing,
-so a stop request during a study reaches the run in progress and the study both.
+so a stop request during a study reaches the run in progress and the study both; a run
+stopped there (experiments.runner.execute with `nested()`) raises `Interrupted` instead of
+returning exit code 130, so the study stops without handling that code.
 `requested()` is the active flag's state (False outside any `stop_on_signals()`): a study's
 point loop passes it to `run_chains` and raises `Interrupted` when a point stopped.
 """
@@ -70,7 +72,11 @@ _ACTIVE: list[StopFlag] = []
 def stop_on_signals() -> Iterator[StopFlag]:
     """The process's stop flag with its signal handlers installed (the outer one if nested)."""
     if _ACTIVE:
-        yield _ACTIVE[-1]
+        _ACTIVE.append(_ACTIVE[-1])
+        try:
+            yield _ACTIVE[-1]
+        finally:
+            _ACTIVE.pop()
         return
     flag = StopFlag()
     previous = flag.install()
@@ -80,6 +86,11 @@ def stop_on_signals() -> Iterator[StopFlag]:
     finally:
         _ACTIVE.pop()
         StopFlag.restore(previous)
+
+
+def nested() -> bool:
+    """Whether this is a `stop_on_signals()` inside another (a run inside a study)."""
+    return len(_ACTIVE) > 1
 
 
 def requested() -> bool:

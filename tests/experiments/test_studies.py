@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from experiments import modular_addition_comparison as mac
-from experiments import presets, studies
+from experiments import presets, runner, studies
 from experiments.cli import main
 from experiments.launch import records
 from experiments.rundirs import stop
@@ -247,8 +247,9 @@ def test_stop_flags_nest_and_restore_the_handlers():
     before = signal.getsignal(signal.SIGTERM)
     assert not stop.requested()
     with stop.stop_on_signals() as outer:
+        assert not stop.nested()
         with stop.stop_on_signals() as inner:  # a run inside a study shares the study's flag
-            assert inner is outer
+            assert inner is outer and stop.nested()
             os.kill(os.getpid(), signal.SIGTERM)
             assert outer() and stop.requested()
         assert signal.getsignal(signal.SIGTERM) is not before  # the outer one still holds them
@@ -337,3 +338,20 @@ def test_resume_no_report_is_refused_on_a_study(tiny_study, capsys):
     assert main(["resume", "--no-report", str(tiny_study)]) == 2
     assert "--no-report is not supported for the study directory" in capsys.readouterr().err
     assert (tiny_study / "summary.json").read_bytes() == before
+
+
+def test_a_run_inside_a_study_stops_the_study(tmp_path, monkeypatch):
+    """A study whose points are ordinary runs (experiments.runner.execute) shares the stop flag:
+    the run checkpoints and raises stop.Interrupted instead of returning 130; it resumes to its end."""
+    run_dir, config = runner.start_run("smoke", [presets.get_preset("smoke").overrides], [
+        "sampler.burn_in=20", "sampler.num_steps=40", "sampler.checkpoint_every=20",
+        "sampler.progress=false"], tmp_path / "run")
+    monkeypatch.setenv(FAULT_AT_VARIABLE, "committed#1")
+    monkeypatch.setenv(FAULT_KIND_VARIABLE, "sigterm")
+    with stop.stop_on_signals(), pytest.raises(stop.Interrupted) as stopped:
+        runner.execute(run_dir, config, "smoke", report=False)
+    monkeypatch.delenv(FAULT_AT_VARIABLE)
+    assert (stopped.value.where, stopped.value.step) == ("run run", 21)
+    assert _read(run_dir / "meta.json")["status"] == "interrupted"
+    assert runner.resume_run(run_dir, report=False) == 0
+    assert _read(run_dir / "meta.json")["status"] == "completed"
