@@ -69,6 +69,9 @@ def cmd_resume(args) -> int:
     run_dir = Path(args.run_dir)
     if studies.is_study_dir(run_dir):
         studies.refuse_executor(args.executor)
+        if args.no_report:  # a study writes its summary as part of its points (experiments.studies)
+            raise cfg.ConfigError(f"--no-report is not supported for the study directory {str(run_dir)!r}: "
+                                  "a study writes its summary at the end of its points; drop --no-report")
         return studies.run_study_dir(run_dir)
     if args.executor != "inline" and (sweep.is_sweep_dir(run_dir)
                                       or (run_dir / rundir.CONFIG_FILE).is_file()):
@@ -139,7 +142,8 @@ def make_parser() -> argparse.ArgumentParser:
     resume.add_argument("--executor", choices=cfg.LAUNCH_EXECUTORS,
                         help="resubmit the unfinished runs here (default: launch.executor)")
     resume.add_argument("--no-report", action="store_true",
-                        help="do not write the report at the end (a shard's job)")
+                        help="do not write the report at the end (a shard's job); refused "
+                             "for a study directory (a study writes its summary with its points)")
     resume.set_defaults(func=cmd_resume)
     add_status_parser(sub)  # langevin status: jobs, steps, rates and ETAs of OUT
     report = sub.add_parser("report", help="write summary.json and figures of a run")

@@ -4,8 +4,9 @@ across the theory's onset σ²_I at a CPU-sized modulus P. The study `modular_ad
 command line (experiments.studies, whose interface this module provides):
 
     langevin run modular_addition [--set key=value ...] [--out DIR]
-    python -m experiments.modular_addition_comparison --out DIR [--set key=value ...]   (bare form:
-        no study.json and no lock; rerunning it resumes)
+    python -m experiments.modular_addition_comparison --out DIR [--set key=value ...]   (the same
+        path: study.json, lock, stop request; rerunning it with the same parameters resumes, as
+        `langevin resume DIR` does)
 
 `run_study(out, params)` runs one resumable run per σ² in DIR/noise_variance=<σ²>/ (the sampler loop
 `langevin.run.run_chains`, draws in samples.zarr, checkpoints beside them). A point is finished
@@ -16,6 +17,9 @@ since it). It then writes DIR/summary.json (atomically) with the printed table, 
 DIR/figures/modular_addition.png (experiments.reporting.modular_addition_report).
 `write_study_report(out, params)` rebuilds the point summaries, DIR/summary.json and the figure from
 the stored draws of the finished points (no sampling; unfinished σ² are listed in "unfinished").
+Ctrl-C / SIGTERM (experiments.rundirs.stop): the point in progress checkpoints at its next step
+and `run_point` raises `stop.Interrupted` (no finished marker); `langevin resume DIR` continues
+bit-identically. `point_progress(out, params)` is the progress `langevin status DIR` shows.
 Test seams (experiments.rundirs.faults, LANGEVIN_FAULT_AT): "study:point_finished" before a point's
 marker is written, "study:summary" before DIR/summary.json, and every point of `run_chains`;
 occurrences count over the whole study.
@@ -62,10 +66,13 @@ from typing import Callable
 
 import torch
 
+from experiments import study_dir
+from experiments.launch import records
 from experiments.reporting.modular_addition_report import draw_sweep, format_table
-from experiments.rundirs import faults, rundir
+from experiments.rundirs import faults, rundir, stop
 from experiments.setup.config import parse_override
 from experiments.setup.modular_addition_data import gp_discrepancy, modular_addition_data
+from langevin.checkpoint import CHECKPOINT_FILE
 from langevin.diagnostics import summarize
 from langevin.integrators import per_layer_step_sizes
 from langevin.models.modular_quadratic import (
@@ -81,7 +88,8 @@ from theory.modular_addition import (
 )
 
 __all__ = ["DEFAULTS", "check_parameters", "run_study", "write_study_report", "run_point",
-           "point_summary", "format_table", "draw_sweep", "main"]
+           "point_summary", "point_progress", "format_table", "draw_sweep", "main"]
+NAME = "modular_addition"  # its name in experiments.studies
 
 # P = 13, N = 64, γ = 3 (A_c = 2, W_c = 1: the real-weight barrier 2·4PW_c/27 ≈ 3.9 is crossable by
 # Langevin), σ_a² set so that σ²_* = 0.05 (σ_a² = σ²_*² N A_c/(2P²); σ²_I = σ²_* − 4σ_a² = 0.0462);
@@ -200,7 +208,8 @@ def point_config_hash(params: dict, noise_variance: float) -> str:
 def run_point(params: dict, noise_variance: float, directory: Path,
               fault_hook: Callable[[str], None] | None = None) -> dict:
     """Sample one σ² (resumable in `directory`), write its summary (`point_summary`, the point's
-    finished marker) atomically to directory/summary.json and return it."""
+    finished marker) atomically to directory/summary.json and return it. A stop request
+    (experiments.rundirs.stop) checkpoints at the next step and raises `stop.Interrupted`."""
     p = check_parameters(params)
     directory.mkdir(parents=True, exist_ok=True)
     dtype = {"float32": torch.float32, "float64": torch.float64}[p["dtype"]]
@@ -224,7 +233,9 @@ def run_point(params: dict, noise_variance: float, directory: Path,
     result = run_chains(integrator=integrator, initial_theta=theta, generator=generator,
                         observables=modular_observables(model, x, y, well_threshold(p["sextic_decay"])),
                         plan=plan, store=store, checkpoint_dir=directory, config_hash=config_hash,
-                        fault_hook=fault_hook)
+                        stop_requested=stop.requested, fault_hook=fault_hook)
+    if result.status == "interrupted":
+        raise stop.Interrupted(f"point {point_directory_name(T)}", result.step)
     summary = point_summary(store.open(), p, T)
     summary["chain_steps_per_second"] = result.chain_steps_per_second
     summary["config_hash"] = config_hash
@@ -248,6 +259,24 @@ def finished_point(params: dict, noise_variance: float, directory: Path) -> dict
                          f"{summary['config_hash']} != {point_config_hash(params, noise_variance)}); "
                          "use a new output directory")
     return summary
+
+
+def point_progress(out: Path, params: dict) -> list[dict]:
+    """Per σ² in run order, from the files alone: {"label", "finished" (its summary.json, the
+    finished marker, exists with these parameters' hash), "step" (its last checkpoint's step, None
+    without one), "total_steps"} (experiments.studies, `langevin status DIR`)."""
+    p = check_parameters(params)
+    points = []
+    for s2 in p["noise_variances"]:
+        directory = Path(out) / point_directory_name(s2)
+        marker = directory / rundir.SUMMARY_FILE
+        finished = (marker.is_file()
+                    and rundir.read_json(marker).get("config_hash") == point_config_hash(p, s2))
+        checkpoint = records.checkpoint_progress(directory, CHECKPOINT_FILE)
+        points.append({"label": directory.name, "finished": finished,
+                       "step": None if checkpoint is None else checkpoint[0],
+                       "total_steps": p["burn_in"] + p["num_steps"]})
+    return points
 
 
 def point_summary(ds, params: dict, noise_variance: float) -> dict:
@@ -340,8 +369,10 @@ def write_study_report(out: Path, params: dict) -> Path:
 
 
 def main(argv=None) -> int:
-    """The bare form of `langevin run modular_addition` (module docstring); values parsed as
-    `--set` parses them for runs (TOML, else a bare string)."""
+    """`langevin run modular_addition` from this module (module docstring): validate, then
+    `study_dir.run_or_continue` (study.json, the lock, the stop flag; the same parameters in an
+    existing study directory continue it). Values are parsed as `--set` parses them for runs
+    (TOML, else a bare string)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -357,8 +388,7 @@ def main(argv=None) -> int:
         params = check_parameters(overrides)
     except ValueError as err:
         parser.error(str(err))
-    run_study(args.out, params)
-    return 0
+    return study_dir.run_or_continue(NAME, params, args.out, run_study)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import errno
 import shutil
-import signal
 import sys
 import time
 from pathlib import Path
@@ -25,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from experiments.reporting.report import print_report, write_report
-from experiments.rundirs import faults, failures, rundir, shards
+from experiments.rundirs import faults, failures, rundir, shards, stop as stop_request
 from experiments.rundirs.lock import RunDirectoryLock
 from experiments.setup import config as cfg
 from experiments.setup import preflight, run_mode_setup, step_options, tempering_setup
@@ -35,41 +34,6 @@ from experiments.setup.threads import automatic_threads, forward_flops_per_step
 from langevin.checkpoint import load_checkpoint
 from langevin.run import NonFiniteError, run_chains
 from langevin.store import SampleStore
-
-
-_USR2 = () if sys.platform == "win32" else (signal.SIGUSR2,)  # POSIX only
-
-
-class _StopFlag:
-    """Set by SIGINT/SIGTERM/SIGUSR2 (SLURM's and submitit's warning before a time
-    limit); the loop checkpoints and returns at the next step. A second SIGINT stops at
-    once; repeated SIGTERM/SIGUSR2 (a cluster signals every process) only stop once."""
-
-    def __init__(self) -> None:
-        self.requested = False
-
-    def __call__(self) -> bool:
-        return self.requested
-
-    def install(self) -> dict:
-        """Install the handlers; returns the previous ones for `restore`."""
-
-        def handler(signum, _frame):
-            if self.requested and signum == signal.SIGINT:  # a second Ctrl-C stops at once
-                raise KeyboardInterrupt
-            if self.requested:
-                return
-            self.requested = True
-            print(f"\nreceived {signal.Signals(signum).name}: checkpointing and stopping ...",
-                  file=sys.stderr)
-
-        signals = (signal.SIGINT, signal.SIGTERM, *_USR2)
-        return {sig: signal.signal(sig, handler) for sig in signals}
-
-    @staticmethod
-    def restore(previous: dict) -> None:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def _progress_bar(num_chains: int, enabled: bool):
@@ -107,7 +71,9 @@ def execute(run_dir: Path, config: dict, name: str, report: bool = True) -> int:
     turn, each under its own lock.
 
     A failure while sampling (a full or read-only disk, memory, a second Ctrl-C) becomes
-    a `RunFailure` that says the last checkpoint is intact and how to resume."""
+    a `RunFailure` that says the last checkpoint is intact and how to resume. A stop request
+    (Ctrl-C/SIGTERM, experiments.rundirs.stop) checkpoints and returns exit code 130, or,
+    for a run inside a study's stop flag, raises `stop.Interrupted` (the study stops)."""
     run_dir = Path(run_dir)
     if config["sampler"]["shards"] > 1:
         return shards.execute_inline(run_dir, execute, name, write_report)
@@ -176,12 +142,12 @@ def _sample(run_dir: Path, config: dict) -> int:
     integrator, step_meta = step_options.run_integrator(config, setup, len(data.x_train))
     meta_path = run_dir / rundir.META_FILE
     meta = rundir.read_json(meta_path)
-    stop = _StopFlag()
-    previous_handlers = stop.install()
     update, close = _progress_bar(config["sampler"]["num_chains"], config["sampler"]["progress"])
     started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
-    try:
-        with step_options.matmul_precision(config["sampler"]["matmul_precision"]):
+    try:  # Ctrl-C/SIGTERM/SIGUSR2: checkpoint and stop (experiments.rundirs.stop; a study's flag if nested)
+        with stop_request.stop_on_signals() as stop, \
+                step_options.matmul_precision(config["sampler"]["matmul_precision"]):
+            in_study = stop_request.nested()  # a run of a study: a stop raises stop.Interrupted
             result = run_chains(
                 integrator=integrator, initial_theta=setup.initial_theta,
                 generator=setup.generator, observables=setup.observables, plan=setup.plan,
@@ -197,7 +163,6 @@ def _sample(run_dir: Path, config: dict) -> int:
         return failures.EXIT_DIVERGED
     finally:
         close()
-        _StopFlag.restore(previous_handlers)
     meta["status"] = result.status
     meta.update(tempering_setup.run_metadata(config, result.state))  # the (frozen) ladder, swap counts
     meta.update(run_mode_setup.run_metadata(config, result.state))  # GD stops, annealing step
@@ -207,6 +172,8 @@ def _sample(run_dir: Path, config: dict) -> int:
                              "step": step_meta})
     rundir.write_json_atomic(meta_path, meta)
     if result.status == "interrupted":
+        if in_study:
+            raise stop_request.Interrupted(f"run {run_dir.name}", result.step)
         print(f"interrupted at step {result.step}; continue with: langevin resume {run_dir}",
               file=sys.stderr)
         return failures.EXIT_INTERRUPTED

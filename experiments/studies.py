@@ -21,11 +21,25 @@ STUDY INTERFACE. A study is a module that provides exactly these names:
         rebuild out/summary.json and out/figures/ from what is stored (no new sampling);
         returns the summary path
 
-and is registered here as STUDIES[name] = Study(description, module). Names are checked at
-import: every study module has the four names, and no study is named like a run preset
-(experiments.presets.PRESETS).
+and is registered here as STUDIES[name] = Study(description, module, progress). Names are
+checked at import: every study module has the four names, and no study is named like a run
+preset (experiments.presets.PRESETS).
 
-Study directory (`langevin run NAME --out DIR`):
+Stopping. `run_study` runs under the stop flag of runs (experiments.rundirs.stop, installed
+by `run_study_dir`): its sampler loop passes `stop_requested=stop.requested` to
+`langevin.run.run_chains` (or runs each point through experiments.runner.execute, which shares
+the flag and returns exit code 130 when it stopped) and, when a point returned status
+"interrupted" (checkpoint written), raises `stop.Interrupted(where, step)` without writing that
+point's finished marker. Ctrl-C or
+SIGTERM then print `interrupted at step S of point P; continue with: langevin resume DIR`
+(exit code 130), and `langevin resume DIR` continues bit-identically.
+
+Progress (`langevin status DIR`): `Study.progress(out, params) -> list[dict]`, optional (None:
+the status shows name and parameters only), one dict per point in the order they run:
+{"label", "finished" (bool), "step" (last checkpoint step or None), "total_steps"}, read from
+the files alone (no lock, no torch state loaded).
+
+Study directory (`langevin run NAME --out DIR`; experiments.study_dir):
 
     DIR/study.json   {"name", "params" (validated, every key), "version" (package), "git_commit"}
     DIR/.lock        held (flock, experiments.rundirs.lock) by the process that runs, resumes
@@ -34,32 +48,34 @@ Study directory (`langevin run NAME --out DIR`):
 
 Start-up is atomic like a run's: study.json is written into a staging directory beside DIR
 that is renamed into place (experiments.rundirs.rundir), so DIR is absent or resumable.
+`langevin resume --no-report DIR` is refused on a study directory (exit code 2, before
+anything runs): a study writes its summary at the end of its points, as part of `run_study`.
 `--set KEY=VALUE` values are read as `--set` reads them for runs (TOML, else a bare string:
 `--set noise_variances=[0.03,0.05]`, `--set init=well`); every key and value is validated
 before anything is written. Studies run inline, in this process (no --executor).
 """
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from types import ModuleType
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
-from experiments import modular_addition_comparison, staircase_study
+from experiments import modular_addition_comparison, staircase_study, study_dir as directory
 from experiments.presets import PRESETS
-from experiments.rundirs import failures, rundir
-from experiments.rundirs.lock import RunDirectoryLock
+from experiments.rundirs import rundir
 from experiments.setup.config import ConfigError, parse_override
 
-STUDY_FILE = "study.json"
+STUDY_FILE = directory.STUDY_FILE
 INTERFACE = ("DEFAULTS", "check_parameters", "run_study", "write_study_report")
 
 
 class Study(NamedTuple):
-    """A named study: its one-line description and the module providing the interface."""
+    """A named study: its one-line description, the module providing the interface, and its
+    points' progress for `langevin status` (module docstring; None: not described)."""
 
     description: str
     module: ModuleType
+    progress: Callable[[Path, dict], list[dict]] | None = None
 
 
 STUDIES: dict[str, Study] = {
@@ -67,7 +83,7 @@ STUDIES: dict[str, Study] = {
         "the sampled quadratic network on modular addition (P = 13, N = 64, all P^2 pairs) over "
         "sigma^2 across the theory's onset: discrepancy a, eigenvalue and per-mode order parameters "
         "against theory.modular_addition and the NNGP; 8 points of about 1.5 min on 2 busy CPU cores",
-        modular_addition_comparison),
+        modular_addition_comparison, modular_addition_comparison.point_progress),
 }
 
 # The sampled staircase (experiments.staircase_study): P*(d) of mean-field erf networks against the GP
@@ -97,7 +113,7 @@ check_registry(STUDIES, PRESETS)
 
 
 def is_study_dir(path: Path) -> bool:
-    return (Path(path) / STUDY_FILE).is_file()
+    return directory.is_study_dir(path)
 
 
 def get_study(name: str) -> Study:
@@ -125,12 +141,6 @@ def study_parameters(name: str, set_args: list[str]) -> dict:
         raise ConfigError(f"--set for study {name!r}: {err}") from None
 
 
-def study_record(name: str, params: dict) -> dict:
-    """The contents of study.json."""
-    return {"name": name, "params": params, "version": rundir.package_version(),
-            "git_commit": rundir.git_commit()}
-
-
 def read_study_file(path: Path) -> tuple[str, dict]:
     """(name, validated params) of the study directory `path`; errors name study.json."""
     file = Path(path) / STUDY_FILE
@@ -148,65 +158,17 @@ def read_study_file(path: Path) -> tuple[str, dict]:
 
 def start_study(name: str, set_args: list[str], out: Path | None) -> Path:
     """Validate the parameters, then create the study directory with its study.json
-    (staged beside it and renamed into place: absent or complete)."""
-    params = study_parameters(name, set_args)
-    target = Path(out) if out else rundir.default_run_dir(name)
-    if is_study_dir(target):
-        raise rundir.RunDirectoryError(
-            f"study directory {str(target)!r} already exists; continue it with `langevin resume "
-            f"{target}` or choose another --out")
-    rundir.check_new_run_dir(target)
-    try:
-        staging = rundir.make_staging_dir(target)
-    except OSError as err:
-        raise failures.RunFailure(f"cannot create the study directory {str(target)!r}: "
-                                  f"{failures.os_error_text(err)}", failures.EXIT_SYSTEM) from err
-    lock = RunDirectoryLock(staging, "start-up")
-    try:
-        lock.acquire()
-        rundir.write_json_atomic(staging / STUDY_FILE, study_record(name, params))
-        study_dir = rundir.publish_staging_dir(staging, target)
-    except BaseException as err:
-        lock.release()
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
-            raise failures.RunFailure(
-                f"cannot create the study directory {str(target)!r}: "
-                f"{failures.os_error_text(err)}; nothing was written", failures.EXIT_SYSTEM) from err
-        raise
-    lock.release()
-    return study_dir
+    (experiments.study_dir: staged beside it and renamed into place, absent or complete)."""
+    return directory.start_study_dir(name, study_parameters(name, set_args), out)
 
 
 def run_study_dir(study_dir: Path) -> int:
-    """Run (or continue) the study of `study_dir` under its lock. Ctrl-C, a full disk or
-    memory become a `failures.RunFailure` saying that the finished points are kept and how
-    to continue."""
-    study_dir = Path(study_dir)
+    """Run (or continue) the study of `study_dir` under its lock and the stop flag of runs
+    (experiments.study_dir.run_in_study_dir: Ctrl-C/SIGTERM checkpoint the point in progress
+    and stop with exit code 130; a second Ctrl-C, a full disk or memory become a
+    `failures.RunFailure` saying that the finished points are kept and how to continue)."""
     name, params = read_study_file(study_dir)
-    resume = f"`langevin resume {study_dir}`"
-    with RunDirectoryLock(study_dir, "run"):
-        try:
-            STUDIES[name].module.run_study(study_dir, params)
-        except (KeyboardInterrupt, OSError, MemoryError, RuntimeError) as err:
-            kept = ("the finished points are kept and the unfinished one continues from its "
-                    "last checkpoint")
-            if isinstance(err, KeyboardInterrupt):
-                raise failures.RunFailure(f"interrupted; {kept}: continue with {resume}",
-                                          failures.EXIT_INTERRUPTED) from err
-            if isinstance(err, OSError) and failures.is_disk_problem(err):
-                raise failures.RunFailure(
-                    f"{failures.os_error_text(err)} while running study {name!r} in "
-                    f"{str(study_dir)!r}; {kept}: free space or make it writable, then {resume}",
-                    failures.EXIT_SYSTEM) from err
-            if failures.is_out_of_memory(err):
-                raise failures.RunFailure(
-                    f"out of memory in study {name!r} ({type(err).__name__}: {err}); {kept}; "
-                    "lower num_chains or width in a new study directory",
-                    failures.EXIT_SYSTEM) from err
-            raise
-    print(f"study directory: {study_dir}")
-    return 0
+    return directory.run_in_study_dir(Path(study_dir), name, STUDIES[name].module.run_study, params)
 
 
 def report_study_dir(study_dir: Path) -> Path:
@@ -221,3 +183,53 @@ def refuse_executor(executor: str | None) -> None:
     if executor not in (None, "inline"):
         raise ConfigError(f"--executor {executor} is not supported for studies: a study runs "
                           "inline, in this process (drop --executor or use --executor inline)")
+
+
+def study_status(study_dir: Path) -> dict:
+    """The state of a study directory from its files alone (no lock taken, no torch state
+    loaded): name, parameters, points finished / total, the point in progress (the first
+    unfinished one, points run in order) with its last checkpoint step, whether summary.json
+    is written, and the process that last held the lock (pid, purpose, alive). `state`:
+    "done" (every point finished, summary written), "running" (the lock's holder is alive and
+    running it), "stopped" (anything else: `langevin resume DIR` continues it)."""
+    study_dir = Path(study_dir)
+    name, params = read_study_file(study_dir)
+    progress = STUDIES[name].progress
+    points = None if progress is None else progress(study_dir, params)
+    holder = directory.lock_holder(study_dir)
+    summary_written = (study_dir / rundir.SUMMARY_FILE).is_file()
+    in_progress = None if points is None else next((p for p in points if not p["finished"]), None)
+    if points is not None and in_progress is None and summary_written:
+        state = "done"
+    elif holder is not None and holder["alive"] and holder["purpose"] == "run":
+        state = "running"
+    else:
+        state = "stopped"
+    return {"directory": str(study_dir), "name": name, "params": params, "state": state,
+            "points_total": None if points is None else len(points),
+            "points_finished": None if points is None else sum(p["finished"] for p in points),
+            "in_progress": in_progress, "summary_written": summary_written,
+            "lock_holder": holder, "points": points}
+
+
+def format_study_status(status: dict) -> str:
+    """The printed form of `study_status`: a few lines, parameters as key=value."""
+    params = " ".join(f"{key}={value}" for key, value in status["params"].items())
+    lines = [f"study {status['name']} in {status['directory']}: {status['state']}",
+             f"parameters: {params}"]
+    if status["points"] is None:
+        lines.append("points: this study does not describe its progress (Study.progress)")
+    else:
+        lines.append(f"points finished: {status['points_finished']}/{status['points_total']}")
+        current = status["in_progress"]
+        if current is not None:
+            step = ("no checkpoint yet" if current["step"] is None
+                    else f"last checkpoint at step {current['step']}/{current['total_steps']}")
+            lines.append(f"point in progress: {current['label']} ({step})")
+    lines.append("summary.json: " + ("written" if status["summary_written"] else "not written yet"))
+    holder = status["lock_holder"]
+    if holder is not None and status["state"] == "running":
+        lines.append(f"process: {holder['pid']} ({holder['purpose']})")
+    elif status["state"] == "stopped":
+        lines.append(f"continue with: langevin resume {status['directory']}")
+    return "\n".join(lines)

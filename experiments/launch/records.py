@@ -114,10 +114,10 @@ class _TensorFreeUnpickler(pickle.Unpickler):
         return None
 
 
-def checkpoint_progress(run_dir: Path) -> tuple[int, float] | None:
-    """(step, modification time) of the run's last checkpoint, without importing torch
-    (the checkpoint is torch.save's zip archive; only its pickle is read)."""
-    path = Path(run_dir) / CHECKPOINT_FILE
+def checkpoint_progress(run_dir: Path, checkpoint_file: Path = CHECKPOINT_FILE) -> tuple[int, float] | None:
+    """(step, modification time) of the last checkpoint `run_dir/checkpoint_file`, without
+    importing torch (the checkpoint is torch.save's zip archive; only its pickle is read)."""
+    path = Path(run_dir) / checkpoint_file
     try:
         mtime = path.stat().st_mtime
         with zipfile.ZipFile(path) as archive:

@@ -1,4 +1,5 @@
-"""`langevin status OUT`: the state of every job of a run, a sweep or a sharded run.
+"""`langevin status OUT`: the state of every job of a run, a sweep or a sharded run (a study
+directory: `experiments.studies.study_status`, its points finished / total and the one in progress).
 
 Read from the run directories alone (no torch, no scheduler needed):
 
@@ -30,7 +31,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from experiments import sweep
+from experiments import studies, sweep
 from experiments.launch import records
 from experiments.launch.plan import leaf_jobs, point_dirs
 from experiments.launch.records import slurm_state
@@ -192,8 +193,12 @@ def format_table(rows: list[JobStatus]) -> str:
 
 def cmd_status(args) -> int:
     top = Path(args.run_dir)
+    if studies.is_study_dir(top):  # a study: its points finished / total and the one in progress
+        study = studies.study_status(top)
+        print(json.dumps(study, indent=2) if args.json else studies.format_study_status(study))
+        return 0
     if not (sweep.is_sweep_dir(top) or (top / "config.toml").is_file()):
-        raise FileNotFoundError(f"{str(top)!r} is not a run, sweep or sharded run directory")
+        raise FileNotFoundError(f"{str(top)!r} is not a run, sweep, sharded run or study directory")
     rows = collect(top)
     if args.json:
         print(json.dumps([row._asdict() for row in rows], indent=2))
@@ -204,7 +209,9 @@ def cmd_status(args) -> int:
 
 def add_parser(sub) -> None:
     status = sub.add_parser("status", help="state, step, rate and ETA of every job of a run, "
-                                           "sweep or sharded run")
+                                           "sweep or sharded run; a study's points finished and "
+                                           "the one in progress")
     status.add_argument("run_dir")
-    status.add_argument("--json", action="store_true", help="one JSON object per job")
+    status.add_argument("--json", action="store_true",
+                        help="one JSON object per job (a study: one object)")
     status.set_defaults(func=cmd_status)

@@ -13,6 +13,9 @@ else):
                    "enospc"           raise OSError(ENOSPC), as a full disk does
                    "stop"             SIGSTOP this process (it continues on SIGCONT):
                                       holds it at that point, e.g. with its lock
+                   "sigint", "sigterm"  send this process SIGINT / SIGTERM and go on: a
+                                      Ctrl-C or a cluster's stop at exactly that point
+                                      (experiments.rundirs.stop: the next step checkpoints)
 """
 from __future__ import annotations
 
@@ -23,7 +26,8 @@ from typing import Callable
 
 FAULT_AT_VARIABLE = "LANGEVIN_FAULT_AT"
 FAULT_KIND_VARIABLE = "LANGEVIN_FAULT"
-FAULT_KINDS = ("kill", "enospc", "stop")
+FAULT_KINDS = ("kill", "enospc", "stop", "sigint", "sigterm")
+_SIGNALS = {"sigint": signal.SIGINT, "sigterm": signal.SIGTERM}
 
 
 def make_fault_hook(point: str, occurrence: int, kind: str = "kill") -> Callable[[str], None]:
@@ -42,6 +46,9 @@ def make_fault_hook(point: str, occurrence: int, kind: str = "kill") -> Callable
             os.kill(os.getpid(), signal.SIGKILL)
         if kind == "stop":
             os.kill(os.getpid(), signal.SIGSTOP)
+            return
+        if kind in _SIGNALS:
+            os.kill(os.getpid(), _SIGNALS[kind])
             return
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), f"<injected at {point}>")
 

@@ -2,9 +2,9 @@
 writes its report.
 
 The lock is `fcntl.flock(LOCK_EX | LOCK_NB)` on the file `DIR/.lock`, which holds the
-pid of its holder. The kernel releases a flock when its holder exits, however it
-exits (SIGKILL included), so a lock is never stale: a leftover `.lock` file of a dead
-process does not block anyone. A second process is refused with `RunDirectoryBusy`
+pid of its holder ("<pid> <purpose>", emptied when it releases the lock). The kernel
+releases a flock when its holder exits, however it exits (SIGKILL included), so a lock is
+never stale: a leftover `.lock` file of a dead process does not block anyone. A second process is refused with `RunDirectoryBusy`
 naming the holder's pid. flock locks an open file description, so the lock taken on
 `.lock` inside a staging directory survives the rename of that directory into place.
 """
@@ -53,6 +53,10 @@ class RunDirectoryLock:
     def release(self) -> None:
         if self._fd is not None:
             fd, self._fd = self._fd, None
+            try:  # an empty .lock: nobody holds it (a killed holder leaves its pid, not alive)
+                os.ftruncate(fd, 0)
+            except OSError:
+                pass
             fcntl.flock(fd, fcntl.LOCK_UN)
             os.close(fd)
 
