@@ -104,6 +104,9 @@ DEFAULTS: dict[str, object] = {
     "data_seed": 1,
     "gp_dims": [4, 6, 8, 12, 16, 32],
     "adaptive_dims": [4, 6, 8, 12, 16],
+    # Monte Carlo draws of w per batch (16 batches) of the finite-data theories' population L_3
+    # (experiments.compare.staircase_finite_data)
+    "finite_data_draws": 20000,
 }
 
 
@@ -176,6 +179,7 @@ def check_parameters(params: dict | None) -> dict:
                          f"({4 * out['thin']}) for 4 draws per chain")
     out["seed"] = _check_number("seed", p["seed"], strict=False, integer=True)
     out["aligned_start_q"] = _check_number("aligned_start_q", p["aligned_start_q"], strict=False)
+    out["finite_data_draws"] = _check_number("finite_data_draws", p["finite_data_draws"], integer=True)
     return out
 
 
