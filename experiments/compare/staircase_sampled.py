@@ -11,6 +11,7 @@ GP solved on (X, y), their population L_3 ± Monte Carlo error over w, Σ_VGA al
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -21,6 +22,8 @@ from experiments.compare.staircase_finite_data import measure_finite_data
 from experiments.rundirs import rundir
 from langevin.export import open_samples
 from theory import staircase
+from theory.cubic_teacher import scan_cubic_teacher
+from theory.network_prior import NetworkPrior
 
 
 def erf_second_moment(sigma_w2: float) -> float:
@@ -61,6 +64,26 @@ def measure_point(params: dict, d: int, samples: int, width: int, data_seed: int
             "rhat": sampled["rhat"], "tau_L3_steps": tau_steps, "seconds": seconds, "warnings": warnings}
 
 
+def landau_cubic_learnability(params: dict, d: int, samples: int) -> float | None:
+    """L_3 of the finite-d Landau theory with the exact (non-Gaussian) p(q) (`theory.cubic_teacher`), a population
+    theory like the Gaussian closure. Its teacher is He_1 + ε'He_3; y = (1 + 3ε)He_1 + εHe_3 is (1 + 3ε) times that
+    with ε' = ε/(1 + 3ε), and dividing the labels by (1 + 3ε) is the same posterior with σ̃² → σ̃²/(1 + 3ε)² and
+    σ̃_a² → σ̃_a²/(1 + 3ε)² (f scales with a), learnabilities unchanged. Mean-field χ = N = width_per_dim·d; reached by
+    continuation in σ̃² from 100× the target (10 geometric steps; the solution is unique, `theory.cubic_teacher`,
+    so the path only supplies starting points). None where the continuation fails."""
+    scale = 1.0 + 3.0 * params["epsilon"]
+    width = int(params["width_per_dim"]) * int(d)
+    noise = params["noise_variance"] / scale ** 2
+    prior = NetworkPrior(activation="erf", input_dim=int(d), widths=(width,), weight_variances=(params["sigma_w2"],),
+                         readout_variance_tilde=params["readout_variance"] / scale ** 2, noise_variance_tilde=noise,
+                         chi=width)
+    path = scan_cubic_teacher(lambda v: dataclasses.replace(prior, noise_variance_tilde=float(v)),
+                              np.geomspace(100.0 * noise, noise, 10), num_samples=samples,
+                              epsilon=params["epsilon"] / scale)
+    last = path.solutions[-1]
+    return float(last.learnability_cubic) if path.converged and last.converged else None
+
+
 def _fit(dims, thresholds) -> dict | None:
     pairs = [(d, t) for d, t in zip(dims, thresholds) if t is not None]
     if len(pairs) < 2:
@@ -82,9 +105,11 @@ def build_summary(params: dict, theory: dict, points: list[dict]) -> dict:
         path = staircase.gfl_cubic_learnability_path(unique, d, readout_variance=params["readout_variance"],
                                                      width_per_dim=params["width_per_dim"],
                                                      input_variance=params["sigma_w2"], **kw)
+        landau = {P: landau_cubic_learnability(params, d, P) for P in unique}
         for r in rows:
             a = path[unique.index(r["P"])]
             r["L3"]["adaptive"] = float(a)
+            r["L3"]["landau"] = landau[r["P"]]
             r["L3"]["gp"] = staircase.gp_cubic_learnability(
                 r["P"], d, epsilon=params["epsilon"], noise_variance=params["noise_variance"] / params[
                     "readout_variance"], sigma_w2=params["sigma_w2"])
@@ -145,16 +170,17 @@ def training_set_spread(params: dict, points: list[dict]) -> dict | None:
 
 
 def format_summary(table: dict) -> str:
-    """The study table as text: per point sampled ± MCSE beside the population (adaptive, GP) and finite-data
+    """The study table as text: per point sampled ± MCSE beside the population (adaptive, Landau, GP) and finite-data
     (VGA, GP on the run's own training set) theories, and the weight second moment along w*; per d the three P*."""
-    lines = ["  d     P    N seed q0   eps_N   L3 sampled ± MCSE     adaptive      GP   finite-data VGA ± se"
+    lines = ["  d     P    N seed q0   eps_N   L3 sampled ± MCSE     adaptive   Landau      GP   finite-data VGA ± se"
              "   finite-data GP ± se   train-set ratio  tau(L3)"]
     for pt in table["points"]:
         l3 = pt["L3"]
         vga = "—" if l3.get("finite_data_vga") is None else f"{l3['finite_data_vga']:.4f} ± {l3['finite_data_vga_se']:.4f}"
+        landau = "—" if l3.get("landau") is None else f"{l3['landau']:.4f}"
         gp = "—" if l3.get("finite_data_gp") is None else f"{l3['finite_data_gp']:.4f} ± {l3['finite_data_gp_se']:.4f}"
         lines.append(f"{pt['d']:3d} {pt['P']:5d} {pt['width']:4d} {pt['data_seed']:4d} {pt['init_q']:2g} {pt['epsilon_N']:7.1f}   {l3['sampled']:.4f} ± "
-                     f"{l3['mcse']:.4f}   {l3['adaptive']:9.4f} {l3['gp']:7.4f}   {vga:>17s}   {gp:>17s}   "
+                     f"{l3['mcse']:.4f}   {l3['adaptive']:9.4f} {landau:>8s} {l3['gp']:7.4f}   {vga:>17s}   {gp:>17s}   "
                      f"{l3['training_set_ratio']:.4f}   {pt['tau_L3_steps']:6.0f}")
     lines.append("  d     P    N seed q0   E[q²] sampled ± MCSE   w*ᵀΣw* VGA   Σ_⊥ VGA   prior   VGA train-set ratio")
     for pt in table["points"]:

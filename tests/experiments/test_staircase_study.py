@@ -102,6 +102,7 @@ def test_tiny_study_writes_summary_and_figures_and_reuses_its_runs(tmp_path, mon
     assert [pt["check"] for pt in table["points"]] == ["grid", "grid", "width"]
     for pt in table["points"]:
         assert 0 < pt["L3"]["mcse"] and pt["L3"]["adaptive"] > pt["L3"]["gp"]
+        assert 0 < pt["L3"]["landau"] < 1
         assert 0 < pt["L3"]["finite_data_vga"] < 1.5 and 0 < pt["L3"]["finite_data_vga_se"]
         assert 0 < pt["L3"]["finite_data_gp"] < 1.5 and 0 < pt["L3"]["finite_data_gp_se"]
     assert [t["d"] for t in table["thresholds"]] == [3]
