@@ -1,14 +1,16 @@
 """Finite-data theory of one staircase run: the adaptive-kernel (VGA) and GP posterior means solved on the run's
 OWN training set (X, y), and their POPULATION learnability of the cubic component, beside the sampled network.
 
-Both population theories of `experiments.compare.staircase_sampled` (`theory.staircase`: the Gaussian closure in
-the single-index reduction and the self-consistent NNGP) replace the P training points by their population
-average. Here the data stay finite: `theory.adaptive_kernel.solve_adaptive_kernel` on (X, y) (two-layer erf,
+The population theories of `experiments.compare.staircase_sampled` (`theory.staircase`: the Gaussian closure in
+the single-index reduction and the self-consistent NNGP; `theory.cubic_teacher`: the Landau theory with the exact
+p(q)) replace the P training points by their population average. Here the data stay finite: `theory.adaptive_kernel.solve_adaptive_kernel` (the VGA of Seroussi, Naveh &
+Ringel, Nat. Commun. 2023; Ringel et al. 2025, arXiv:2502.18553 for the staircase target) on (X, y) (two-layer erf,
 mean-field χ = N, the run's own prior and noise from meta.json, `experiments.compare.theory_inputs`) gives Σ_VGA and
 
     f̄(x) = σ_a² K_Σ(x, X) α,   α = (σ_a² K_Σ(X, X) + σ² I)⁻¹ y,   K_Σ(x, x') = E_{w~N(0,Σ)}[erf(w·x) erf(w·x')],
 
-(σ_a² = σ̃_a²/χ, σ² = σ̃²/χ: the Gaussian likelihood variance, T of the Langevin potential U = ½Σ(f−y)² + ...),
+(σ_a² = σ̃_a²/χ the readout prior variance per unit of N, σ² = σ̃²/χ the Gaussian likelihood variance = T of the
+Langevin potential U = ½Σ_μ(f(x_μ)−y_μ)² + Σ_l γ_l/2 |θ_l|², whose prior variances are T/γ_l; w ~ N(0, σ_w²/d I)),
 and the GP (NNGP) is the same formula at Σ = σ_w²/d I. The population learnabilities of this f̄,
 
     L_k = E_x[f̄ He_k(z*)] / E_x[y He_k(z*)],   z* = w*·x, x ~ N(0, I_d),   E_x[y He_1] = 1 + 3ε, E_x[y He_3] = 6ε,
