@@ -186,7 +186,8 @@ def threshold_crossing(samples, learnability, mcse, fraction: float = staircase.
 
 
 def draw_learnability_curves(points: list[dict], path: Path, fraction: float = staircase.LEARNED_FRACTION) -> None:
-    """Sampled L_3 ± 2 MCSE against P per d, beside the adaptive-kernel and GP L_3 at the same P."""
+    """Sampled L_3 ± 2 MCSE against P per d, beside the adaptive-kernel and GP L_3 at the same P and, where the
+    points carry it (`experiments.compare.staircase_finite_data`), the finite-data VGA's L_3 on each run's data."""
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(5.5, 4.2))
     dims = sorted({pt["d"] for pt in points})
@@ -200,6 +201,11 @@ def draw_learnability_curves(points: list[dict], path: Path, fraction: float = s
                         capsize=2, label=f"d = {d} sampled")
         ax.plot(P, [r["L3"]["adaptive"] for r in rows], "--", color=color, lw=1, label=f"d = {d} adaptive")
         ax.plot(P, [r["L3"]["gp"] for r in rows], ":", color=color, lw=1)
+        finite = [(p, r["L3"].get("finite_data_vga")) for p, r in zip(P, rows)]
+        finite = [(p, v) for p, v in finite if v is not None]
+        if finite:
+            ax.plot(*zip(*finite), "-.", marker="x", ms=4, color=color, lw=1,
+                    label=f"d = {d} finite-data VGA")
     for kind, marker, color, text in (("width", "x", "tab:red", "width check: N = "),
                                       ("data_seed", "+", "tab:purple", "other training sets: seed "),
                                       ("aligned_start", "d", "tab:gray", "aligned start: |w·w*| = ")):
@@ -213,7 +219,7 @@ def draw_learnability_curves(points: list[dict], path: Path, fraction: float = s
     ax.set_xscale("log")
     ax.set_xlabel("P (training samples)")
     ax.set_ylabel("L_3 (population, cubic component)")
-    ax.set_title("sampled (±2 MCSE), adaptive (dashed), GP (dotted)")
+    ax.set_title("sampled (±2 MCSE), adaptive (dashed), GP (dotted), finite-data VGA (dash-dot)", fontsize=8)
     ax.legend(fontsize=6, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

@@ -5,19 +5,25 @@ its P, per d the three P*, the power-law fits, the spread over training sets), f
 Definitions and estimators: `experiments.compare.staircase` (L_3 = E_x[f̄ He_3]/E_x[y He_3], the population
 projection of `theory.staircase`, MCSE over independent chains; P* by interpolation in log P). ε_N = κ E[φ²]/N with
 κ = Pσ̃_a²/σ̃² is the relative size of the per-neuron self-interaction the mean-field theory drops
-(`experiments.compare.feature_learning_comparison.mean_field_expansion`).
+(`experiments.compare.feature_learning_comparison.mean_field_expansion`). Beside the population theories, the
+finite-data theories on each run's own training set (`experiments.compare.staircase_finite_data`: the VGA and the
+GP solved on (X, y), their population L_3 ± Monte Carlo error over w, Σ_VGA along w* against the sampled E[q²]).
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
 import numpy as np
 
 from experiments.compare import staircase as compare
+from experiments.compare.staircase_finite_data import measure_finite_data
 from experiments.rundirs import rundir
 from langevin.export import open_samples
 from theory import staircase
+from theory.cubic_teacher import scan_cubic_teacher
+from theory.network_prior import NetworkPrior
 
 
 def erf_second_moment(sigma_w2: float) -> float:
@@ -41,15 +47,41 @@ def measure_point(params: dict, d: int, samples: int, width: int, data_seed: int
     if params["burn_in"] < 10 * tau_steps or params["num_steps"] < 50 * tau_steps:
         warnings.append(f"tau(L_3) = {tau_steps:.0f} steps: burn_in {params['burn_in']} < 10 tau or num_steps "
                         f"{params['num_steps']} < 50 tau")
+    finite = measure_finite_data(run_dir, params["epsilon"], draws_per_batch=params["finite_data_draws"])
+    warnings += [f"finite-data theory: {w}" for w in finite.pop("warnings")]
     if max(sampled["rhat"]) > 1.01:
         warnings.append(f"R-hat of (L_1, L_3) = {np.round(sampled['rhat'], 4).tolist()} > 1.01")
     return {"d": d, "P": samples, "run_dir": run_dir.name, "width": width,
             "check": check, "data_seed": data_seed, "init_q": init_q,
             "epsilon_N": kappa * erf_second_moment(params["sigma_w2"]) / width,
             "L3": {"sampled": sampled["L3"], "mcse": sampled["L3_mcse"], "training_set_ratio": ratio["ratio"],
-                   "training_set_ratio_mcse": ratio["mcse"]},
+                   "training_set_ratio_mcse": ratio["mcse"],
+                   "finite_data_vga": finite["vga"]["L3"] if finite["vga"] else None,
+                   "finite_data_vga_se": finite["vga"]["L3_se"] if finite["vga"] else None,
+                   "finite_data_gp": finite["gp"]["L3"], "finite_data_gp_se": finite["gp"]["L3_se"]},
             "L1": {"sampled": sampled["L1"], "mcse": sampled["L1_mcse"]},
+            "finite_data": finite,
             "rhat": sampled["rhat"], "tau_L3_steps": tau_steps, "seconds": seconds, "warnings": warnings}
+
+
+def landau_cubic_learnability(params: dict, d: int, samples: int) -> float | None:
+    """L_3 of the finite-d Landau theory with the exact (non-Gaussian) p(q) (`theory.cubic_teacher`), a population
+    theory like the Gaussian closure. Its teacher is He_1 + ε'He_3; y = (1 + 3ε)He_1 + εHe_3 is (1 + 3ε) times that
+    with ε' = ε/(1 + 3ε), and dividing the labels by (1 + 3ε) is the same posterior with σ̃² → σ̃²/(1 + 3ε)² and
+    σ̃_a² → σ̃_a²/(1 + 3ε)² (f scales with a), learnabilities unchanged. Mean-field χ = N = width_per_dim·d; reached by
+    continuation in σ̃² from 100× the target (10 geometric steps; the solution is unique, `theory.cubic_teacher`,
+    so the path only supplies starting points). None where the continuation fails."""
+    scale = 1.0 + 3.0 * params["epsilon"]
+    width = int(params["width_per_dim"]) * int(d)
+    noise = params["noise_variance"] / scale ** 2
+    prior = NetworkPrior(activation="erf", input_dim=int(d), widths=(width,), weight_variances=(params["sigma_w2"],),
+                         readout_variance_tilde=params["readout_variance"] / scale ** 2, noise_variance_tilde=noise,
+                         chi=width)
+    path = scan_cubic_teacher(lambda v: dataclasses.replace(prior, noise_variance_tilde=float(v)),
+                              np.geomspace(100.0 * noise, noise, 10), num_samples=samples,
+                              epsilon=params["epsilon"] / scale)
+    last = path.solutions[-1]
+    return float(last.learnability_cubic) if path.converged and last.converged else None
 
 
 def _fit(dims, thresholds) -> dict | None:
@@ -73,9 +105,11 @@ def build_summary(params: dict, theory: dict, points: list[dict]) -> dict:
         path = staircase.gfl_cubic_learnability_path(unique, d, readout_variance=params["readout_variance"],
                                                      width_per_dim=params["width_per_dim"],
                                                      input_variance=params["sigma_w2"], **kw)
+        landau = {P: landau_cubic_learnability(params, d, P) for P in unique}
         for r in rows:
             a = path[unique.index(r["P"])]
             r["L3"]["adaptive"] = float(a)
+            r["L3"]["landau"] = landau[r["P"]]
             r["L3"]["gp"] = staircase.gp_cubic_learnability(
                 r["P"], d, epsilon=params["epsilon"], noise_variance=params["noise_variance"] / params[
                     "readout_variance"], sigma_w2=params["sigma_w2"])
@@ -136,13 +170,25 @@ def training_set_spread(params: dict, points: list[dict]) -> dict | None:
 
 
 def format_summary(table: dict) -> str:
-    """The study table as text: per point sampled ± MCSE beside adaptive and GP; per d the three P*."""
-    lines = ["  d     P    N seed q0   eps_N   L3 sampled ± MCSE     adaptive      GP   train-set ratio  tau(L3)"]
+    """The study table as text: per point sampled ± MCSE beside the population (adaptive, Landau, GP) and finite-data
+    (VGA, GP on the run's own training set) theories, and the weight second moment along w*; per d the three P*."""
+    lines = ["  d     P    N seed q0   eps_N   L3 sampled ± MCSE     adaptive   Landau      GP   finite-data VGA ± se"
+             "   finite-data GP ± se   train-set ratio  tau(L3)"]
     for pt in table["points"]:
         l3 = pt["L3"]
+        vga = "—" if l3.get("finite_data_vga") is None else f"{l3['finite_data_vga']:.4f} ± {l3['finite_data_vga_se']:.4f}"
+        landau = "—" if l3.get("landau") is None else f"{l3['landau']:.4f}"
+        gp = "—" if l3.get("finite_data_gp") is None else f"{l3['finite_data_gp']:.4f} ± {l3['finite_data_gp_se']:.4f}"
         lines.append(f"{pt['d']:3d} {pt['P']:5d} {pt['width']:4d} {pt['data_seed']:4d} {pt['init_q']:2g} {pt['epsilon_N']:7.1f}   {l3['sampled']:.4f} ± "
-                     f"{l3['mcse']:.4f}   {l3['adaptive']:9.4f} {l3['gp']:7.4f}   {l3['training_set_ratio']:.4f}"
-                     f"   {pt['tau_L3_steps']:6.0f}")
+                     f"{l3['mcse']:.4f}   {l3['adaptive']:9.4f} {landau:>8s} {l3['gp']:7.4f}   {vga:>17s}   {gp:>17s}   "
+                     f"{l3['training_set_ratio']:.4f}   {pt['tau_L3_steps']:6.0f}")
+    lines.append("  d     P    N seed q0   E[q²] sampled ± MCSE   w*ᵀΣw* VGA   Σ_⊥ VGA   prior   VGA train-set ratio")
+    for pt in table["points"]:
+        fd = pt.get("finite_data")
+        if fd and fd.get("vga"):
+            lines.append(f"{pt['d']:3d} {pt['P']:5d} {pt['width']:4d} {pt['data_seed']:4d} {pt['init_q']:2g}   "
+                         f"{fd['sampled_q2']:.4f} ± {fd['sampled_q2_mcse']:.4f}      {fd['vga']['sigma_parallel']:.4f}"
+                         f"    {fd['vga']['sigma_perp']:.4f}  {fd['prior_q2']:.4f}   {fd['vga']['training_set_ratio']:.4f}")
     lines.append("  d   P* sampled ± se        adaptive        GP   status")
     for t in table["thresholds"]:
         s = "—" if t["sampled"] is None else f"{t['sampled']:.1f} ± {t['se']:.1f}"

@@ -19,6 +19,7 @@ from experiments.setup.build import build_run, make_data
     ("dims", [4, 4]), ("dims", []), ("epsilon", 0.1), ("epsilon", True), ("noise_variance", -1.0),
     ("num_chains", 1), ("width_per_dim", 2.5), ("samples_factors", [2.0, 1.0]), ("width_factors", [1]),
     ("fraction", 1.5), ("num_steps", 10), ("data_seed_checks", [1]), ("aligned_start_q", -1.0), ("no_such_key", 3),
+    ("finite_data_draws", 0),
 ])
 def test_bad_parameters_name_key_and_value(key, value):
     with pytest.raises(ValueError) as info:
@@ -78,7 +79,8 @@ def test_hermite_projections_refused_for_other_networks():
 
 
 TINY = {"dims": [3], "samples_factors": [0.5, 1.0], "width_factors": [2], "data_seed_checks": [], "aligned_start_q": 0.0,
-        "num_chains": 2, "burn_in": 100, "num_steps": 200, "thin": 10, "gp_dims": [3, 4], "adaptive_dims": [3, 4]}
+        "num_chains": 2, "burn_in": 100, "num_steps": 200, "thin": 10, "gp_dims": [3, 4], "adaptive_dims": [3, 4],
+        "finite_data_draws": 1000}
 
 
 def _set_args(params: dict) -> list[str]:
@@ -100,6 +102,9 @@ def test_tiny_study_writes_summary_and_figures_and_reuses_its_runs(tmp_path, mon
     assert [pt["check"] for pt in table["points"]] == ["grid", "grid", "width"]
     for pt in table["points"]:
         assert 0 < pt["L3"]["mcse"] and pt["L3"]["adaptive"] > pt["L3"]["gp"]
+        assert 0 < pt["L3"]["landau"] < 1
+        assert 0 < pt["L3"]["finite_data_vga"] < 1.5 and 0 < pt["L3"]["finite_data_vga_se"]
+        assert 0 < pt["L3"]["finite_data_gp"] < 1.5 and 0 < pt["L3"]["finite_data_gp_se"]
     assert [t["d"] for t in table["thresholds"]] == [3]
     assert table["fits"]["gp"]["dims"] == [3, 4] and table["fits"]["adaptive"]["dims"] == [3, 4]
     for name in ("staircase.png", "staircase_learnability.png"):
