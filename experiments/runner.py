@@ -15,7 +15,6 @@ expected failure while sampling becomes a `failures.RunFailure` saying what was 
 from __future__ import annotations
 
 import errno
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -24,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from experiments.reporting.report import print_report, write_report
-from experiments.rundirs import faults, failures, rundir, shards, stop as stop_request
+from experiments.rundirs import faults, failures, rundir, shards, staging, stop as stop_request
 from experiments.rundirs.lock import RunDirectoryLock
 from experiments.setup import config as cfg
 from experiments.setup import preflight, run_mode_setup, step_options, tempering_setup
@@ -194,37 +193,22 @@ def start_run(name: str, overrides: list[dict], set_args: list[str], out: Path |
     physics = build_run(checked, data).physics  # validates device/dtype/model up front
     target = Path(out) if out else rundir.default_run_dir(name)
     rundir.check_new_run_dir(target)
-    try:
-        staging = rundir.make_staging_dir(target)
-    except OSError as err:
-        raise failures.RunFailure(f"cannot create the run directory {str(target)!r}: "
-                                  f"{failures.os_error_text(err)}", failures.EXIT_SYSTEM) from err
-    lock = RunDirectoryLock(staging, "start-up")
     fault_hook = faults.hook_from_environment() or (lambda _point: None)
-    try:
-        lock.acquire()
-        rundir.write_text_atomic(staging / rundir.CONFIG_FILE, cfg.dumps_toml(config))
+
+    def fill(directory: Path) -> None:
+        rundir.write_text_atomic(directory / rundir.CONFIG_FILE, cfg.dumps_toml(config))
         fault_hook("startup:data")
-        save_dataset(staging / rundir.DATA_FILE, data)
+        save_dataset(directory / rundir.DATA_FILE, data)
         fault_hook("startup:meta")
         meta = rundir.initial_meta(checked, physics.as_metadata(), checked["sampler"]["device"],
                                    config["sampler"]["dtype"], name)
         if remote:
             meta.update(device=config["sampler"]["device"], device_name="assigned by SLURM")
         meta.update(run_mode_setup.start_metadata(config))  # likelihood, output scale, run mode
-        rundir.write_json_atomic(staging / rundir.META_FILE, meta)
+        rundir.write_json_atomic(directory / rundir.META_FILE, meta)
         fault_hook("startup:publish")
-        run_dir = rundir.publish_staging_dir(staging, target)
-    except BaseException as err:
-        lock.release()
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
-            raise failures.RunFailure(
-                f"cannot create the run directory {str(target)!r}: "
-                f"{failures.os_error_text(err)}; nothing was written", failures.EXIT_SYSTEM
-            ) from err
-        raise
-    lock.release()
+
+    run_dir = staging.create_directory_atomically(target, "run", fill)
     if config["sampler"]["shards"] > 1:
         shards.create_shards(run_dir, config)
     return run_dir, config

@@ -18,12 +18,11 @@ point in progress at its next step with a checkpoint written; the study's run lo
 from __future__ import annotations
 
 import os
-import shutil
 import sys
 from pathlib import Path
 from typing import Callable
 
-from experiments.rundirs import failures, rundir, stop
+from experiments.rundirs import failures, rundir, staging, stop
 from experiments.rundirs.lock import LOCK_FILE, RunDirectoryLock
 
 STUDY_FILE = "study.json"
@@ -48,26 +47,9 @@ def start_study_dir(name: str, params: dict, out: Path | None) -> Path:
             f"study directory {str(target)!r} already exists; continue it with `langevin resume "
             f"{target}` or choose another --out")
     rundir.check_new_run_dir(target)
-    try:
-        staging = rundir.make_staging_dir(target)
-    except OSError as err:
-        raise failures.RunFailure(f"cannot create the study directory {str(target)!r}: "
-                                  f"{failures.os_error_text(err)}", failures.EXIT_SYSTEM) from err
-    lock = RunDirectoryLock(staging, "start-up")
-    try:
-        lock.acquire()
-        rundir.write_json_atomic(staging / STUDY_FILE, study_record(name, params))
-        study_dir = rundir.publish_staging_dir(staging, target)
-    except BaseException as err:
-        lock.release()
-        shutil.rmtree(staging, ignore_errors=True)
-        if isinstance(err, OSError) and not isinstance(err, FileNotFoundError):
-            raise failures.RunFailure(
-                f"cannot create the study directory {str(target)!r}: "
-                f"{failures.os_error_text(err)}; nothing was written", failures.EXIT_SYSTEM) from err
-        raise
-    lock.release()
-    return study_dir
+    return staging.create_directory_atomically(
+        target, "study", lambda directory: rundir.write_json_atomic(directory / STUDY_FILE,
+                                                                    study_record(name, params)))
 
 
 def run_in_study_dir(study_dir: Path, name: str, run_study: Callable[[Path, dict], dict],
