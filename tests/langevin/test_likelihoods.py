@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from tests.langevin.chain_averages import assert_within_4_se, time_averages
+from tests.langevin.reference_losses import reference_loss
 
 from langevin.likelihoods import (
     LIKELIHOODS, check_labels, get_likelihood, loss_and_parameter_gradient,
@@ -26,19 +27,6 @@ def _labels(n, generator, binary):
     return torch.randn(n, generator=generator, dtype=torch.float64)
 
 
-def _autograd_loss(name, f, y):
-    """The loss written directly in torch ops, differentiated by autograd."""
-    if name == "gaussian":
-        return 0.5 * ((f - y) ** 2).sum(-1)
-    if name == "logistic":
-        return torch.log1p(torch.exp(-y * f)).sum(-1)
-    if name == "hinge":
-        return torch.clamp(1 - y * f, min=0).sum(-1)
-    if name == "quadratic_hinge":
-        return 0.5 * (torch.clamp(1 - y * f, min=0) ** 2).sum(-1)
-    raise AssertionError(f"test lacks a reference loss for {name!r}")
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_loss_and_output_gradient_match_autograd(name):
     generator = torch.Generator().manual_seed(0)
@@ -47,7 +35,7 @@ def test_loss_and_output_gradient_match_autograd(name):
     y = _labels(40, generator, likelihood.binary_labels)
     loss, grad = likelihood.loss_and_output_gradient(f, y)
     f_leaf = f.clone().requires_grad_(True)
-    reference = _autograd_loss(name, f_leaf, y)
+    reference = reference_loss(name, f_leaf, y)
     (reference_grad,) = torch.autograd.grad(reference.sum(), f_leaf)
     assert loss.shape == (5,) and grad.shape == (5, 40)
     torch.testing.assert_close(loss, reference.detach(), rtol=1e-12, atol=1e-12)
@@ -94,7 +82,7 @@ def test_parameter_gradient_matches_a_per_chain_autograd_reference(name):
     loss, gradient = loss_and_parameter_gradient(get_likelihood(name), model.predict, theta, x, y)
     for c in range(4):  # the reference: one chain at a time
         leaves = {k: v[c:c + 1].clone().requires_grad_(True) for k, v in theta.items()}
-        reference = _autograd_loss(name, model.predict(leaves, x), y)
+        reference = reference_loss(name, model.predict(leaves, x), y)
         grads = torch.autograd.grad(reference.sum(), list(leaves.values()))
         torch.testing.assert_close(loss[c], reference[0].detach(), rtol=1e-12, atol=1e-12)
         for layer, g in zip(leaves, grads):

@@ -9,21 +9,9 @@ from langevin.likelihoods import LIKELIHOODS
 from langevin.models import FullyConnectedNetwork
 from langevin.output_model import OutputModel
 from langevin.potential import make_potential
+from tests.langevin.reference_losses import reference_loss
 
 DECAYS = {"w": 0.7, "w2": 1.3, "a": 2.0}
-
-
-def _reference_loss(name, f, y):
-    """Each loss in plain torch ops (independent of langevin.likelihoods)."""
-    if name == "gaussian":
-        return 0.5 * ((f - y) ** 2).sum(-1)
-    if name == "logistic":
-        return torch.log1p(torch.exp(-y * f)).sum(-1)
-    if name == "hinge":
-        return torch.clamp(1 - y * f, min=0).sum(-1)
-    if name == "quadratic_hinge":
-        return 0.5 * (torch.clamp(1 - y * f, min=0) ** 2).sum(-1)
-    raise AssertionError(name)
 
 
 def _network(widths):
@@ -52,7 +40,7 @@ def test_potential_gradient_matches_autograd(name, center, alpha, widths):
 
     leaves = {k: v.clone().requires_grad_(True) for k, v in theta.items()}
     f = alpha * (base.predict(leaves, x) - (base.predict(theta0, x) if center else 0.0))
-    loss = _reference_loss(name, f, y) / alpha ** 2
+    loss = reference_loss(name, f, y) / alpha ** 2
     potential = loss + sum(0.5 * decays[k] * (p * p).sum(tuple(range(1, p.ndim)))
                            for k, p in leaves.items())
     grads = torch.autograd.grad(potential.sum(), list(leaves.values()))
