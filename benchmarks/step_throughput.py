@@ -8,13 +8,17 @@ Main table, at (d, N, n) = (16, 64, 128) and (150, 700, 3000), 1 and 64 chains:
             thread ("eager 1t");
   compiled  the same step with its whole advance `torch.compile`d (`langevin.compiled`;
             64 chains; --no-compile skips);
+  native    the same step with the loss and gradient of the C kernel
+            `langevin.native.two_layer` (`sampler.cpu_kernel = "native"`; CPU, float32),
+            at torch's default thread count and at 1 thread ("nat 1t");
   naive     what the papers' scripts do: one nn.Module per chain, autograd backward,
             per-parameter noise, a Python loop over chains;
   bjx       a vmapped, jitted `blackjax.sgld` of the SAME posterior (same data law, prior
             variances, temperature, per-layer step sizes; float32), when the [jax] extra
             is installed (`step_peers.blackjax_rate`), called once per step ("bjx") and
             as one jitted loop over all steps ("bjx scan").
-Printed: chain-steps/s, the ratios, achieved FLOP/s with 4·n·N·(d+1) FLOPs per
+Printed: chain-steps/s, the ratios (of the better eager column, and of the better native
+column: "nat/bjx"), achieved FLOP/s with 4·n·N·(d+1) FLOPs per
 chain-step (the matmuls h = Xwᵀ, Bᵀ X and the two readout matvecs) and its fraction of
 the dense-matmul rate (a 4096² float32 matmul) measured in the same run; on CPU also the
 time of each piece of the step at the big size (what bounds it).
@@ -22,11 +26,13 @@ time of each piece of the step at the big size (what bounds it).
 network (d=64, widths [256, 256], n=1024; generic path only).
 
     python benchmarks/step_throughput.py [--device cpu|cuda] [--quick] [--no-compile] [--deep]
+                                         [--rounds R]
 """
 from __future__ import annotations
 
 import argparse
 import math
+import statistics
 import time
 
 import torch
@@ -165,6 +171,15 @@ def compiled_rate(d, width, n, chains, device, dtype, steps, mode=None,
     return steps * chains / (time.perf_counter() - start), compile_seconds
 
 
+def native_available() -> bool:
+    from langevin.native.two_layer import unavailable_reason
+
+    reason = unavailable_reason()
+    if reason is not None:
+        print(f"native columns: not measured ({reason})")
+    return reason is None
+
+
 def _with_threads(threads, fn, *args):
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
@@ -174,9 +189,24 @@ def _with_threads(threads, fn, *args):
         torch.set_num_threads(previous)
 
 
-def peer_table(device, dtype, quick: bool, compile_step: bool, peak: float) -> None:
+def interleaved_medians(columns: dict, rounds: int) -> dict[str, float]:
+    """The median over `rounds` of each column's rate (None: NaN), the columns measured in
+    turn within each round, so that a change of the machine's load or clock during the
+    run affects all of them alike."""
+    measured = {name: [] for name in columns}
+    for _ in range(rounds):
+        for name, measure in columns.items():
+            if measure is not None:
+                measured[name].append(measure())
+    return {name: statistics.median(values) if values else math.nan
+            for name, values in measured.items()}
+
+
+def peer_table(device, dtype, quick: bool, compile_step: bool, peak: float,
+               rounds: int = 3) -> None:
     """The two-layer erf step: project (eager at torch's default threads and at 1 thread,
-    compiled), the naive per-chain loop, and a vmapped jitted BlackJAX SGLD."""
+    compiled, native), the naive per-chain loop, and a vmapped jitted BlackJAX SGLD; each
+    rate the median of `rounds` interleaved measurements (the compiled one: one)."""
     from step_peers import blackjax_available, blackjax_rate, flops_per_chain_step
 
     use_jax = device.type == "cpu" and dtype == torch.float32 and blackjax_available()
@@ -185,18 +215,18 @@ def peer_table(device, dtype, quick: bool, compile_step: bool, peak: float) -> N
           f"readout matvecs); threads: torch default {default_threads}")
     print("rates in chain-steps/s; 'bjx' = BlackJAX SGLD jit(vmap(step)) called per step, "
           "'bjx scan' = the steps in one jitted fori_loop")
+    use_native = device.type == "cpu" and dtype == torch.float32 and native_available()
     header = (f"{'d':>4} {'N':>4} {'n':>5} {'C':>3} | {'eager':>8} {'eager 1t':>8} "
-              f"{'compiled':>8} {'naive':>8} {'bjx':>8} {'bjx scan':>8} | {'/naive':>6} "
-              f"{'/bjx':>5} {'/scan':>5} {'comp/eag':>8} | {'GFLOP/s':>7} {'of mm':>6}")
+              f"{'compiled':>8} {'native':>8} {'nat 1t':>8} {'naive':>8} {'bjx':>8} "
+              f"{'bjx scan':>8} | {'/naive':>6} {'/bjx':>5} {'/scan':>5} {'comp/eag':>8} "
+              f"{'nat/bjx':>7} {'nat/scan':>8} | {'GFLOP/s':>7} {'of mm':>6} {'nat GF/s':>8} "
+              f"{'of mm':>6}")
     print(header)
     print("-" * len(header))
     for d, width, n in SIZES:
         big = d * width * n > 1e7
         for chains in (1, 64):
-            steps = (2 if quick else 3) if big else (20 if quick else 60)
-            eager = batched_rate(d, width, n, chains, device, dtype, steps)
-            one_thread = (_with_threads(1, batched_rate, d, width, n, chains, device, dtype,
-                                        steps) if device.type == "cpu" else math.nan)
+            steps = (2 if quick else 3) if big else (20 if quick else 600)
             compiled = compile_seconds = math.nan
             if compile_step and chains == 64:
                 try:
@@ -206,20 +236,38 @@ def peer_table(device, dtype, quick: bool, compile_step: bool, peak: float) -> N
                     print(f"torch.compile failed at {(d, width, n, chains)}: "
                           f"{type(err).__name__}: {err}")
             naive_chains = chains if not (big and device.type == "cpu") else min(chains, 8)
-            naive = naive_rate(d, width, n, naive_chains, device, dtype, max(1, steps // 2))
-            bjx = scan = math.nan
-            if use_jax:
-                bjx = blackjax_rate(d, width, n, chains, steps)
-                scan = blackjax_rate(d, width, n, chains, steps, scan=True)
+            args = (d, width, n, chains, device, dtype, steps)
+            columns = {
+                "eager": lambda: batched_rate(*args),
+                "eager 1t": ((lambda: _with_threads(1, batched_rate, *args))
+                             if device.type == "cpu" else None),
+                "native": (lambda: batched_rate(*args, "native")) if use_native else None,
+                "nat 1t": ((lambda: _with_threads(1, batched_rate, *args, "native"))
+                           if use_native else None),
+                "naive": lambda: naive_rate(d, width, n, naive_chains, device, dtype,
+                                            max(1, steps // (2 if big else 20))),
+                "bjx": (lambda: blackjax_rate(d, width, n, chains, steps)) if use_jax else None,
+                "bjx scan": ((lambda: blackjax_rate(d, width, n, chains, steps, scan=True))
+                             if use_jax else None),
+            }
+            rates = interleaved_medians(columns, rounds)
+            eager, one_thread, native, native_1t, naive, bjx, scan = (
+                rates[name] for name in columns)
             best = max(eager, one_thread if one_thread == one_thread else 0.0)
+            best_native = max(native, native_1t) if use_native else math.nan
             flops = flops_per_chain_step(d, width, n) * best
+            native_flops = flops_per_chain_step(d, width, n) * best_native
             print(f"{d:>4} {width:>4} {n:>5} {chains:>3} | {eager:>8.1f} {one_thread:>8.1f} "
-                  f"{compiled:>8.1f} {naive:>8.1f} {bjx:>8.1f} {scan:>8.1f} | "
+                  f"{compiled:>8.1f} {native:>8.1f} {native_1t:>8.1f} {naive:>8.1f} "
+                  f"{bjx:>8.1f} {scan:>8.1f} | "
                   f"{best / naive:>6.2f} {best / bjx:>5.2f} {best / scan:>5.2f} "
-                  f"{compiled / eager:>8.2f} | {flops / 1e9:>7.2f} {flops / peak:>6.1%}"
+                  f"{compiled / eager:>8.2f} {best_native / bjx:>7.2f} {best_native / scan:>8.2f} | "
+                  f"{flops / 1e9:>7.2f} {flops / peak:>6.1%} {native_flops / 1e9:>8.2f} "
+                  f"{native_flops / peak:>6.1%}"
                   + (f"  (compile {compile_seconds:.0f} s)" if compile_seconds == compile_seconds
                      else ""))
-    print("ratios and GFLOP/s use the better of the two eager thread counts; naive rates "
+    print(f"each rate: the median of {rounds} interleaved measurements (compiled: one); ratios "
+          "and GFLOP/s use the better of the two eager (native) thread counts; naive rates "
           "at the big size on CPU use min(chains, 8) networks (its cost is linear in chains)")
     if not use_jax:
         print("BlackJAX columns: not measured (install the [jax] extra; CPU float32 only)")
@@ -250,6 +298,8 @@ def main() -> None:
     parser.add_argument("--dtype", default="float32", choices=("float32", "float64"))
     parser.add_argument("--quick", action="store_true", help="fewer steps (for a smoke check)")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile column")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="interleaved measurements per rate (the median is printed)")
     parser.add_argument("--deep", action="store_true",
                         help="also the fused-vs-generic and deep fc tables")
     args = parser.parse_args()
@@ -259,7 +309,7 @@ def main() -> None:
     name = torch.cuda.get_device_name(device) if device.type == "cuda" else f"CPU, {torch.get_num_threads()} threads"
     print(f"device: {name}; torch {torch.__version__}; dtype {args.dtype}")
     print(f"measured dense matmul rate (4096²): {peak / 1e9:.1f} GFLOP/s")
-    peer_table(device, dtype, args.quick, not args.no_compile, peak)
+    peer_table(device, dtype, args.quick, not args.no_compile, peak, args.rounds)
     if device.type == "cpu":
         print()
         pieces_table(device, dtype, args.quick)
@@ -280,6 +330,11 @@ def fused_generic_tables(device, dtype, quick: bool, peak: float) -> None:
             steps = (2 if quick else 5) if big else (20 if quick else 200)
             batched = batched_rate(d, width, n, chains, device, dtype, steps)
             generic = batched_rate(d, width, n, chains, device, dtype, steps, "autograd")
+            native = native_1t = math.nan
+            if use_native:
+                native = batched_rate(d, width, n, chains, device, dtype, steps, "native")
+                native_1t = _with_threads(1, batched_rate, d, width, n, chains, device, dtype,
+                                          steps, "native")
             naive_chains = chains if not (big and device.type == "cpu") else min(chains, 8)
             naive = naive_rate(d, width, n, naive_chains, device, dtype, max(1, steps // 2))
             flops = 4.0 * n * width * d * batched

@@ -136,7 +136,7 @@ def _sample(run_dir: Path, config: dict) -> int:
         # sampler.threads = 0: automatic (experiments.setup.threads; restored by _execute_locked)
         torch.set_num_threads(automatic_threads(
             forward_flops_per_step(setup.initial_theta, len(data.x_train)),
-            torch.get_num_threads()))
+            torch.get_num_threads(), native=config["sampler"]["cpu_kernel"] == "native"))
     # sampler.compile and sampler.matmul_precision (experiments.setup.step_options)
     integrator, step_meta = step_options.run_integrator(config, setup, len(data.x_train))
     meta_path = run_dir / rundir.META_FILE

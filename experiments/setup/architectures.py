@@ -166,8 +166,10 @@ def _fc_layer_priors(config: dict, input_dim: int) -> tuple[LayerPrior, ...]:
 
 
 def _fc_build(config: dict, input_dim: int, prior_variances: Mapping[str, float]):
+    gradient = "native" if config["sampler"]["cpu_kernel"] == "native" else "auto"
     return FullyConnectedNetwork(int(input_dim), fc_widths(config), config["model"]["activation"],
-                                 dict(prior_variances), bias=config["model"]["bias"])
+                                 dict(prior_variances), bias=config["model"]["bias"],
+                                 gradient=gradient)
 
 
 def _fc_nngp(prior: NetworkPrior) -> tuple[KernelFn, DiagFn]:

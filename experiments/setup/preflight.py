@@ -5,6 +5,8 @@ by `langevin resume` before anything is allocated.
 - Memory: `experiments.setup.resources.estimate_memory` from plain numbers of the config
   (chains, per-layer parameter counts of `model.parameter_shapes()`, hidden units per
   example, data sizes, the observable buffer) against the device's free memory.
+- The native kernel (`sampler.cpu_kernel = "native"`): it must build and load here
+  (`langevin.native.two_layer.unavailable_reason`; compiled once per CPU and compiler).
 - Data in `sampler.dtype`: every array cast to the sampling dtype must stay finite, and
   below √(largest finite number of the dtype) in magnitude, so that squares (the loss,
   |θ|², w·x) do not overflow; data are generated and checked in float64, so a value
@@ -19,7 +21,9 @@ import numpy as np
 from experiments.setup import classification_setup, resources
 from experiments.setup.architectures import fc_widths, get_entry
 from experiments.setup.build import resolve_physics
+from experiments.setup.config_keys import ConfigError
 from experiments.setup.data import DataError, DataSet
+from langevin.native import two_layer as native_two_layer
 from langevin.run import RunPlan, buffer_capacity
 
 DTYPE_BYTES = {"float32": 4, "float64": 8}
@@ -106,8 +110,19 @@ def check_data_dtype(data: DataSet, dtype: str, source: str) -> None:
                 "or use sampler.dtype = 'float64'")
 
 
+def check_native_kernel(config: dict) -> None:
+    """ConfigError naming sampler.cpu_kernel when "native" cannot be built or loaded here."""
+    if config["sampler"]["cpu_kernel"] != "native":
+        return
+    reason = native_two_layer.unavailable_reason()
+    if reason is not None:
+        raise ConfigError(f"config key 'sampler.cpu_kernel' = 'native': the kernel cannot be "
+                          f"built or loaded here ({reason}); use 'torch'")
+
+
 def check_before_compute(config: dict, data: DataSet) -> str | None:
     """All checks of the module; returns a warning text (or None) for a tight fit."""
+    check_native_kernel(config)
     source = (f"data.path {config['data']['path']!r}" if config["data"]["source"] == "npz"
               else "data (single_index)")
     check_data_dtype(data, config["sampler"]["dtype"], source)

@@ -1,4 +1,5 @@
-"""How a run's step executes: `sampler.compile` and `sampler.matmul_precision`.
+"""How a run's step executes: `sampler.compile`, `sampler.matmul_precision` and
+`sampler.cpu_kernel`.
 
 sampler.compile
     "off" (default): the eager step (bitwise reproducible and resumable on the CPU).
@@ -29,6 +30,20 @@ sampler.matmul_precision
         short IEEE continuation from its last checkpoint (`experiments.reporting.precision_check`)
         with the difference of its key observables in MCSE units. The chain state stays
         float32/float64. (Not run on a GPU by this code's tests.)
+
+sampler.cpu_kernel
+    "torch" (default): the loss and gradient are torch operations (the fused analytic
+        backward of `langevin.models.two_layer` for one hidden layer).
+    "native": the C kernel `langevin.native.two_layer` (compiled for the host CPU on
+        first use, `langevin.native.build`): every chain's forward and backward in one
+        call, the (C, n, N) work blocked so that it stays in the caches. For the
+        one-hidden-layer erf network without bias, Gaussian likelihood at α = 1, float32
+        on the CPU; refused otherwise, and with sampler.compile = "on" ("auto" is then
+        eager). The same posterior and the same draws; the numbers differ from "torch" by
+        rounding (erf and exp approximations of a few ulp, another summation order), so
+        the key is hashed when not "torch". Each chain is computed by one thread in a
+        fixed order: a run is bitwise reproducible and resumable at any thread count on
+        the same machine and compiler. Measured: benchmarks/README.md.
 """
 from __future__ import annotations
 
@@ -36,10 +51,12 @@ from contextlib import contextmanager
 
 import torch
 
+from experiments.setup.architectures import canonical_name, fc_widths
 from experiments.setup.config_keys import ConfigError, Key, one_of
 from experiments.setup.run_mode_keys import GRADIENT_DESCENT, is_annealed
 from experiments.setup.threads import forward_flops_per_step
 from langevin.compiled import compile_step, faster_step
+from langevin.native.two_layer import ACTIVATIONS as NATIVE_ACTIVATIONS
 
 AUTO_TRIAL_STEPS = 20
 AUTO_COMPILE_FLOPS = 2e9  # forward FLOPs per step (experiments.setup.threads) above which a CPU
@@ -53,6 +70,9 @@ STEP_KEYS = {
     "matmul_precision": Key(str, "ieee", one_of("ieee", "tf32"),
                             "float32 matmuls: 'ieee', or 'tf32' (CUDA only; the report adds a "
                             "paired IEEE continuation in MCSE units)"),
+    "cpu_kernel": Key(str, "torch", one_of("torch", "native"),
+                      "the loss and gradient on the CPU: 'torch', or 'native' (a C kernel for "
+                      "the one-hidden-layer erf network, float32, compiled on first use)"),
 }
 
 
@@ -66,15 +86,44 @@ def validate(config: dict) -> None:
     if sampler["matmul_precision"] == "tf32" and not sampler["device"].startswith("cuda"):
         raise ConfigError("config key 'sampler.matmul_precision' = 'tf32' applies to CUDA "
                           f"devices only (sampler.device = {sampler['device']!r}); use 'ieee'")
+    problem = native_kernel_problem(config) if sampler["cpu_kernel"] == "native" else None
+    if problem is not None:
+        raise ConfigError(f"config key 'sampler.cpu_kernel' = 'native' needs {problem}; "
+                          "use 'torch'")
     if sampler["matmul_precision"] == "tf32" and sampler["dtype"] != "float32":
         raise ConfigError("config key 'sampler.matmul_precision' = 'tf32' needs "
                           f"sampler.dtype = 'float32', got {sampler['dtype']!r}")
+
+
+def native_kernel_problem(config: dict) -> str | None:
+    """What of the config the native kernel does not cover (None: it covers the run)."""
+    sampler, model = config["sampler"], config["model"]
+    checks = (
+        (sampler["device"] == "cpu", f"sampler.device = 'cpu' (got {sampler['device']!r})"),
+        (sampler["dtype"] == "float32", f"sampler.dtype = 'float32' (got {sampler['dtype']!r})"),
+        (canonical_name(model["architecture"]) == "fc" and len(fc_widths(config)) == 1,
+         "one hidden layer of the fc network (got model.architecture = "
+         f"{model['architecture']!r} with widths {list(fc_widths(config))})"),
+        (model["activation"] in NATIVE_ACTIVATIONS,
+         f"model.activation in {list(NATIVE_ACTIVATIONS)} (got {model['activation']!r})"),
+        (not model["bias"], "model.bias = false"),
+        (config["posterior"]["likelihood"] == "gaussian" and model["output_scale"] == 1.0
+         and not model["center_at_init"],
+         "the plain Gaussian likelihood (posterior.likelihood = 'gaussian', "
+         "model.output_scale = 1, model.center_at_init = false)"),
+    )
+    for ok, requirement in checks:
+        if not ok:
+            return requirement
+    return None
 
 
 def _no_compiled_step(config: dict) -> str | None:
     """Why the run's scheme has no draw/advance split to compile (None: it has one):
     replica exchange, T = 0 gradient descent and annealed schemes are composite steps."""
     sampler = config["sampler"]
+    if sampler["cpu_kernel"] == "native":
+        return "sampler.cpu_kernel = 'native'"
     if sampler["tempering"] != "none":
         return f"sampler.tempering = {sampler['tempering']!r}"
     if sampler["integrator"] == GRADIENT_DESCENT:

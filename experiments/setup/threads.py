@@ -14,6 +14,11 @@ oversubscription on a shared machine makes it worse); at F ≥ 5·10⁹ the marg
 1.1x under load, and on an idle machine the matmuls that dominate such steps scale with
 threads, so the default is kept there. Only CPU runs are affected; a positive
 `sampler.threads` is always used as given.
+
+With `sampler.cpu_kernel = "native"` the default is kept at every size: the kernel splits
+the chains between threads in one call, with no per-op synchronisation (measured at
+(d, N, n, C) = (16, 64, 128, 64) on the idle 2-core CPU, benchmarks/README.md: 2 threads
+1.8x one thread).
 """
 from __future__ import annotations
 
@@ -29,6 +34,7 @@ def forward_flops_per_step(theta: Mapping[str, torch.Tensor], num_train: int) ->
     return 2.0 * num_train * sum(param.numel() for param in theta.values())
 
 
-def automatic_threads(flops_per_step: float, default: int) -> int:
-    """1 below AUTO_THREADS_FLOPS forward FLOPs per step, else `default` (torch's)."""
-    return 1 if flops_per_step < AUTO_THREADS_FLOPS else int(default)
+def automatic_threads(flops_per_step: float, default: int, native: bool = False) -> int:
+    """1 below AUTO_THREADS_FLOPS forward FLOPs per step, else `default` (torch's);
+    always `default` for the native kernel (module docstring)."""
+    return 1 if flops_per_step < AUTO_THREADS_FLOPS and not native else int(default)

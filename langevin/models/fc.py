@@ -19,8 +19,9 @@ deeper weight layers are "w2".."wL", biases "b1".."bL".
 
 Forward: one batched matmul per layer, x (n, d) @ W¹ᵀ (C, d, N_1) -> (C, n, N_1), then
 (C, n, N_{l−1}) @ (C, N_{l−1}, N_l). Gradient: with one hidden layer the analytic
-backward of `two_layer` (the fused fast path, tested equal to autograd); deeper nets use
-one batched autograd pass (`protocol.autograd_loss_and_gradient`).
+backward of `two_layer` (the fused fast path, tested equal to autograd), or on request the
+C kernel of `langevin.native.two_layer` (erf, no bias, float32 CPU); deeper nets use one
+batched autograd pass (`protocol.autograd_loss_and_gradient`).
 """
 from __future__ import annotations
 
@@ -34,8 +35,11 @@ from langevin.models.protocol import (
     Tensor, Theta, autograd_loss_and_gradient, check_prior_variances, sample_gaussian_prior,
 )
 from langevin.models.two_layer import two_layer_loss_and_gradient
+from langevin.native.two_layer import ACTIVATIONS as NATIVE_ACTIVATIONS
+from langevin.native.two_layer import PaddedData, native_two_layer_loss_and_gradient
 
 READOUT = "a"
+GRADIENTS = ("auto", "autograd", "native")
 
 
 def weight_name(layer: int) -> str:
@@ -64,7 +68,8 @@ class FullyConnectedNetwork:
 
     `prior_variances[l]` is the variance of one weight of layer l; `gradient` chooses the
     backward pass: "auto" (analytic for one hidden layer, autograd otherwise), "autograd"
-    (always the generic pass, e.g. to test the fast path against it).
+    (always the generic pass, e.g. to test the fast path against it), "native" (the C
+    kernel `langevin.native.two_layer`: one hidden layer, erf, no bias, float32 CPU).
     """
 
     input_dim: int
@@ -77,6 +82,8 @@ class FullyConnectedNetwork:
     # Scratch (C, n, N) tensors of the fused two-layer backward, reused between calls
     # (`two_layer.two_layer_loss_and_gradient`); never part of a result.
     _workspace: dict = field(init=False, repr=False, compare=False, default_factory=dict)
+    # The padded copy of the training data of the native kernel ("native" only).
+    _padded: PaddedData = field(init=False, repr=False, compare=False, default_factory=PaddedData)
 
     def __post_init__(self) -> None:
         if isinstance(self.input_dim, bool) or int(self.input_dim) != self.input_dim \
@@ -87,8 +94,13 @@ class FullyConnectedNetwork:
             raise ValueError(f"width(s) must be a non-empty list of positive integers, "
                              f"got {list(self.widths)!r}")
         object.__setattr__(self, "widths", tuple(int(n) for n in widths))
-        if self.gradient not in ("auto", "autograd"):
-            raise ValueError(f"gradient must be 'auto' or 'autograd', got {self.gradient!r}")
+        if self.gradient not in GRADIENTS:
+            raise ValueError(f"gradient must be one of {GRADIENTS}, got {self.gradient!r}")
+        if self.gradient == "native" and (len(widths) != 1 or self.bias
+                                          or self.activation not in NATIVE_ACTIVATIONS):
+            raise ValueError("gradient = 'native' is the one-hidden-layer network without bias "
+                             f"with activation in {NATIVE_ACTIVATIONS}; got widths "
+                             f"{list(widths)}, bias {self.bias}, activation {self.activation!r}")
         object.__setattr__(self, "_phi", get_activation(self.activation))
         check_prior_variances(self.prior_variances, self.layer_names)
 
@@ -142,6 +154,9 @@ class FullyConnectedNetwork:
 
     def loss_and_gradient(self, theta: Theta, x: Tensor, y: Tensor) -> tuple[Tensor, Theta]:
         """L_c = ½ Σ_μ (f_c(x_μ) − y_μ)² (shape (C,)) and ∂L_c/∂θ_c per layer."""
+        if self.gradient == "native":
+            return native_two_layer_loss_and_gradient(theta["w"], theta[READOUT], x, y,
+                                                      self._padded)
         if self.num_hidden == 1 and self.gradient == "auto":
             # Under torch.compile the compiler plans the temporaries itself.
             workspace = None if torch.compiler.is_compiling() else self._workspace

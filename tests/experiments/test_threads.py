@@ -16,6 +16,8 @@ def test_one_thread_below_the_threshold_default_above():
     assert automatic_threads(AUTO_THREADS_FLOPS / 2, default=8) == 1
     assert automatic_threads(AUTO_THREADS_FLOPS, default=8) == 8
     assert automatic_threads(10 * AUTO_THREADS_FLOPS, default=2) == 2
+    # the native kernel splits the chains between threads: the default at every size
+    assert automatic_threads(AUTO_THREADS_FLOPS / 2, default=8, native=True) == 8
 
 
 def _record_threads(monkeypatch):
