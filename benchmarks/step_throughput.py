@@ -80,7 +80,12 @@ def _fc_model(d, widths, gradient):
     fan_ins = (d, *widths)
     names = fc_layer_names(len(widths), bias=False)
     variances = {name: 1.0 / fan_in for name, fan_in in zip(names, fan_ins)}
-    return FullyConnectedNetwork(d, tuple(widths), "erf", variances, gradient=gradient)
+    kernel = None
+    if gradient == "native":
+        from experiments.setup.native_kernel import load_two_layer_kernel
+        kernel = load_two_layer_kernel()
+    return FullyConnectedNetwork(d, tuple(widths), "erf", variances, gradient=gradient,
+                                 native_kernel=kernel)
 
 
 def batched_rate(d, widths, n, chains, device, dtype, steps, gradient="auto") -> float:
@@ -172,9 +177,9 @@ def compiled_rate(d, width, n, chains, device, dtype, steps, mode=None,
 
 
 def native_available() -> bool:
-    from langevin.native.two_layer import unavailable_reason
+    from experiments.setup.native_kernel import two_layer_kernel_unavailable
 
-    reason = unavailable_reason()
+    reason = two_layer_kernel_unavailable()
     if reason is not None:
         print(f"native columns: not measured ({reason})")
     return reason is None

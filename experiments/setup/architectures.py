@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Mapping, NamedTuple
 
 from experiments.setup.config_keys import Key
+from experiments.setup.native_kernel import load_two_layer_kernel
 from langevin.models.conv import LocalPatchNetwork, patch_grid
 from langevin.models.fc import FullyConnectedNetwork, bias_name, weight_name
 from theory.conv_kernels import cnn_gp_diag, cnn_gp_gram
@@ -166,10 +167,11 @@ def _fc_layer_priors(config: dict, input_dim: int) -> tuple[LayerPrior, ...]:
 
 
 def _fc_build(config: dict, input_dim: int, prior_variances: Mapping[str, float]):
-    gradient = "native" if config["sampler"]["cpu_kernel"] == "native" else "auto"
+    native = config["sampler"]["cpu_kernel"] == "native"
     return FullyConnectedNetwork(int(input_dim), fc_widths(config), config["model"]["activation"],
                                  dict(prior_variances), bias=config["model"]["bias"],
-                                 gradient=gradient)
+                                 gradient="native" if native else "auto",
+                                 native_kernel=load_two_layer_kernel() if native else None)
 
 
 def _fc_nngp(prior: NetworkPrior) -> tuple[KernelFn, DiagFn]:

@@ -6,7 +6,7 @@ by `langevin resume` before anything is allocated.
   (chains, per-layer parameter counts of `model.parameter_shapes()`, hidden units per
   example, data sizes, the observable buffer) against the device's free memory.
 - The native kernel (`sampler.cpu_kernel = "native"`): it must build and load here
-  (`langevin.native.two_layer.unavailable_reason`; compiled once per CPU and compiler).
+  (`experiments.setup.native_kernel`; compiled once per CPU and compiler).
 - Data in `sampler.dtype`: every array cast to the sampling dtype must stay finite, and
   below √(largest finite number of the dtype) in magnitude, so that squares (the loss,
   |θ|², w·x) do not overflow; data are generated and checked in float64, so a value
@@ -23,7 +23,7 @@ from experiments.setup.architectures import fc_widths, get_entry
 from experiments.setup.build import resolve_physics
 from experiments.setup.config_keys import ConfigError
 from experiments.setup.data import DataError, DataSet
-from langevin.native import two_layer as native_two_layer
+from experiments.setup.native_kernel import two_layer_kernel_unavailable
 from langevin.run import RunPlan, buffer_capacity
 
 DTYPE_BYTES = {"float32": 4, "float64": 8}
@@ -114,7 +114,7 @@ def check_native_kernel(config: dict) -> None:
     """ConfigError naming sampler.cpu_kernel when "native" cannot be built or loaded here."""
     if config["sampler"]["cpu_kernel"] != "native":
         return
-    reason = native_two_layer.unavailable_reason()
+    reason = two_layer_kernel_unavailable()
     if reason is not None:
         raise ConfigError(f"config key 'sampler.cpu_kernel' = 'native': the kernel cannot be "
                           f"built or loaded here ({reason}); use 'torch'")

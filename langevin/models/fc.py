@@ -26,7 +26,7 @@ batched autograd pass (`protocol.autograd_loss_and_gradient`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping
+from typing import Any, Mapping
 
 import torch
 
@@ -69,7 +69,8 @@ class FullyConnectedNetwork:
     `prior_variances[l]` is the variance of one weight of layer l; `gradient` chooses the
     backward pass: "auto" (analytic for one hidden layer, autograd otherwise), "autograd"
     (always the generic pass, e.g. to test the fast path against it), "native" (the C
-    kernel `langevin.native.two_layer`: one hidden layer, erf, no bias, float32 CPU).
+    kernel `langevin.native.two_layer`: one hidden layer, erf, no bias, float32 CPU;
+    `native_kernel` is then the library from `langevin.native.two_layer.load_kernel`).
     """
 
     input_dim: int
@@ -78,6 +79,7 @@ class FullyConnectedNetwork:
     prior_variances: Mapping[str, float]
     bias: bool = False
     gradient: str = "auto"
+    native_kernel: Any = field(default=None, repr=False, compare=False)
     _phi: Activation = field(init=False, repr=False, compare=False)
     # Scratch (C, n, N) tensors of the fused two-layer backward, reused between calls
     # (`two_layer.two_layer_loss_and_gradient`); never part of a result.
@@ -101,6 +103,9 @@ class FullyConnectedNetwork:
             raise ValueError("gradient = 'native' is the one-hidden-layer network without bias "
                              f"with activation in {NATIVE_ACTIVATIONS}; got widths "
                              f"{list(widths)}, bias {self.bias}, activation {self.activation!r}")
+        if self.gradient == "native" and self.native_kernel is None:
+            raise ValueError("gradient = 'native' needs native_kernel, the library from "
+                             "langevin.native.two_layer.load_kernel(settings)")
         object.__setattr__(self, "_phi", get_activation(self.activation))
         check_prior_variances(self.prior_variances, self.layer_names)
 
@@ -155,8 +160,8 @@ class FullyConnectedNetwork:
     def loss_and_gradient(self, theta: Theta, x: Tensor, y: Tensor) -> tuple[Tensor, Theta]:
         """L_c = ½ Σ_μ (f_c(x_μ) − y_μ)² (shape (C,)) and ∂L_c/∂θ_c per layer."""
         if self.gradient == "native":
-            return native_two_layer_loss_and_gradient(theta["w"], theta[READOUT], x, y,
-                                                      self._padded)
+            return native_two_layer_loss_and_gradient(self.native_kernel, theta["w"],
+                                                      theta[READOUT], x, y, self._padded)
         if self.num_hidden == 1 and self.gradient == "auto":
             # Under torch.compile the compiler plans the temporaries itself.
             workspace = None if torch.compiler.is_compiling() else self._workspace

@@ -2,11 +2,12 @@
 
     <cache>/<stem>-<key>.so,   key = sha256(source, compiler version, flags, CPU flags)[:16]
 
-The library is built with the C compiler `$CC` (default `cc`) and
+The compiler and the cache directory are a `BuildSettings` record passed by the caller
+(`experiments.setup.step_options.native_build_settings` reads them from `$CC`,
+`$LANGEVIN_NATIVE_CACHE` and `$XDG_CACHE_HOME`). The library is built with
 `-O3 -march=native -fopenmp -fPIC -shared`, so it is specific to the host CPU: the key
 contains the CPU's feature flags, and a cache shared between machines of different CPUs
-holds one library per CPU. The cache is `$LANGEVIN_NATIVE_CACHE`, else
-`$XDG_CACHE_HOME/langevin/native`, else `~/.cache/langevin/native`.
+holds one library per CPU.
 
 Writes are atomic: the compiler writes a temporary file in the cache directory, which is
 renamed onto the final name only after the compiler succeeded, so a build killed at any
@@ -27,29 +28,27 @@ import platform
 import shutil
 import subprocess
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch  # noqa: F401 - loaded first, so its libgomp is the one the library binds to
 
 FLAGS = ("-O3", "-march=native", "-fopenmp", "-fPIC", "-shared", "-std=gnu11")
 SOURCE_DIR = Path(__file__).resolve().parent
-_LOADED: dict[str, ctypes.CDLL] = {}
+# Libraries already loaded by this process (dlopen is per process): (stem, settings) -> handle.
+_LOADED: dict[tuple[str, "BuildSettings"], ctypes.CDLL] = {}
 
 
 class NativeKernelUnavailable(RuntimeError):
     """A native kernel cannot be built or loaded here (the message says why)."""
 
 
-def cache_directory() -> Path:
-    explicit = os.environ.get("LANGEVIN_NATIVE_CACHE")
-    if explicit:
-        return Path(explicit)
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "langevin" / "native"
-
-
-def compiler() -> str:
-    return os.environ.get("CC", "cc")
+@dataclass(frozen=True)
+class BuildSettings:
+    """Where compiled libraries are kept (`cache`, a directory) and the C compiler that
+    builds them (`compiler`, a command on PATH)."""
+    cache: Path
+    compiler: str = "cc"
 
 
 def _cpu_flags() -> str:
@@ -66,14 +65,14 @@ def _compiler_version(cc: str) -> str:
     try:
         done = subprocess.run([cc, "--version"], capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise NativeKernelUnavailable(f"the C compiler {cc!r} cannot be run ({err}); set $CC "
-                                      "or use sampler.cpu_kernel = 'torch'") from err
+        raise NativeKernelUnavailable(f"the C compiler {cc!r} cannot be run ({err}); set the "
+                                      "compiler ($CC) or use sampler.cpu_kernel = 'torch'") from err
     return done.stdout
 
 
-def library_path(stem: str) -> Path:
+def library_path(stem: str, settings: BuildSettings) -> Path:
     """Where the library of `SOURCE_DIR/<stem>.c` for this compiler and CPU lives."""
-    cc = compiler()
+    cc = settings.compiler
     if shutil.which(cc) is None:
         raise NativeKernelUnavailable(f"no C compiler {cc!r} on PATH (set $CC, or use "
                                       "sampler.cpu_kernel = 'torch')")
@@ -83,12 +82,12 @@ def library_path(stem: str) -> Path:
                  _cpu_flags().encode(), platform.machine().encode()):
         digest.update(part)
         digest.update(b"\0")
-    return cache_directory() / f"{stem}-{digest.hexdigest()[:16]}.so"
+    return Path(settings.cache) / f"{stem}-{digest.hexdigest()[:16]}.so"
 
 
-def build(stem: str) -> Path:
+def build(stem: str, settings: BuildSettings) -> Path:
     """The library of `<stem>.c`, compiled now unless a complete one is in the cache."""
-    target = library_path(stem)
+    target = library_path(stem, settings)
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -96,7 +95,7 @@ def build(stem: str) -> Path:
                                          dir=target.parent)
     os.close(handle)
     try:
-        command = [compiler(), *FLAGS, "-o", temporary, str(SOURCE_DIR / f"{stem}.c")]
+        command = [settings.compiler, *FLAGS, "-o", temporary, str(SOURCE_DIR / f"{stem}.c")]
         done = subprocess.run(command, capture_output=True, text=True, timeout=300)
         if done.returncode != 0:
             raise NativeKernelUnavailable(
@@ -108,12 +107,13 @@ def build(stem: str) -> Path:
     return target
 
 
-def load(stem: str) -> ctypes.CDLL:
+def load(stem: str, settings: BuildSettings) -> ctypes.CDLL:
     """The loaded library of `<stem>.c` (built on first use; one load per process)."""
-    if stem not in _LOADED:
-        path = build(stem)
+    key = (stem, settings)
+    if key not in _LOADED:
+        path = build(stem, settings)
         try:
-            _LOADED[stem] = ctypes.CDLL(str(path))
+            _LOADED[key] = ctypes.CDLL(str(path))
         except OSError as err:
             raise NativeKernelUnavailable(f"the compiled kernel {path} does not load: {err}") from err
-    return _LOADED[stem]
+    return _LOADED[key]

@@ -15,7 +15,7 @@ import ctypes
 
 import torch
 
-from langevin.native.build import NativeKernelUnavailable, load
+from langevin.native.build import BuildSettings, NativeKernelUnavailable, load
 from langevin.types import Tensor, Theta
 
 ROW_GROUP = 16  # RG of two_layer_erf.c: n is padded to a multiple
@@ -24,8 +24,10 @@ ACTIVATIONS = ("erf",)
 _POINTER, _INT = ctypes.c_void_p, ctypes.c_int64
 
 
-def _library() -> ctypes.CDLL:
-    lib = load("two_layer_erf")
+def load_kernel(settings: BuildSettings) -> ctypes.CDLL:
+    """The loaded `two_layer_erf` library (built on first use with `settings`), its entry
+    points typed: what `native_two_layer_loss_and_gradient` and `elementwise` take."""
+    lib = load("two_layer_erf", settings)
     lib.two_layer_erf.argtypes = [_INT, _INT, _INT, _INT, _INT, _POINTER, _POINTER, _POINTER,
                                   _POINTER, _POINTER, _POINTER, _POINTER, ctypes.c_int]
     lib.two_layer_erf.restype = None
@@ -35,10 +37,10 @@ def _library() -> ctypes.CDLL:
     return lib
 
 
-def unavailable_reason() -> str | None:
-    """None when the kernel builds and loads here, else why not."""
+def unavailable_reason(settings: BuildSettings) -> str | None:
+    """None when the kernel builds and loads here with `settings`, else why not."""
     try:
-        _library()
+        load_kernel(settings)
     except NativeKernelUnavailable as err:
         return str(err)
     return None
@@ -75,12 +77,13 @@ class PaddedData:
         return self.x, self.y
 
 
-def native_two_layer_loss_and_gradient(w: Tensor, a: Tensor, x: Tensor, y: Tensor,
-                                       padded: PaddedData | None = None,
+def native_two_layer_loss_and_gradient(kernel: ctypes.CDLL, w: Tensor, a: Tensor, x: Tensor,
+                                       y: Tensor, padded: PaddedData | None = None,
                                        threads: int | None = None) -> tuple[Tensor, Theta]:
     """(L_c of shape (C,), {"w": ∂L/∂w (C, N, d), "a": ∂L/∂a (C, N)}) for w (C, N, d),
-    a (C, N), x (n, d), y (n,), all float32 on the CPU. `padded`: a `PaddedData` kept by
-    the caller between calls (None: pad now); `threads`: default torch.get_num_threads()."""
+    a (C, N), x (n, d), y (n,), all float32 on the CPU. `kernel`: from `load_kernel`;
+    `padded`: a `PaddedData` kept by the caller between calls (None: pad now); `threads`:
+    default torch.get_num_threads()."""
     for name, tensor in (("w", w), ("a", a), ("x", x), ("y", y)):
         _check(name, tensor)
     chains, width, d = w.shape
@@ -91,18 +94,18 @@ def native_two_layer_loss_and_gradient(w: Tensor, a: Tensor, x: Tensor, y: Tenso
     w, a = w.contiguous(), a.contiguous()
     loss = w.new_empty(chains)
     grad_w, grad_a = torch.empty_like(w), torch.empty_like(a)
-    _library().two_layer_erf(chains, xp.shape[0], d, xp.shape[1], width, xp.data_ptr(),
-                             yp.data_ptr(), w.data_ptr(), a.data_ptr(), loss.data_ptr(),
-                             grad_w.data_ptr(), grad_a.data_ptr(),
-                             int(threads or torch.get_num_threads()))
+    kernel.two_layer_erf(chains, xp.shape[0], d, xp.shape[1], width, xp.data_ptr(),
+                         yp.data_ptr(), w.data_ptr(), a.data_ptr(), loss.data_ptr(),
+                         grad_w.data_ptr(), grad_a.data_ptr(),
+                         int(threads or torch.get_num_threads()))
     return loss, {"w": grad_w, "a": grad_a}
 
 
-def elementwise(name: str, values: Tensor) -> Tensor:
+def elementwise(kernel: ctypes.CDLL, name: str, values: Tensor) -> Tensor:
     """The kernel's own erf ("erf") or exp on u ≤ 0 ("exp_nonpositive") of a float32 CPU
     tensor: what the tests compare with float64."""
     _check("values", values)
     values = values.contiguous()
     out = torch.empty_like(values)
-    getattr(_library(), f"{name}_values")(values.data_ptr(), out.data_ptr(), values.numel())
+    getattr(kernel, f"{name}_values")(values.data_ptr(), out.data_ptr(), values.numel())
     return out

@@ -10,14 +10,14 @@ from experiments import presets
 from experiments.setup import config as cfg
 from experiments.setup.build import build_run, make_data
 from experiments.setup.config_keys import ConfigError
-from langevin.native import two_layer as native
+from experiments.setup.native_kernel import two_layer_kernel_unavailable
 from langevin.run import run_chains
 from langevin.store import SampleStore
 from tests.experiments.crash_settings import GROUPS, SET_ARGS
 
 NATIVE = ["sampler.cpu_kernel=native"]
-needs_kernel = pytest.mark.skipif(native.unavailable_reason() is not None,
-                                  reason=f"no native kernel: {native.unavailable_reason()}")
+needs_kernel = pytest.mark.skipif(two_layer_kernel_unavailable() is not None,
+                                  reason=f"no native kernel: {two_layer_kernel_unavailable()}")
 
 
 @pytest.mark.parametrize("settings, named", [
