@@ -1,6 +1,7 @@
 """One tiny run configuration shared by the crash-safety tests: the smoke preset cut to
 180 steps (30 of burn-in), a flush + checkpoint every 60 steps (three in all), q and
-q_control in the subgroup `every_20`; and how to sample it in-process."""
+q_control in the subgroup `every_20`; and how to sample it in-process, and stop it at a
+named point of the write sequence (`crash_at`)."""
 import sys
 
 import numpy as np
@@ -51,3 +52,19 @@ def sample(run_dir, hook=None):
         store=SampleStore(run_dir / "samples.zarr", config_["sampler"]["num_chains"]),
         checkpoint_dir=run_dir / "checkpoint", config_hash=cfg.config_hash(config_),
         fault_hook=hook)
+
+
+class Crash(BaseException):
+    """Stands for a SIGKILL: nothing catches it, nothing is written on the way out."""
+
+
+def crash_at(point: str, occurrence: int):
+    seen = []
+
+    def hook(name):
+        if name == point:
+            seen.append(name)
+            if len(seen) == occurrence:
+                raise Crash(point)
+
+    return hook

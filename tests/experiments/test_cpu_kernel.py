@@ -13,7 +13,7 @@ from experiments.setup.config_keys import ConfigError
 from experiments.setup.native_kernel import two_layer_kernel_unavailable
 from langevin.run import run_chains
 from langevin.store import SampleStore
-from tests.experiments.crash_settings import GROUPS, SET_ARGS
+from tests.experiments.crash_settings import GROUPS, SET_ARGS, Crash, crash_at
 
 NATIVE = ["sampler.cpu_kernel=native"]
 needs_kernel = pytest.mark.skipif(two_layer_kernel_unavailable() is not None,
@@ -82,21 +82,6 @@ def test_native_and_torch_give_the_same_chain_to_float_tolerance(tmp_path):
     assert not np.array_equal(left["train_loss"].values, right["train_loss"].values)
 
 
-class Crash(BaseException):
-    """Stands for a SIGKILL: nothing catches it, nothing is written on the way out."""
-
-
-def _crash_at(point, occurrence):
-    seen = []
-
-    def hook(name):
-        if name == point:
-            seen.append(name)
-            if len(seen) == occurrence:
-                raise Crash(point)
-    return hook
-
-
 @needs_kernel
 @pytest.mark.parametrize("point, occurrence", [("append:root:f_test", 1), ("checkpoint:replace", 2),
                                                ("committed", 2)])
@@ -110,7 +95,7 @@ def test_a_stopped_native_run_resumes_to_identical_draws_at_another_thread_count
     try:
         torch.set_num_threads(1)
         with pytest.raises(Crash):
-            _sample(config, run_dir, _crash_at(point, occurrence))
+            _sample(config, run_dir, crash_at(point, occurrence))
         torch.set_num_threads(2)
         _sample(config, run_dir)
     finally:

@@ -15,7 +15,7 @@ from experiments.rundirs import rundir
 from experiments.rundirs.faults import FAULT_AT_VARIABLE
 from langevin.checkpoint import load_checkpoint
 from tests.experiments.crash_settings import (
-    CHECKPOINT_EVERY, CLI_SETTINGS, TOTAL_STEPS, assert_same_draws, cli, sample)
+    CHECKPOINT_EVERY, CLI_SETTINGS, TOTAL_STEPS, Crash, assert_same_draws, cli, crash_at, sample)
 
 ROOT_VARIABLES = ("train_loss", "potential", "squared_norm_w", "squared_norm_a",
                   "virial_temperature_w", "virial_temperature_a", "f_test",
@@ -25,22 +25,6 @@ FLUSH_POINTS = ("flush", "create:root", "create:every_20",
                 *(f"append:root:{v}" for v in ROOT_VARIABLES),
                 *(f"append:every_20:{v}" for v in SUBGROUP_VARIABLES),
                 "checkpoint", "checkpoint:replace", "committed")
-
-
-class Crash(BaseException):
-    """Stands for a SIGKILL: nothing catches it, nothing is written on the way out."""
-
-
-def crash_at(point: str, occurrence: int):
-    seen = []
-
-    def hook(name):
-        if name == point:
-            seen.append(name)
-            if len(seen) == occurrence:
-                raise Crash(point)
-
-    return hook
 
 
 def test_the_hook_sees_every_point_of_the_sequence(crash_reference):

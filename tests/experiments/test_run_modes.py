@@ -15,7 +15,7 @@ from experiments.setup.build import build_run, make_data
 from experiments.setup.config_keys import ConfigError
 from langevin.run import run_chains
 from langevin.store import SampleStore
-from tests.experiments.test_kill_points import Crash, crash_at
+from tests.experiments.crash_settings import Crash, crash_at
 
 DIGITS = ["data.source=digits", "data.pca_components=10", "data.digits_target=odd_even",
           "data.digits_n_train=60", "model.width=32", "sampler.num_chains=4",
