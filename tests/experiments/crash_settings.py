@@ -26,8 +26,9 @@ def cli(*args):
     return [sys.executable, "-m", "experiments.cli", *args]
 
 
-def config():
-    return cfg.resolve([presets.get_preset("smoke").overrides], SET_ARGS)[0]
+def config(*extra):
+    """The configuration above, with `extra` settings ("key=value") on top."""
+    return cfg.resolve([presets.get_preset("smoke").overrides], [*SET_ARGS, *extra])[0]
 
 
 def assert_same_draws(reference, run_dir):
@@ -42,9 +43,10 @@ def assert_same_draws(reference, run_dir):
             np.testing.assert_array_equal(left[name].values, right[name].values, err_msg=name)
 
 
-def sample(run_dir, hook=None):
-    """run_chains of the configuration above into `run_dir` (resuming if it can)."""
-    config_ = config()
+def sample(run_dir, hook=None, config_=None):
+    """run_chains of `config_` (default: the configuration above) into `run_dir`
+    (resuming if it can)."""
+    config_ = config() if config_ is None else config_
     setup = build_run(config_, make_data(config_))
     return run_chains(
         integrator=setup.integrator, initial_theta=setup.initial_theta,
